@@ -1,0 +1,1 @@
+"""Model definitions shipped beside the weights (remote code). Imports only torch and transformers."""

@@ -1,0 +1,346 @@
+"""Shared transformer blocks for the JEPA families.
+
+Read bottom-up: `Block` = pre-norm `Attention` + `Mlp` with optional `DropPath`; `Attention` is the one attention
+path of the project (fused qkv, `F.scaled_dot_product_attention`, optional rotary embedding, optional KV cache);
+the helpers above it build patch embeddings, fixed 2-D sin-cos tables and Meta's 3-D rotary tables.
+
+This file imports only torch and transformers: it travels to the Hub beside the weights (remote code).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+# ----------------------------------------------------------------------------------------------------------------
+# Position encodings
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def sincos_1d(embed_dim: int, positions: Tensor) -> Tensor:
+    """Fixed 1-D sin-cos table (MAE / I-JEPA): `[sin(p * w), cos(p * w)]`.
+
+    Args:
+        embed_dim: even output width D.
+        positions: (M,) positions (any numeric dtype).
+
+    Returns:
+        (M, D) float64 table; callers cast.
+    """
+    if embed_dim % 2 != 0:
+        raise ValueError(f"embed_dim={embed_dim}: expected an even number for a sin-cos table")
+    omega = torch.arange(embed_dim // 2, dtype=torch.float64) / (embed_dim / 2.0)
+    omega = 1.0 / 10000**omega  # (D/2,)
+    out = positions.to(torch.float64).reshape(-1)[:, None] * omega[None, :]  # (M, D/2)
+    return torch.cat([out.sin(), out.cos()], dim=1)  # (M, D)
+
+
+def sincos_2d(embed_dim: int, grid_height: int, grid_width: int) -> Tensor:
+    """Fixed 2-D sin-cos position table laid out as Meta's I-JEPA.
+
+    Meta builds `np.meshgrid(grid_w, grid_h)` ("w goes first"), so the FIRST half of the channels encodes the
+    column index and the second half the row index. Kept as is: released weights were trained with it.
+
+    Returns:
+        (grid_height * grid_width, embed_dim) float32, row-major over (row, column).
+    """
+    rows = torch.arange(grid_height).repeat_interleave(grid_width)  # (H*W,) row of each token
+    cols = torch.arange(grid_width).repeat(grid_height)  # (H*W,) column of each token
+    table = torch.cat([sincos_1d(embed_dim // 2, cols), sincos_1d(embed_dim // 2, rows)], dim=1)  # (H*W, D)
+    return table.float()
+
+
+def rope_axis_dim(head_dim: int) -> int:
+    """Channels per rotated axis in Meta's 3-D RoPE: `2 * ((head_dim // 3) // 2)`; the rest stays unrotated."""
+    return 2 * ((head_dim // 3) // 2)
+
+
+def rope_3d_tables(positions: Tensor, head_dim: int, *, interleave_fix: bool = False) -> tuple[Tensor, Tensor]:
+    """Cos/sin tables of Meta's V-JEPA 2 rotary embedding for (depth, height, width) positions.
+
+    The head channels are split as `[depth | height | width | unrotated]`, `rope_axis_dim(head_dim)` each.
+    Meta's quirk (kept by default because released weights depend on it): the per-axis frequency vector f (A/2,)
+    is expanded to A channels with `.repeat(..., 2)` -> `[f, f]`, while the rotation pairs neighbouring channels
+    `(2i, 2i+1)`; a textbook RoPE would use `repeat_interleave(2)`. `interleave_fix=True` selects the latter
+    (facebookresearch/vjepa2 PR #15) for models trained from scratch with it.
+
+    Args:
+        positions: (..., N, 3) float positions (depth, height, width) per token.
+        head_dim: attention head width.
+        interleave_fix: use the textbook frequency layout instead of Meta's.
+
+    Returns:
+        cos, sin: (..., N, head_dim) each; unrotated channels have cos=1, sin=0 (an exact identity).
+    """
+    axis = rope_axis_dim(head_dim)
+    omega = torch.arange(axis // 2, dtype=torch.float32, device=positions.device)
+    omega /= axis / 2.0
+    omega = 1.0 / 10000**omega  # (A/2,)
+    cos_parts, sin_parts = [], []
+    for i in range(3):
+        freq = positions[..., i, None].float() * omega  # (..., N, A/2)
+        if interleave_fix:
+            freq = freq.repeat_interleave(2, dim=-1)  # (..., N, A)
+        else:
+            freq = torch.cat([freq, freq], dim=-1)  # (..., N, A) Meta's `.repeat(1, 1, 1, 2)`
+        cos_parts.append(freq.cos())
+        sin_parts.append(freq.sin())
+    rest = head_dim - 3 * axis
+    if rest > 0:
+        shape = (*positions.shape[:-1], rest)
+        cos_parts.append(torch.ones(shape, device=positions.device))
+        sin_parts.append(torch.zeros(shape, device=positions.device))
+    return torch.cat(cos_parts, dim=-1), torch.cat(sin_parts, dim=-1)
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate channel pairs `(2i, 2i+1)` of `x` (B, heads, N, d) by tables (N, d) or (B, N, d)."""
+    if cos.dim() == 3:
+        cos, sin = cos[:, None], sin[:, None]  # (B, 1, N, d) broadcast over heads
+    pairs = x.unflatten(-1, (-1, 2))  # (B, heads, N, d/2, 2)
+    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)  # (B, heads, N, d)
+    return x * cos + rotated * sin
+
+
+def grid_positions(token_ids: Tensor, grid_height: int, grid_width: int) -> Tensor:
+    """Split flat token indices `t*H*W + h*W + w` into float (t, h, w) positions.
+
+    Args:
+        token_ids: (..., N) long.
+
+    Returns:
+        (..., N, 3) float32.
+    """
+    per_frame = grid_height * grid_width
+    t = token_ids // per_frame
+    h = (token_ids - t * per_frame) // grid_width
+    w = token_ids - t * per_frame - h * grid_width
+    return torch.stack([t, h, w], dim=-1).float()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Embeddings
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class PatchEmbed2D(nn.Module):
+    """Image -> patch tokens with a strided Conv2d: (B, C, H, W) -> (B, H/p * W/p, D)."""
+
+    def __init__(self, patch_size: int, in_channels: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, D, h, w) -> (B, h*w, D)
+
+
+class PatchEmbed3D(nn.Module):
+    """Video -> tubelet tokens with a strided Conv3d: (B, C, T, H, W) -> (B, T/t * H/p * W/p, D)."""
+
+    def __init__(self, patch_size: int, tubelet_size: int, in_channels: int, embed_dim: int) -> None:
+        super().__init__()
+        kernel = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_channels, embed_dim, kernel_size=kernel, stride=kernel)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, D, t, h, w) -> (B, t*h*w, D)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Blocks
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class KVCache:
+    """Per-layer key/value cache for autoregressive rollouts.
+
+    `keys[i]` / `values[i]`: (B, heads, L, head_dim) for layer i, where L counts the cached tokens.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        self.keys: list[Tensor | None] = [None] * num_layers
+        self.values: list[Tensor | None] = [None] * num_layers
+
+    @property
+    def length(self) -> int:
+        """Number of cached tokens (0 when empty)."""
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append (B, heads, n, d) keys/values of `layer`; return the full (B, heads, L + n, d) pair."""
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=2)
+            v = torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+    def expand(self, batch_size: int) -> KVCache:
+        """A cache whose batch-1 entries are broadcast to `batch_size` (e.g. one context, many plan samples)."""
+        out = KVCache(len(self.keys))
+        out.keys = [None if k is None else k.expand(batch_size, -1, -1, -1) for k in self.keys]
+        out.values = [None if v is None else v.expand(batch_size, -1, -1, -1) for v in self.values]
+        return out
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: fused qkv -> optional RoPE -> optional KV cache -> SDPA -> projection."""
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads != 0:
+            raise ValueError(f"hidden size {dim} is not divisible by num_attention_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        rope: tuple[Tensor, Tensor] | None = None,
+        attn_mask: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
+        """x: (B, N, C); rope: cos/sin (N or B,N, head_dim); attn_mask: bool (N, L) True = attend. -> (B, N, C)."""
+        B, N, C = x.shape
+        qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # (3,B,h,N,d)
+        q, k, v = qkv.unbind(0)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if kv_cache is not None:
+            k, v = kv_cache.update(layer_idx, k, v)
+        dropout = self.attn_drop if self.training else 0.0
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)  # (B, h, N, d)
+        x = x.transpose(1, 2).reshape(B, N, C)  # (B, N, h*d)
+        return self.proj(x)
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU -> fc2."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample on the residual branch (identity at eval or p=0)."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)  # (B, 1, 1)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Block(GradientCheckpointingLayer):
+    """Pre-norm transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        intermediate_size: int,
+        *,
+        qkv_bias: bool = True,
+        layer_norm_eps: float = 1e-6,
+        drop_path: float = 0.0,
+        attn_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.mlp = Mlp(dim, intermediate_size)
+
+    def forward(
+        self,
+        x: Tensor,
+        rope: tuple[Tensor, Tensor] | None = None,
+        attn_mask: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
+        """x: (B, N, C) -> (B, N, C)."""
+        y = self.attn(self.norm1(x), rope=rope, attn_mask=attn_mask, kv_cache=kv_cache, layer_idx=layer_idx)
+        x = x + self.drop_path(y)
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def build_blocks(
+    depth: int,
+    dim: int,
+    num_heads: int,
+    intermediate_size: int,
+    *,
+    qkv_bias: bool,
+    layer_norm_eps: float,
+    drop_path_rate: float,
+) -> nn.ModuleList:
+    """`depth` blocks with stochastic depth rising linearly from 0 to `drop_path_rate` (Meta's rule)."""
+    rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 1 else [drop_path_rate]
+    return nn.ModuleList(
+        Block(dim, num_heads, intermediate_size, qkv_bias=qkv_bias, layer_norm_eps=layer_norm_eps, drop_path=r)
+        for r in rates
+    )
+
+
+def init_jepa_weights(module: nn.Module, std: float) -> None:
+    """Meta's init: truncated-normal(std) linear/conv weights, zero biases, unit LayerNorms."""
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+        nn.init.trunc_normal_(module.weight, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def rescale_blocks(blocks: nn.ModuleList) -> None:
+    """Meta's `fix_init_weight`: divide each block's output projections by sqrt(2 * layer_id)."""
+    with torch.no_grad():
+        for layer_id, block in enumerate(blocks, start=1):
+            block.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
+            block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
+
+
+def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
+    """Keep tokens `index` (B, K) long of x (B, N, D) -> (B, K, D) (Meta's `apply_masks` for one mask)."""
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def check_token_index(name: str, index: Tensor, batch_size: int, num_tokens: int) -> None:
+    """Validate a (B, K) long index tensor of token positions in [0, num_tokens)."""
+    if not isinstance(index, Tensor) or index.dim() != 2:
+        shape = tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__
+        raise ValueError(f"{name}: expected a (batch, num_kept) long tensor of token indices, got {shape}")
+    if index.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{name}: expected an integer (long) tensor of token indices, got dtype {index.dtype}")
+    if index.shape[0] != batch_size:
+        raise ValueError(f"{name}: batch size {index.shape[0]} does not match the input batch size {batch_size}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_tokens):
+        raise ValueError(
+            f"{name}: token indices must lie in [0, {num_tokens}) for this input, "
+            f"got min {int(index.min())} and max {int(index.max())}"
+        )

@@ -1,0 +1,34 @@
+"""hf_jepa: I-JEPA, V-JEPA 2 and the V-JEPA 2-AC world model, the Hugging Face way.
+
+Importing the package registers the three model families with `AutoConfig` / `AutoModel` /
+`AutoModelForPreTraining`, so `AutoModel.from_pretrained(folder_or_repo_id)` works for any of them.
+"""
+
+from hf_jepa.modeling.configuration_easy_ijepa import IJEPA_PRESETS, ImageJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2 import VJEPA2_PRESETS, VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_ac import VJEPA2_AC_PRESETS, JepaWorldModelConfig
+from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining, ImageJepaModel, ImageJepaPredictor
+from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining, VideoJepaModel, VideoJepaPredictor
+from hf_jepa.modeling.modeling_easy_vjepa2_ac import ActionConditionedPredictor, JepaWorldModel
+from hf_jepa.registry import register_auto_classes
+
+__version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = [
+    "IJEPA_PRESETS",
+    "VJEPA2_AC_PRESETS",
+    "VJEPA2_PRESETS",
+    "ActionConditionedPredictor",
+    "ImageJepaConfig",
+    "ImageJepaForPreTraining",
+    "ImageJepaModel",
+    "ImageJepaPredictor",
+    "JepaWorldModel",
+    "JepaWorldModelConfig",
+    "VideoJepaConfig",
+    "VideoJepaForPreTraining",
+    "VideoJepaModel",
+    "VideoJepaPredictor",
+]

@@ -1,0 +1,31 @@
+"""Registration of the model families with transformers' Auto classes (run once on `import hf_jepa`)."""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+
+from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
+from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining, ImageJepaModel
+from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining, VideoJepaModel
+from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+
+_done = False
+
+
+def register_auto_classes() -> None:
+    """Register configs and models with AutoConfig / AutoModel / AutoModelForPreTraining (idempotent)."""
+    global _done
+    if _done:
+        return
+    for config_cls, base, pretraining in (
+        (ImageJepaConfig, ImageJepaModel, ImageJepaForPreTraining),
+        (VideoJepaConfig, VideoJepaModel, VideoJepaForPreTraining),
+        (JepaWorldModelConfig, JepaWorldModel, None),
+    ):
+        AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
+        AutoModel.register(config_cls, base, exist_ok=True)
+        if pretraining is not None:
+            AutoModelForPreTraining.register(config_cls, pretraining, exist_ok=True)
+    _done = True
