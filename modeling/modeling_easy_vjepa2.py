@@ -254,10 +254,11 @@ class VideoJepaForPreTraining(VideoJepaPreTrainedModel):
             full = F.layer_norm(full, (full.shape[-1],))
             targets = [gather_tokens(full, m) for m in targets_idx]  # each (B, M_i, D)
         states, preds = [], []
-        for i, (ctx, tgt) in enumerate(zip(contexts, targets_idx)):
+        for ctx, tgt in zip(contexts, targets_idx, strict=True):
             z = self.encoder(pixel_values_videos, context_mask=ctx).last_hidden_state  # (B, K_i, D)
             states.append(z)
-            preds.append(self.predictor(z, ctx, tgt, mask_index=i, grid=grid))
+            # Meta passes the clip-length group index as mask_index (0 with one group) to every mask family.
+            preds.append(self.predictor(z, ctx, tgt, mask_index=0, grid=grid))
         return VideoJepaPreTrainingOutput(predictions=preds, targets=targets, context_states=states,
                                           target_states=full)
 

@@ -1,0 +1,325 @@
+"""Convert Meta's checkpoints and transformers' `IJepaModel` / `VJEPA2Model` folders into hf_jepa models.
+
+Meta's checkpoints are what their train scripts `torch.save`: a dict with `encoder`, `target_encoder`,
+`predictor` state dicts whose keys may carry `module.` (DDP) and/or `backbone.` (V-JEPA's multi-seq wrappers)
+prefixes. They are read with `torch.load(..., weights_only=True)`. Sizes come from tensor shapes; what shapes
+cannot tell (attention heads, the V-JEPA 2 training grid) comes from `overrides`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from transformers import PreTrainedConfig, PreTrainedModel
+
+from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
+from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining, ImageJepaModel
+from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
+from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+
+logger = logging.getLogger(__name__)
+
+FAMILIES = ("ijepa", "vjepa2", "vjepa2_ac")
+# Heads of Meta's published widths (their vit_* constructors); other widths need an explicit override.
+_HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
+_PREFIXES = ("module.", "backbone.")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint whose layout or contents cannot be converted; the message says what and why."""
+
+
+def strip_prefixes(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Remove leading `module.` / `backbone.` prefixes (in any order, any number) from every key."""
+    out = {}
+    for key, value in state_dict.items():
+        while key.startswith(_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key] = value
+    return out
+
+
+def load_meta_checkpoint(path: str | Path) -> dict[str, Any]:
+    """`torch.load(path, weights_only=True)` on CPU with a clear error for files that are not checkpoints."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle / zip errors: report the file and the cause
+        raise CheckpointError(f"checkpoint {path}: cannot be read with torch.load(weights_only=True): {err}") from err
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"checkpoint {path}: expected a dict, got {type(ckpt).__name__}")
+    return ckpt
+
+
+def _count_blocks(sd: dict[str, Tensor], prefix: str) -> int:
+    ids = {int(m.group(1)) for k in sd if (m := re.match(rf"{re.escape(prefix)}(\d+)\.", k))}
+    return max(ids) + 1 if ids else 0
+
+
+def _heads(width: int, key: str, overrides: dict[str, Any]) -> int:
+    if key in overrides:
+        return int(overrides[key])
+    if width in _HEADS_BY_WIDTH:
+        return _HEADS_BY_WIDTH[width]
+    raise CheckpointError(
+        f"cannot infer {key} for width {width} from tensor shapes; pass --config-overrides '{{\"{key}\": N}}'"
+    )
+
+
+def _require(sd: dict[str, Tensor], keys: list[str], what: str) -> None:
+    missing = [k for k in keys if k not in sd]
+    if missing:
+        raise CheckpointError(f"{what}: unknown checkpoint layout, missing keys {missing[:4]} (have {list(sd)[:4]}...)")
+
+
+def _encoder_sizes(sd: dict[str, Tensor], family: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Encoder config fields read from Meta-layout encoder tensors."""
+    _require(sd, ["patch_embed.proj.weight", "blocks.0.mlp.fc1.weight", "norm.weight"], f"{family} encoder")
+    proj = sd["patch_embed.proj.weight"]
+    width = proj.shape[0]
+    sizes = dict(hidden_size=width, num_hidden_layers=_count_blocks(sd, "blocks."), patch_size=proj.shape[-1],
+                 num_channels=proj.shape[1], intermediate_size=sd["blocks.0.mlp.fc1.weight"].shape[0],
+                 qkv_bias="blocks.0.attn.qkv.bias" in sd,
+                 num_attention_heads=_heads(width, "num_attention_heads", overrides))
+    if family == "ijepa":
+        if proj.dim() != 4:
+            raise CheckpointError(f"ijepa encoder: patch_embed.proj.weight has shape {tuple(proj.shape)}, expected 4-D")
+        num_patches = sd["pos_embed"].shape[1]
+        side = int(round(num_patches**0.5))
+        if side * side != num_patches:
+            raise CheckpointError(f"ijepa encoder: pos_embed has {num_patches} positions, expected a square grid")
+        sizes["image_size"] = side * sizes["patch_size"]
+    else:
+        if proj.dim() != 5:
+            raise CheckpointError(f"{family} encoder: patch_embed.proj.weight has shape {tuple(proj.shape)}, "
+                                  "expected 5-D (Conv3d tubelets)")
+        sizes["tubelet_size"] = proj.shape[2]
+    return sizes
+
+
+def _predictor_sizes(sd: dict[str, Tensor], overrides: dict[str, Any]) -> dict[str, Any]:
+    _require(sd, ["predictor_embed.weight", "predictor_blocks.0.mlp.fc1.weight"], "predictor")
+    width = sd["predictor_embed.weight"].shape[0]
+    if "predictor_num_attention_heads" in overrides:
+        heads = int(overrides["predictor_num_attention_heads"])
+    elif width % 12 == 0:
+        heads = 12  # Meta's predictors use 12 heads at width 384
+    else:
+        raise CheckpointError(f"cannot infer predictor_num_attention_heads for width {width}; pass it in overrides")
+    return dict(predictor_hidden_size=width, predictor_num_hidden_layers=_count_blocks(sd, "predictor_blocks."),
+                predictor_num_attention_heads=heads,
+                predictor_intermediate_size=sd["predictor_blocks.0.mlp.fc1.weight"].shape[0])
+
+
+def _ours_predictor_state(sd: dict[str, Tensor], family: str) -> dict[str, Tensor]:
+    """Meta predictor keys -> ours (V-JEPA 2 `mask_tokens.i` (1,1,d) are stacked into (n, d))."""
+    out = {k: v for k, v in sd.items() if not k.startswith("mask_tokens.")}
+    if family == "vjepa2":
+        n = len([k for k in sd if k.startswith("mask_tokens.")])
+        if n == 0:
+            raise CheckpointError("vjepa2 predictor: no mask_tokens.* (only mask-token predictors convert)")
+        out["mask_tokens"] = torch.stack([sd[f"mask_tokens.{i}"].reshape(-1) for i in range(n)])  # (n, d)
+        out.pop("predictor_pos_embed", None)
+    return out
+
+
+def _select(ckpt: dict[str, Any], key: str, path: str | Path) -> dict[str, Tensor]:
+    if key not in ckpt or not isinstance(ckpt[key], dict):
+        raise CheckpointError(f"checkpoint {path}: unknown layout, expected a '{key}' state dict, "
+                              f"found keys {sorted(ckpt)[:8]}")
+    return strip_prefixes(ckpt[key])
+
+
+def _load_exact(model: PreTrainedModel, state: dict[str, Tensor], what: str) -> None:
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(f"{what}: missing keys {result.missing_keys[:5]}, "
+                              f"unexpected keys {result.unexpected_keys[:5]}")
+
+
+def convert_meta_checkpoint(
+    path: str | Path,
+    family: str,
+    *,
+    overrides: dict[str, Any] | None = None,
+    encoder_key: str = "target_encoder",
+) -> PreTrainedModel:
+    """A Meta checkpoint -> `ImageJepaForPreTraining` / `VideoJepaForPreTraining` / `JepaWorldModel`.
+
+    Args:
+        path: the `.pt` / `.pth.tar` file.
+        family: 'ijepa', 'vjepa2' or 'vjepa2_ac'.
+        overrides: config fields shapes cannot tell (e.g. num_attention_heads, image_size, num_frames).
+        encoder_key: which encoder becomes the exported one (`target_encoder`, as Meta evaluates, or `encoder`).
+            For the pretraining families both encoders are kept; the EMA target is the one `AutoModel` loads.
+    """
+    if family not in FAMILIES:
+        raise CheckpointError(f"family={family!r}: expected one of {list(FAMILIES)}")
+    overrides = dict(overrides or {})
+    ckpt = load_meta_checkpoint(path)
+    key = encoder_key if encoder_key in ckpt else "encoder"
+    encoder_sd = _select(ckpt, key, path)
+    if family != "ijepa" and encoder_sd.pop("pos_embed", None) is not None:
+        logger.warning("%s: dropping the encoder's pos_embed (V-JEPA 2 uses RoPE; released files still carry it)", path)
+    enc_sizes = _encoder_sizes(encoder_sd, family, overrides)
+    predictor_sd = _select(ckpt, "predictor", path)
+    pred_sizes = _predictor_sizes(predictor_sd, overrides)
+
+    if family == "vjepa2_ac":
+        _require(predictor_sd, ["action_encoder.weight", "state_encoder.weight"], "vjepa2_ac predictor")
+        enc_fields = set(inspect.signature(VideoJepaConfig.__init__).parameters) - {"self", "kwargs"}
+        enc_kw = {k: v for k, v in overrides.items() if k in enc_fields and not k.startswith("predictor_")}
+        ac_kw = {k: v for k, v in overrides.items() if k not in enc_kw}
+        config = JepaWorldModelConfig(**{
+            "encoder_config": VideoJepaConfig(**{**enc_sizes, **enc_kw}), **pred_sizes,
+            "action_dim": predictor_sd["action_encoder.weight"].shape[1],
+            "state_dim": predictor_sd["state_encoder.weight"].shape[1],
+            "extrinsics_dim": predictor_sd["extrinsics_encoder.weight"].shape[1], **ac_kw,
+        })
+        model = JepaWorldModel(config)
+        _load_exact(model.encoder, encoder_sd, f"{family} encoder")
+        _load_exact(model.predictor, predictor_sd, f"{family} predictor")
+        return model.eval()
+
+    config_cls, model_cls = ((ImageJepaConfig, ImageJepaForPreTraining) if family == "ijepa"
+                             else (VideoJepaConfig, VideoJepaForPreTraining))
+    if family == "vjepa2":
+        pred_sizes["num_mask_tokens"] = len([k for k in predictor_sd if k.startswith("mask_tokens.")])
+    config = config_cls(**{**enc_sizes, **pred_sizes, **overrides})
+    model = model_cls(config)
+    context_sd = _select(ckpt, "encoder", path) if "encoder" in ckpt else encoder_sd
+    if family == "vjepa2":
+        context_sd.pop("pos_embed", None)
+    _load_exact(model.encoder, context_sd, f"{family} context encoder")
+    _load_exact(model.target_encoder, encoder_sd, f"{family} {key}")
+    _load_exact(model.predictor, _ours_predictor_state(predictor_sd, family), f"{family} predictor")
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transformers -> ours
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _fuse_qkv(sd: dict[str, Tensor], src: str, names: tuple[str, str, str], dst: str) -> dict[str, Tensor]:
+    out = {f"{dst}.weight": torch.cat([sd[f"{src}.{n}.weight"] for n in names], dim=0)}
+    if f"{src}.{names[0]}.bias" in sd:
+        out[f"{dst}.bias"] = torch.cat([sd[f"{src}.{n}.bias"] for n in names], dim=0)
+    return out
+
+
+def _copy(sd: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
+    return {f"{dst}.{p}": sd[f"{src}.{p}"] for p in ("weight", "bias") if f"{src}.{p}" in sd}
+
+
+def _ijepa_from_transformers(sd: dict[str, Tensor], cfg: PreTrainedConfig) -> ImageJepaModel:
+    if getattr(cfg, "hidden_act", "gelu") != "gelu":
+        raise CheckpointError(f"ijepa: hidden_act={cfg.hidden_act!r} is not supported, expected 'gelu'")
+    image_size = cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]
+    patch = cfg.patch_size if isinstance(cfg.patch_size, int) else cfg.patch_size[0]
+    config = ImageJepaConfig(image_size=image_size, patch_size=patch, num_channels=cfg.num_channels,
+                             hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_hidden_layers,
+                             num_attention_heads=cfg.num_attention_heads, intermediate_size=cfg.intermediate_size,
+                             qkv_bias=cfg.qkv_bias, layer_norm_eps=cfg.layer_norm_eps)
+    ours = {"pos_embed": sd["embeddings.position_embeddings"]}
+    ours.update(_copy(sd, "embeddings.patch_embeddings.projection", "patch_embed.proj"))
+    ours.update(_copy(sd, "layernorm", "norm"))
+    for i in range(cfg.num_hidden_layers):
+        src, dst = f"layers.{i}", f"blocks.{i}"
+        ours.update(_fuse_qkv(sd, f"{src}.attention", ("q_proj", "k_proj", "v_proj"), f"{dst}.attn.qkv"))
+        ours.update(_copy(sd, f"{src}.attention.o_proj", f"{dst}.attn.proj"))
+        ours.update(_copy(sd, f"{src}.layernorm_before", f"{dst}.norm1"))
+        ours.update(_copy(sd, f"{src}.layernorm_after", f"{dst}.norm2"))
+        ours.update(_copy(sd, f"{src}.mlp.fc1", f"{dst}.mlp.fc1"))
+        ours.update(_copy(sd, f"{src}.mlp.fc2", f"{dst}.mlp.fc2"))
+    model = ImageJepaModel(config)
+    _load_exact(model, ours, "ijepa (transformers)")
+    return model.eval()
+
+
+def _vjepa2_layers(sd: dict[str, Tensor], src: str, dst: str, depth: int) -> dict[str, Tensor]:
+    ours: dict[str, Tensor] = {}
+    for i in range(depth):
+        s, d = f"{src}.{i}", f"{dst}.{i}"
+        ours.update(_fuse_qkv(sd, f"{s}.attention", ("query", "key", "value"), f"{d}.attn.qkv"))
+        for a, b in (("attention.proj", "attn.proj"), ("norm1", "norm1"), ("norm2", "norm2"),
+                     ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+            ours.update(_copy(sd, f"{s}.{a}", f"{d}.{b}"))
+    return ours
+
+
+def _vjepa2_from_transformers(sd: dict[str, Tensor], cfg: PreTrainedConfig) -> VideoJepaForPreTraining:
+    if getattr(cfg, "hidden_act", "gelu") != "gelu":
+        raise CheckpointError(f"vjepa2: hidden_act={cfg.hidden_act!r} is not supported, expected 'gelu'")
+    config = VideoJepaConfig(
+        image_size=cfg.crop_size, patch_size=cfg.patch_size, tubelet_size=cfg.tubelet_size,
+        num_frames=cfg.frames_per_clip, num_channels=cfg.in_chans, hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+        intermediate_size=int(cfg.hidden_size * cfg.mlp_ratio), predictor_hidden_size=cfg.pred_hidden_size,
+        predictor_num_hidden_layers=cfg.pred_num_hidden_layers,
+        predictor_num_attention_heads=cfg.pred_num_attention_heads,
+        predictor_intermediate_size=int(cfg.pred_hidden_size * cfg.pred_mlp_ratio),
+        num_mask_tokens=cfg.pred_num_mask_tokens, qkv_bias=cfg.qkv_bias, layer_norm_eps=cfg.layer_norm_eps,
+    )
+    enc = _copy(sd, "encoder.embeddings.patch_embeddings.proj", "patch_embed.proj")
+    enc.update(_copy(sd, "encoder.layernorm", "norm"))
+    enc.update(_vjepa2_layers(sd, "encoder.layer", "blocks", cfg.num_hidden_layers))
+    pred = {"mask_tokens": sd["predictor.embeddings.mask_tokens"].reshape(cfg.pred_num_mask_tokens, -1)}
+    pred.update(_copy(sd, "predictor.embeddings.predictor_embeddings", "predictor_embed"))
+    pred.update(_copy(sd, "predictor.layernorm", "predictor_norm"))
+    pred.update(_copy(sd, "predictor.proj", "predictor_proj"))
+    pred.update(_vjepa2_layers(sd, "predictor.layer", "predictor_blocks", cfg.pred_num_hidden_layers))
+    model = VideoJepaForPreTraining(config)
+    _load_exact(model.encoder, enc, "vjepa2 encoder (transformers)")
+    _load_exact(model.target_encoder, enc, "vjepa2 encoder (transformers)")
+    _load_exact(model.predictor, pred, "vjepa2 predictor (transformers)")
+    return model.eval()
+
+
+def convert_transformers_model(path: str | Path) -> PreTrainedModel:
+    """A transformers `IJepaModel` / `VJEPA2Model` folder (or a loaded model) -> ours.
+
+    I-JEPA gives an `ImageJepaModel` (transformers has no predictor); V-JEPA 2 a `VideoJepaForPreTraining` whose
+    context and target encoders both hold the transformers encoder.
+    """
+    from transformers import AutoModel
+
+    if isinstance(path, PreTrainedModel):
+        model = path
+    else:
+        config_file = Path(path) / "config.json"
+        if not config_file.is_file():
+            raise CheckpointError(f"{path}: not a transformers folder (no config.json)")
+        model_type = json.loads(config_file.read_text()).get("model_type")
+        if model_type not in ("ijepa", "vjepa2"):
+            raise CheckpointError(f"{path}: model_type={model_type!r}, expected 'ijepa' or 'vjepa2'")
+        model = AutoModel.from_pretrained(path)
+    sd = {k: v.detach().float() for k, v in model.state_dict().items()}
+    if model.config.model_type == "ijepa":
+        return _ijepa_from_transformers(sd, model.config)
+    if model.config.model_type == "vjepa2":
+        return _vjepa2_from_transformers(sd, model.config)
+    raise CheckpointError(f"model_type={model.config.model_type!r}: expected 'ijepa' or 'vjepa2'")
+
+
+def convert_checkpoint(path: str | Path, family: str, *, overrides: dict[str, Any] | None = None,
+                       encoder_key: str = "target_encoder") -> PreTrainedModel:
+    """Dispatch on what `path` is: a transformers folder (config.json) or a Meta checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        model = convert_transformers_model(path)
+        if overrides:
+            logger.warning("config overrides are ignored for transformers folders (their config is complete)")
+        return model
+    return convert_meta_checkpoint(path, family, overrides=overrides, encoder_key=encoder_key)

@@ -1,0 +1,500 @@
+"""The shared training loop: epochs of streamed batches -> ``train_step``, logging, checkpoints, exact resume.
+
+Scripts build the model / optimizer / scheduler, ``accelerator.prepare`` them, then call ``fit``.
+The dataloader is *not* prepared: the data is streamed and already sharded per process.
+
+Resume is exact: ``accelerator.save_state`` stores model (EMA target included), optimizer,
+scheduler, RNG states and a small ``TrainingState`` (step, epoch, batches consumed in the epoch,
+skipped-sample count); on resume the epoch's iterable is re-created by ``dataloader_factory(epoch)``
+and the consumed batches are skipped. For that to give the same batches, ``dataloader_factory``
+must be deterministic in ``epoch`` (seed its shuffling / DataLoader generator from (seed, epoch)),
+and any randomness applied to a batch in the training process should come from ``prepare_batch``
+with a generator seeded by its ``step`` argument.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.scheduler import AcceleratedScheduler
+from accelerate.utils import send_to_device, set_seed
+from torch import nn
+from tqdm.auto import tqdm
+
+from .step import ComputeLoss, StepOutput, train_step
+
+__all__ = ["LoopConfig", "LoopResult", "TrainingState", "find_latest_checkpoint", "fit"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "step_"
+_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
+
+
+@dataclass
+class LoopConfig:
+    """Settings of ``fit``, validated at construction.
+
+    Attributes:
+        output_dir: run folder: ``metrics.jsonl`` and ``checkpoints/step_{N}`` go here.
+        max_steps: optimizer steps to train for (total, counting steps done before a resume).
+        checkpointing_steps: save a checkpoint every this many optimizer steps (and always at the end);
+            None: only at the end.
+        log_every: log metrics every this many optimizer steps (and at the last step).
+        resume_from_checkpoint: None (fresh start), ``"latest"`` (newest ``output_dir/checkpoints/step_*``;
+            a fresh start if there is none), or the path of a checkpoint folder.
+        max_grad_norm: clip the gradient norm to this; None: no clipping.
+        seed: seeds Python / NumPy / torch at the start of ``fit`` (per process, ``device_specific``);
+            a resume then restores the checkpoint's RNG states.
+        checkpoints_total_limit: keep at most this many ``step_*`` folders (oldest deleted); None: keep all.
+    """
+
+    output_dir: str | Path
+    max_steps: int
+    checkpointing_steps: int | None = None
+    log_every: int = 10
+    resume_from_checkpoint: str | Path | None = None
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    checkpoints_total_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got max_steps={self.max_steps}")
+        if self.checkpointing_steps is not None and self.checkpointing_steps < 1:
+            raise ValueError(
+                f"checkpointing_steps must be >= 1 or None, got checkpointing_steps={self.checkpointing_steps}"
+            )
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got log_every={self.log_every}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got max_grad_norm={self.max_grad_norm}")
+        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
+            raise ValueError(
+                "checkpoints_total_limit must be >= 1 or None, "
+                f"got checkpoints_total_limit={self.checkpoints_total_limit}"
+            )
+        if isinstance(self.resume_from_checkpoint, str) and self.resume_from_checkpoint == "":
+            raise ValueError("resume_from_checkpoint must be None, 'latest' or a path, got resume_from_checkpoint=''")
+        if self.resume_from_checkpoint is not None and self.resume_from_checkpoint != "latest":
+            self.resume_from_checkpoint = Path(self.resume_from_checkpoint)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """``output_dir / "checkpoints"``."""
+        return Path(self.output_dir) / "checkpoints"
+
+
+@dataclass
+class LoopResult:
+    """What ``fit`` ended with.
+
+    Attributes:
+        global_step: optimizer steps done (== ``max_steps`` unless the data ran dry).
+        epoch: the epoch in progress when training stopped.
+        last_metrics: the last logged metrics (empty if nothing was logged in this call).
+        skipped_samples: corrupt samples skipped by the data pipelines, summed over processes.
+        last_checkpoint: folder of the last checkpoint saved, or None.
+    """
+
+    global_step: int
+    epoch: int
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    skipped_samples: int = 0
+    last_checkpoint: Path | None = None
+
+
+@dataclass
+class TrainingState:
+    """Loop position, saved with ``accelerator.register_for_checkpointing``.
+
+    Attributes:
+        global_step: optimizer steps done.
+        epoch: current epoch (argument of ``dataloader_factory``).
+        batches_in_epoch: batches consumed from the current epoch's iterable (per process).
+        batches_seen: batches consumed since the start of training (the ``step`` given to ``prepare_batch``).
+        skipped_before_epoch: skipped samples reported in finished epochs, summed over processes.
+    """
+
+    global_step: int = 0
+    epoch: int = 0
+    batches_in_epoch: int = 0
+    batches_seen: int = 0
+    skipped_before_epoch: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        """Plain-int state for ``accelerator.save_state``."""
+        return {
+            "global_step": self.global_step,
+            "epoch": self.epoch,
+            "batches_in_epoch": self.batches_in_epoch,
+            "batches_seen": self.batches_seen,
+            "skipped_before_epoch": self.skipped_before_epoch,
+        }
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Restore from ``state_dict()``."""
+        for key in self.state_dict():
+            setattr(self, key, int(state[key]))
+
+
+def find_latest_checkpoint(checkpoint_dir: str | Path) -> Path | None:
+    """Newest ``step_{N}`` folder (largest N) in ``checkpoint_dir``, or None."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return None
+    steps = [
+        (int(m.group(1)), p) for p in checkpoint_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))
+    ]
+    return max(steps)[1] if steps else None
+
+
+def _resolve_resume(config: LoopConfig) -> Path | None:
+    if config.resume_from_checkpoint is None:
+        return None
+    if config.resume_from_checkpoint == "latest":
+        path = find_latest_checkpoint(config.checkpoint_dir)
+        if path is None:
+            logger.warning(
+                "resume_from_checkpoint='latest' but no checkpoint in %s: starting fresh", config.checkpoint_dir
+            )
+        return path
+    path = Path(config.resume_from_checkpoint)
+    if not path.is_dir():
+        raise FileNotFoundError(f"resume_from_checkpoint={str(path)!r} is not a folder")
+    return path
+
+
+def _register_state(accelerator: Accelerator) -> TrainingState:
+    """One TrainingState per accelerator (re-used if ``fit`` runs twice with the same accelerator)."""
+    for obj in getattr(accelerator, "_custom_objects", []):
+        if isinstance(obj, TrainingState):
+            obj.load_state_dict(TrainingState().state_dict())
+            return obj
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    return state
+
+
+def _rng_snapshot() -> dict[str, Any]:
+    snap: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        snap["cuda"] = torch.cuda.get_rng_state_all()
+    return snap
+
+
+def _rng_restore(snap: dict[str, Any]) -> None:
+    random.setstate(snap["python"])
+    np.random.set_state(snap["numpy"])
+    torch.set_rng_state(snap["torch"])
+    if "cuda" in snap:
+        torch.cuda.set_rng_state_all(snap["cuda"])
+
+
+def _batch_size(batch: Mapping[str, Any]) -> int:
+    """Leading dim of the first tensor in the batch (0 if none)."""
+    for value in batch.values():
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return int(value.shape[0])
+    return 0
+
+
+def _current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+class _Window:
+    """Running sums between two log steps (per process)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss_sum = 0.0
+        self.micro_batches = 0
+        self.samples = 0
+        self.log_sums: dict[str, float] = {}
+        self.log_counts: dict[str, int] = {}
+        self.start = time.perf_counter()
+
+    def add(self, out: StepOutput, samples: int) -> None:
+        self.loss_sum += out.loss
+        self.micro_batches += 1
+        self.samples += samples
+        for key, value in out.logs.items():
+            self.log_sums[key] = self.log_sums.get(key, 0.0) + value
+            self.log_counts[key] = self.log_counts.get(key, 0) + 1
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines logged after ``step`` (by a run that died after its last checkpoint)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def fit(
+    config: LoopConfig,
+    *,
+    accelerator: Accelerator,
+    model: nn.Module,
+    dataloader_factory: Callable[[int], Iterable[dict[str, Any]]],
+    optimizer: torch.optim.Optimizer,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | AcceleratedScheduler | None,
+    compute_loss: ComputeLoss,
+    prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]] | None = None,
+    ema_schedule: Callable[[int], float] | None = None,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+) -> LoopResult:
+    """Train ``model`` for ``config.max_steps`` optimizer steps over epochs of ``dataloader_factory(epoch)``.
+
+    Per batch: pop ``"skipped_samples"`` (the data pipeline's count of corrupt samples skipped so far
+    in this process *since this epoch's iterable was created*), ``prepare_batch(batch, step)`` with
+    ``step`` the index of the batch since the start of training (micro-batches, so unique under
+    gradient accumulation), move it to ``accelerator.device``, then ``train_step`` with
+    ``ema_momentum=ema_schedule(global_step)``. Every ``log_every`` optimizer steps: metrics averaged
+    over the window and the processes go to ``output_dir/metrics.jsonl`` (main process), the tqdm bar,
+    ``accelerator.log`` (trackers the caller set up with ``init_trackers``) and ``on_log`` (called on
+    every process with the same dict). Checkpoints: ``accelerator.save_state(output_dir/checkpoints/step_{N})``.
+
+    With several processes, an epoch ends for all as soon as one process's iterable is exhausted
+    (one tiny all-reduce per batch), so collective ops never hang on uneven shards.
+
+    Args:
+        config: loop settings.
+        accelerator: the Accelerator (gradient accumulation, mixed precision, trackers).
+        model: prepared model; ``model(**batch)`` returns a ``ModelOutput``; with EMA it has
+            ``encoder`` and ``target_encoder``.
+        dataloader_factory: ``epoch -> iterable of dict batches`` (CPU tensors), fresh for each call,
+            deterministic in ``epoch``; not passed through ``accelerator.prepare``.
+        optimizer: prepared optimizer.
+        lr_scheduler: scheduler stepped once per optimizer step (prepare it, or it is registered for
+            checkpointing here), or None.
+        compute_loss: ``(outputs, batch) -> (loss, logs)``; ``logs`` keys must be the same every call.
+        prepare_batch: optional ``(batch, step) -> batch`` run in the training process before the
+            move to the device (e.g. masks from a generator seeded by (seed, step)).
+        ema_schedule: optimizer step -> EMA momentum (e.g. ``partial(ema_momentum, total_steps=...)``);
+            None: no EMA update.
+        on_log: optional callback given the metrics dict at each log step.
+
+    Returns:
+        LoopResult with the final step, epoch, last metrics, skipped count and last checkpoint.
+    """
+    project_config = accelerator.project_configuration
+    if project_config.automatic_checkpoint_naming:
+        raise ValueError(
+            "fit names checkpoints itself (output_dir/checkpoints/step_N): build the Accelerator without "
+            "ProjectConfiguration(automatic_checkpoint_naming=True)"
+        )
+    output_dir = Path(config.output_dir)
+    metrics_path = output_dir / "metrics.jsonl"
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+    set_seed(config.seed, device_specific=True)
+    state = _register_state(accelerator)
+    if lr_scheduler is not None and not isinstance(lr_scheduler, AcceleratedScheduler):
+        if not any(s is lr_scheduler for s in getattr(accelerator, "_custom_objects", [])):
+            logger.info("lr_scheduler was not prepared: registering it for checkpointing")
+            accelerator.register_for_checkpointing(lr_scheduler)
+
+    resume_path = _resolve_resume(config)
+    last_checkpoint: Path | None = None
+    if resume_path is not None:
+        accelerator.load_state(str(resume_path))
+        last_checkpoint = resume_path
+        logger.info(
+            "resumed from %s at step %d (epoch %d, %d batches into it)",
+            resume_path,
+            state.global_step,
+            state.epoch,
+            state.batches_in_epoch,
+        )
+    if accelerator.is_main_process and resume_path is not None:
+        _truncate_metrics(metrics_path, state.global_step)
+    accelerator.wait_for_everyone()
+
+    model.train()
+    multi_process = accelerator.num_processes > 1
+    window = _Window()
+    last_metrics: dict[str, float] = {}
+    last_grad_norm: float | None = None
+    last_saved_step = state.global_step if resume_path is not None else -1
+    epoch_skipped_local = 0  # this process, current epoch's iterable
+
+    def reduce_sum(values: list[float]) -> list[float]:
+        if not multi_process:
+            return values
+        dtype = torch.float32 if accelerator.device.type == "mps" else torch.float64  # MPS has no float64
+        tensor = torch.tensor(values, dtype=dtype, device=accelerator.device)
+        return accelerator.reduce(tensor, reduction="sum").tolist()
+
+    def save_checkpoint() -> Path:
+        nonlocal last_saved_step
+        path = config.checkpoint_dir / f"{CHECKPOINT_PREFIX}{state.global_step}"
+        accelerator.save_state(str(path))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process and config.checkpoints_total_limit is not None:
+            folders = sorted(
+                (int(m.group(1)), p)
+                for p in config.checkpoint_dir.iterdir()
+                if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))
+            )
+            for _, old in folders[: max(0, len(folders) - config.checkpoints_total_limit)]:
+                logger.info("removing old checkpoint %s", old)
+                shutil.rmtree(old, ignore_errors=True)
+        last_saved_step = state.global_step
+        logger.info("saved checkpoint %s", path)
+        return path
+
+    def log_metrics(lr: float) -> dict[str, float]:
+        keys = sorted(window.log_sums)
+        sums = reduce_sum(
+            [window.loss_sum, window.micro_batches, window.samples, epoch_skipped_local]
+            + [window.log_sums[k] for k in keys]
+            + [window.log_counts[k] for k in keys]
+        )
+        loss_sum, micro_batches, samples, epoch_skipped = sums[:4]
+        log_sums, log_counts = sums[4 : 4 + len(keys)], sums[4 + len(keys) :]
+        elapsed = max(time.perf_counter() - window.start, 1e-9)
+        metrics: dict[str, float] = {
+            "step": state.global_step,
+            "epoch": state.epoch,
+            "loss": loss_sum / max(micro_batches, 1),
+            "lr": lr,
+            "samples_per_second": samples / elapsed,
+            "skipped_samples": state.skipped_before_epoch + int(epoch_skipped),
+        }
+        if last_grad_norm is not None:
+            metrics["grad_norm"] = last_grad_norm
+        for key, value, count in zip(keys, log_sums, log_counts, strict=True):
+            metrics.setdefault(key, value / max(count, 1))
+        if accelerator.is_main_process:
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(metrics) + "\n")
+            progress.set_postfix(
+                loss=f"{metrics['loss']:.4f}", lr=f"{lr:.2e}", samples_s=f"{metrics['samples_per_second']:.1f}"
+            )
+            if not math.isfinite(metrics["loss"]):
+                logger.warning("non-finite loss %s at step %d", metrics["loss"], state.global_step)
+        accelerator.log(metrics, step=state.global_step)
+        if on_log is not None:
+            on_log(metrics)
+        window.reset()
+        return metrics
+
+    def next_batch(iterator: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
+        batch = next(iterator, None)
+        if multi_process:  # every process ends the epoch together
+            flag = torch.tensor([1.0 if batch is None else 0.0], device=accelerator.device)
+            if accelerator.reduce(flag, reduction="sum").item() > 0:
+                return None
+        return batch
+
+    progress = tqdm(
+        total=config.max_steps,
+        initial=state.global_step,
+        desc="train",
+        disable=not accelerator.is_main_process,
+        dynamic_ncols=True,
+    )
+    try:
+        while state.global_step < config.max_steps:
+            # Fresh iterable for the epoch; on resume, skip the batches already consumed. Creating and
+            # fast-forwarding it must not disturb the RNG streams restored from the checkpoint.
+            snapshot = _rng_snapshot()
+            iterator = iter(dataloader_factory(state.epoch))
+            epoch_skipped_local = 0
+            for i in range(state.batches_in_epoch):
+                batch = next(iterator, None)
+                if batch is None:
+                    raise RuntimeError(
+                        f"resume: epoch {state.epoch} has only {i} batches but the checkpoint consumed "
+                        f"{state.batches_in_epoch}; is dataloader_factory deterministic in epoch?"
+                    )
+                epoch_skipped_local = int(batch.get("skipped_samples", epoch_skipped_local))
+            _rng_restore(snapshot)
+            if state.batches_in_epoch:
+                logger.info("skipped %d consumed batches of epoch %d", state.batches_in_epoch, state.epoch)
+
+            batches_this_call = 0
+            while state.global_step < config.max_steps:
+                batch = next_batch(iterator)
+                if batch is None:
+                    break
+                batches_this_call += 1
+                state.batches_in_epoch += 1
+                batch_index = state.batches_seen
+                state.batches_seen += 1
+                skipped = batch.pop("skipped_samples", None)
+                if skipped is not None:
+                    epoch_skipped_local = int(skipped)
+                samples = _batch_size(batch)
+                if prepare_batch is not None:
+                    batch = prepare_batch(batch, batch_index)
+                batch = send_to_device(batch, accelerator.device, non_blocking=True)
+
+                lr = _current_lr(optimizer)
+                momentum = ema_schedule(state.global_step) if ema_schedule is not None else None
+                out = train_step(
+                    accelerator,
+                    model,
+                    batch,
+                    optimizer,
+                    lr_scheduler,
+                    compute_loss=compute_loss,
+                    max_grad_norm=config.max_grad_norm,
+                    ema_momentum=momentum,
+                )
+                window.add(out, samples)
+                if not out.synced:
+                    continue
+                last_grad_norm = out.grad_norm
+                state.global_step += 1
+                progress.update(1)
+                if state.global_step % config.log_every == 0 or state.global_step == config.max_steps:
+                    last_metrics = log_metrics(lr)
+                if config.checkpointing_steps and state.global_step % config.checkpointing_steps == 0:
+                    last_checkpoint = save_checkpoint()
+                    window.start = time.perf_counter()  # keep checkpoint time out of throughput
+            if state.global_step >= config.max_steps:
+                break
+
+            # The epoch's iterable is exhausted.
+            if batches_this_call == 0 and state.batches_in_epoch == 0:
+                raise RuntimeError(f"dataloader_factory({state.epoch}) yielded no batch")
+            epoch_skipped = int(reduce_sum([float(epoch_skipped_local)])[0])
+            state.skipped_before_epoch += epoch_skipped
+            epoch_skipped_local = 0
+            logger.info("epoch %d done at step %d", state.epoch, state.global_step)
+            state.epoch += 1
+            state.batches_in_epoch = 0
+
+        if last_saved_step != state.global_step:
+            last_checkpoint = save_checkpoint()
+    finally:
+        progress.close()
+
+    total_skipped = state.skipped_before_epoch + int(reduce_sum([float(epoch_skipped_local)])[0])
+    return LoopResult(
+        global_step=state.global_step,
+        epoch=state.epoch,
+        last_metrics=last_metrics,
+        skipped_samples=total_skipped,
+        last_checkpoint=last_checkpoint,
+    )

@@ -1,0 +1,247 @@
+"""Model families: shapes, masks, bad input, save/load round trips, Auto classes, remote code, KV-cached rollouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from hf_jepa.modeling.layers import KVCache
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+
+import hf_jepa
+
+
+def test_ijepa_shapes_and_mask(tiny_ijepa_config) -> None:
+    model = hf_jepa.ImageJepaForPreTraining(tiny_ijepa_config).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model.encoder(pixel_values=x).last_hidden_state.shape == (2, 16, 64)
+    ctx = torch.tensor([[0, 1, 2, 5, 6], [3, 4, 8, 9, 15]])
+    kept = model.encoder(pixel_values=x, context_mask=ctx).last_hidden_state
+    assert kept.shape == (2, 5, 64)
+    tgt = torch.tensor([[10, 11, 12], [0, 1, 2]])
+    assert model.predictor(kept, ctx, tgt).shape == (2, 3, 64)
+    out = model(x, ctx, torch.stack([tgt, tgt]))
+    assert out.predictions.shape == out.targets.shape == (4, 3, 64)
+
+
+def test_ijepa_other_resolution_interpolates_positions(tiny_ijepa_config) -> None:
+    model = hf_jepa.ImageJepaModel(tiny_ijepa_config).eval()
+    assert model(torch.randn(1, 3, 48, 64)).last_hidden_state.shape == (1, 6 * 8, 64)
+
+
+def test_vjepa2_shapes_and_masked_tokens_use_their_positions(tiny_vjepa2_config) -> None:
+    model = hf_jepa.VideoJepaForPreTraining(tiny_vjepa2_config).eval()
+    video = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        full = model.encoder(pixel_values_videos=video).last_hidden_state
+        assert full.shape == (2, 32, 64)
+        ctx = torch.arange(32)[None].repeat(2, 1)
+        same = model.encoder(pixel_values_videos=video, context_mask=ctx).last_hidden_state
+        torch.testing.assert_close(same, full, atol=1e-6, rtol=0)
+        # one kept token attends only to itself: equals the single-token run at that position, not position 0
+        one = model.encoder(video, context_mask=torch.tensor([[17], [17]])).last_hidden_state
+        zero = model.encoder(video[:, :, :, :, :], context_mask=torch.tensor([[0], [0]])).last_hidden_state
+        assert not torch.allclose(one, zero)
+        out = model(video, [ctx[:, :20], ctx[:, :10]], [ctx[:, 20:], ctx[:, 10:]])
+    assert [p.shape for p in out.predictions] == [(2, 12, 64), (2, 22, 64)]
+    assert [t.shape for t in out.targets] == [(2, 12, 64), (2, 22, 64)]
+
+
+def test_rope_fix_flag_changes_outputs(tiny_vjepa2_config) -> None:
+    a = hf_jepa.VideoJepaModel(tiny_vjepa2_config).eval()
+    fixed_cfg = hf_jepa.VideoJepaConfig(**{**tiny_vjepa2_config.to_dict(), "rope_interleave_fix": True})
+    b = hf_jepa.VideoJepaModel(fixed_cfg).eval()
+    b.load_state_dict(a.state_dict())
+    video = torch.randn(1, 4, 3, 32, 32)
+    assert not torch.allclose(a(video).last_hidden_state, b(video).last_hidden_state)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda m: m(torch.randn(2, 3, 32, 32)), "expected a \\(batch, frames, channels, height, width\\)"),
+        (lambda m: m(torch.randn(2, 4, 1, 32, 32)), "got 1 channels, expected num_channels=3"),
+        (lambda m: m(torch.randn(2, 3, 3, 32, 32)), "3 frames is not divisible by tubelet_size=2"),
+        (lambda m: m(torch.randn(2, 4, 3, 30, 32)), "30x32 is not divisible by patch_size=8"),
+        (lambda m: m(torch.randn(2, 4, 3, 32, 32), context_mask=torch.tensor([[0, 32]] * 2)), "\\[0, 32\\)"),
+        (lambda m: m(torch.randn(2, 4, 3, 32, 32), context_mask=torch.tensor([[0.0, 1.0]] * 2)), "dtype"),
+        (lambda m: m(torch.randn(2, 4, 3, 32, 32), context_mask=torch.tensor([[0, 1]])), "batch size 1"),
+    ],
+)
+def test_video_bad_input(tiny_vjepa2_config, call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call(hf_jepa.VideoJepaModel(tiny_vjepa2_config))
+
+
+def test_image_bad_input(tiny_ijepa_config) -> None:
+    model = hf_jepa.ImageJepaModel(tiny_ijepa_config)
+    with pytest.raises(ValueError, match="expected a \\(batch, channels, height, width\\)"):
+        model(torch.randn(3, 32, 32))
+    with pytest.raises(ValueError, match="got 4 channels"):
+        model(torch.randn(1, 4, 32, 32))
+    with pytest.raises(ValueError, match="not divisible by patch_size=8"):
+        model(torch.randn(1, 3, 33, 32))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"hidden_size": 65}, "hidden_size=65: expected a multiple of num_attention_heads=4"),
+        ({"image_size": 30}, "image_size=30: expected a multiple of patch_size=8"),
+        ({"num_frames": 3}, "num_frames=3: expected a multiple of tubelet_size=2"),
+        ({"num_hidden_layers": 0}, "num_hidden_layers=0: expected a positive integer"),
+        ({"drop_path_rate": 1.5}, "drop_path_rate=1.5"),
+    ],
+)
+def test_config_validation(tiny_vjepa2_config, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        hf_jepa.VideoJepaConfig(**{**tiny_vjepa2_config.to_dict(), **kwargs})
+
+
+def test_ac_config_validation(tiny_vjepa2_config) -> None:
+    with pytest.raises(ValueError, match="state_update='add' needs state_dim == action_dim"):
+        hf_jepa.JepaWorldModelConfig(encoder_config=tiny_vjepa2_config, action_dim=2, state_dim=3)
+    with pytest.raises(ValueError, match="state_update='fly'"):
+        hf_jepa.JepaWorldModelConfig(encoder_config=tiny_vjepa2_config, state_update="fly")
+    with pytest.raises(ValueError, match="preset='huge'"):
+        hf_jepa.JepaWorldModelConfig.from_preset("huge")
+
+
+def test_presets_build_valid_configs() -> None:
+    for name in hf_jepa.IJEPA_PRESETS:
+        hf_jepa.ImageJepaConfig.from_preset(name)
+    for name in hf_jepa.VJEPA2_PRESETS:
+        hf_jepa.VideoJepaConfig.from_preset(name)
+    for name in hf_jepa.VJEPA2_AC_PRESETS:
+        hf_jepa.JepaWorldModelConfig.from_preset(name)
+    assert hf_jepa.VideoJepaConfig.from_preset("vit_g").num_attention_heads == 22  # Meta's released ViT-g
+
+
+def test_world_model_rollout_kv_cache_equals_recompute(tiny_ac_config) -> None:
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    frames = torch.randn(3, 2, 3, 32, 32)
+    actions, states = torch.randn(3, 6, 3), torch.randn(3, 2, 3)
+    with torch.no_grad():
+        z = model.encode(frames)
+        assert z.shape == (3, 32, 64)
+        cached = model.rollout(z, actions, states, use_cache=True)
+        full = model.rollout(z, actions, states, use_cache=False)
+    assert cached.shape == (3, 5 * 16, 64)  # 2 context frames + 6 actions -> frames 2..6
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+
+
+def test_world_model_is_block_causal(tiny_ac_config) -> None:
+    """Step t's prediction does not change when later steps change."""
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    z, a, s = torch.randn(1, 3 * 16, 64), torch.randn(1, 3, 3), torch.randn(1, 3, 3)
+    z2, a2 = z.clone(), a.clone()
+    z2[:, 32:] += 1.0
+    a2[:, 2] += 1.0
+    with torch.no_grad():
+        p1, p2 = model.predict(z, a, s), model.predict(z2, a2, s)
+    torch.testing.assert_close(p1[:, :32], p2[:, :32])
+    assert not torch.allclose(p1[:, 32:], p2[:, 32:])
+
+
+def test_world_model_training_forward_and_frozen_encoder(tiny_ac_config) -> None:
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).train()
+    assert not model.encoder.training and not any(p.requires_grad for p in model.encoder.parameters())
+    frames, actions, states = torch.randn(2, 4, 3, 32, 32), torch.randn(2, 3, 3), torch.randn(2, 4, 3)
+    out = model(actions=actions, states=states, pixel_values_videos=frames, auto_steps=2)
+    assert out.teacher_forced.shape == out.targets.shape == (2, 48, 64)
+    assert out.rollout.shape == (2, 32, 64)
+    (out.teacher_forced - out.targets).abs().mean().backward()
+    assert model.predictor.action_encoder.weight.grad is not None
+    with pytest.raises(ValueError, match="auto_steps=4"):
+        model(actions=actions, states=states, latents=out.latents, auto_steps=4)
+    with pytest.raises(ValueError, match="actions: expected shape"):
+        model.predict(out.latents[:, :48], torch.randn(2, 3, 5), states[:, :3])
+
+
+@pytest.mark.parametrize("family", ["ijepa", "vjepa2", "ac"])
+def test_save_load_round_trip_and_auto_classes(family, tmp_path, tiny_ijepa_config, tiny_vjepa2_config,
+                                               tiny_ac_config) -> None:
+    if family == "ijepa":
+        model, x = hf_jepa.ImageJepaForPreTraining(tiny_ijepa_config), {"pixel_values": torch.randn(1, 3, 32, 32)}
+    elif family == "vjepa2":
+        model, x = hf_jepa.VideoJepaForPreTraining(tiny_vjepa2_config), {
+            "pixel_values_videos": torch.randn(1, 4, 3, 32, 32)}
+    else:
+        model = hf_jepa.JepaWorldModel(tiny_ac_config)
+    model.eval().save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"].startswith("easy_") and "AutoModel" in config["auto_map"]
+    assert type(AutoConfig.from_pretrained(tmp_path)).__name__.endswith("Config")
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        if family == "ac":
+            frames = torch.randn(1, 2, 3, 32, 32)
+            torch.testing.assert_close(loaded.encode(frames), model.encode(frames), atol=0, rtol=0)
+            return
+        # AutoModel on a pretraining folder = the EMA target encoder
+        torch.testing.assert_close(loaded(**x).last_hidden_state, model.target_encoder(**x).last_hidden_state,
+                                   atol=0, rtol=0)
+        again = AutoModelForPreTraining.from_pretrained(tmp_path)
+        for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_remote_code_loads_without_hf_jepa(tmp_path, tiny_ac_config) -> None:
+    """The saved folder carries its modeling files: a process that cannot import hf_jepa loads it."""
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    model.save_pretrained(tmp_path / "wm")
+    frames = torch.randn(1, 2, 3, 32, 32)
+    torch.save(frames, tmp_path / "frames.pt")
+    with torch.no_grad():
+        torch.save(model.encode(frames), tmp_path / "expected.pt")
+    script = textwrap.dedent(f"""
+        import sys, importlib.abc
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name == "hf_jepa" or name.startswith("hf_jepa."):
+                    raise ImportError("hf_jepa is blocked in this process")
+        sys.meta_path.insert(0, Block())
+        import torch
+        from transformers import AutoModel
+        try:
+            import hf_jepa  # noqa: F401
+            raise SystemExit("hf_jepa should not be importable here")
+        except ImportError:
+            pass
+        model = AutoModel.from_pretrained({str(tmp_path / 'wm')!r}, trust_remote_code=True).eval()
+        frames = torch.load({str(tmp_path / 'frames.pt')!r}, weights_only=True)
+        with torch.no_grad():
+            got = model.encode(frames)
+        expected = torch.load({str(tmp_path / 'expected.pt')!r}, weights_only=True)
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        torch.testing.assert_close(got, expected, atol=0, rtol=0)
+        print("REMOTE_OK", type(model).__name__)
+    """)
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=300)
+    assert "REMOTE_OK JepaWorldModel" in result.stdout, result.stderr[-3000:]
+
+
+def test_gradient_checkpointing_gives_same_gradients(tiny_vjepa2_config) -> None:
+    model = hf_jepa.VideoJepaModel(tiny_vjepa2_config).train()
+    video = torch.randn(1, 4, 3, 32, 32)
+    model(video).last_hidden_state.square().mean().backward()
+    expected = model.blocks[0].attn.qkv.weight.grad.clone()
+    model.zero_grad()
+    model.gradient_checkpointing_enable()
+    model(video).last_hidden_state.square().mean().backward()
+    torch.testing.assert_close(model.blocks[0].attn.qkv.weight.grad, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_kv_cache_expand_broadcasts() -> None:
+    cache = KVCache(1)
+    cache.update(0, torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4))
+    wide = cache.expand(5)
+    assert wide.length == 3 and wide.keys[0].shape == (5, 2, 3, 4)
