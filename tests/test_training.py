@@ -85,11 +85,11 @@ BATCHES_PER_EPOCH = 4
 
 
 def toy_factory(epoch: int):
-    """Deterministic in epoch; reports a cumulative per-iterable skipped count 0, 1, 1, 2."""
+    """Deterministic in epoch; every second batch reports one skipped sample (per-batch counts 0, 1, 0, 1)."""
     torch.rand(1)  # like DataLoader's base_seed draw: touches the global RNG, resume must not be disturbed
     g = torch.Generator().manual_seed(1000 + epoch)
     for i in range(BATCHES_PER_EPOCH):
-        yield {"x": torch.randn(3, 5, 4, generator=g), "skipped_samples": (i + 1) // 2}
+        yield {"x": torch.randn(3, 5, 4, generator=g), "skipped_samples": i % 2}
 
 
 def toy_prepare(batch: dict, step: int) -> dict:

@@ -263,8 +263,8 @@ def fit(
 ) -> LoopResult:
     """Train ``model`` for ``config.max_steps`` optimizer steps over epochs of ``dataloader_factory(epoch)``.
 
-    Per batch: pop ``"skipped_samples"`` (the data pipeline's count of corrupt samples skipped so far
-    in this process *since this epoch's iterable was created*), ``prepare_batch(batch, step)`` with
+    Per batch: pop ``"skipped_samples"`` (the number of corrupt samples the data pipeline skipped while
+    producing *this batch*; they are summed per epoch and over processes), ``prepare_batch(batch, step)`` with
     ``step`` the index of the batch since the start of training (micro-batches, so unique under
     gradient accumulation), move it to ``accelerator.device``, then ``train_step`` with
     ``ema_momentum=ema_schedule(global_step)``. Every ``log_every`` optimizer steps: metrics averaged
@@ -347,7 +347,15 @@ def fit(
     def save_checkpoint() -> Path:
         nonlocal last_saved_step
         path = config.checkpoint_dir / f"{CHECKPOINT_PREFIX}{state.global_step}"
-        accelerator.save_state(str(path))
+        # Write under a temporary name and rename when complete, so a run killed mid-save never leaves a
+        # half-written folder that "latest" would pick.
+        partial = path.with_name(path.name + ".partial")
+        accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if path.exists():
+                shutil.rmtree(path)
+            partial.rename(path)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process and config.checkpoints_total_limit is not None:
             folders = sorted(
@@ -427,7 +435,7 @@ def fit(
                         f"resume: epoch {state.epoch} has only {i} batches but the checkpoint consumed "
                         f"{state.batches_in_epoch}; is dataloader_factory deterministic in epoch?"
                     )
-                epoch_skipped_local = int(batch.get("skipped_samples", epoch_skipped_local))
+                epoch_skipped_local += int(batch.get("skipped_samples", 0))
             _rng_restore(snapshot)
             if state.batches_in_epoch:
                 logger.info("skipped %d consumed batches of epoch %d", state.batches_in_epoch, state.epoch)
@@ -443,7 +451,7 @@ def fit(
                 state.batches_seen += 1
                 skipped = batch.pop("skipped_samples", None)
                 if skipped is not None:
-                    epoch_skipped_local = int(skipped)
+                    epoch_skipped_local += int(skipped)
                 samples = _batch_size(batch)
                 if prepare_batch is not None:
                     batch = prepare_batch(batch, batch_index)

@@ -1,0 +1,32 @@
+# Set-up is part of every target: a fresh Debian machine with Python 3.11 and root needs nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install test test-all demo lint clean
+
+$(STAMP): pyproject.toml
+	@command -v ffmpeg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: install  ## the CPU suite (tests marked slow are skipped)
+	$(BIN)/python -m pytest -q
+
+test-all: install  ## include slow tests
+	$(BIN)/python -m pytest -q -m ""
+
+demo: install  ## the main job on built-in defaults
+	$(BIN)/python scripts/demo.py
+
+lint: install
+	$(BIN)/ruff check src modeling scripts tests
+
+clean:
+	rm -rf $(VENV) outputs

@@ -1,0 +1,167 @@
+"""Exploration policies that collect world-model training data.
+
+A world model only learns the transitions it sees: the data must cover both rooms and go through
+the door often (a uniform random walk almost never finds a 12-px door). Two policies:
+
+- :class:`TwoRoomsExplorer` (Two-Rooms): **random waypoints with noisy heading**. The agent heads for
+  a waypoint with a heading perturbed by von Mises noise (concentration ``kappa``; PLDM/EB-JEPA use
+  von Mises direction changes too) at a random speed in ``[min_speed, 1]``. When a waypoint is
+  reached (or after ``waypoint_timeout`` steps) a new plan is drawn:
+
+  - with probability ``door_prob``: three waypoints -- the door entrance on the agent's side, the door
+    exit on the other side, then a uniform point in the other room (a crossing),
+  - with probability ``goal_prob``: the episode goal (``info["goal_state"]``), through the door if it is
+    in the other room (goal-directed steps),
+  - otherwise: a uniform point in the agent's current room (local wandering, wall bumps included).
+
+  With ``door_prob=0.5`` a 100-step episode crosses the door ~1.5 times on average (see the
+  collection script's summary) and visits both rooms in most episodes.
+- :class:`CorrelatedRandomPolicy` (any ``Box`` action space): an Ornstein-Uhlenbeck-like correlated random
+  walk in normalised action space, ``a_t = rho * a_{t-1} + sqrt(1 - rho^2) * eps_t``, clipped to the Box.
+
+Both are callables ``policy(obs, info) -> action`` with ``policy.reset(info)`` at episode start, seeded
+through their ``np.random.Generator``: the same seed gives the same actions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from .two_rooms import TwoRoomsEnv
+
+logger = logging.getLogger(__name__)
+
+
+class ExplorationPolicy(Protocol):
+    """``reset(info)`` at episode start, then ``policy(obs, info) -> action (A,)`` each step."""
+
+    def reset(self, info: dict[str, Any]) -> None: ...
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray: ...
+
+
+class CorrelatedRandomPolicy:
+    """Correlated random actions for any ``Box`` action space (finite bounds).
+
+    Args:
+        action_space: the env's Box action space.
+        rng: the generator (seed it for reproducible data).
+        rho: correlation between consecutive actions in [0, 1) (0: i.i.d. uniform-ish noise).
+        scale: std of the normalised action (before clipping to [-1, 1]).
+    """
+
+    def __init__(self, action_space: gym.spaces.Box, rng: np.random.Generator, *, rho: float = 0.8, scale: float = 0.6):
+        if not isinstance(action_space, gym.spaces.Box) or not np.all(np.isfinite(action_space.low)):
+            raise ValueError(f"CorrelatedRandomPolicy action_space={action_space!r} is invalid: expected a bounded Box")
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"CorrelatedRandomPolicy rho={rho!r} is invalid: expected a float in [0, 1)")
+        self.space, self.rng, self.rho, self.scale = action_space, rng, rho, scale
+        self._a = np.zeros(action_space.shape, dtype=np.float64)
+
+    def reset(self, info: dict[str, Any]) -> None:
+        """Draw the first action afresh."""
+        self._a = self.rng.normal(0.0, self.scale, size=self.space.shape)
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        """Next action, shape of the action space, within its bounds."""
+        eps = self.rng.normal(0.0, self.scale, size=self.space.shape)
+        self._a = self.rho * self._a + np.sqrt(1 - self.rho**2) * eps
+        unit = np.clip(self._a, -1.0, 1.0)
+        low, high = self.space.low.astype(np.float64), self.space.high.astype(np.float64)
+        return (low + (unit + 1.0) * 0.5 * (high - low)).astype(self.space.dtype)
+
+
+class TwoRoomsExplorer:
+    """Random-waypoint exploration for :class:`TwoRoomsEnv` (see module docstring).
+
+    Args:
+        env: the Two-Rooms env (wrappers allowed).
+        rng: the generator.
+        door_prob: probability that a new plan crosses the door.
+        goal_prob: probability that a new plan heads for the episode goal.
+        kappa: von Mises concentration of the heading noise (larger: straighter).
+        min_speed: smallest action norm (the largest is 1).
+        waypoint_timeout: steps before an unreached waypoint plan is dropped.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        rng: np.random.Generator,
+        *,
+        door_prob: float = 0.5,
+        goal_prob: float = 0.0,
+        kappa: float = 4.0,
+        min_speed: float = 0.4,
+        waypoint_timeout: int = 40,
+    ):
+        base = env.unwrapped
+        if not isinstance(base, TwoRoomsEnv):
+            raise ValueError(f"TwoRoomsExplorer env={type(base).__name__} is invalid: expected a TwoRoomsEnv")
+        for name, p in (("door_prob", door_prob), ("goal_prob", goal_prob)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"TwoRoomsExplorer {name}={p!r} is invalid: expected a probability in [0, 1]")
+        if door_prob + goal_prob > 1.0:
+            raise ValueError(
+                f"TwoRoomsExplorer door_prob + goal_prob = {door_prob + goal_prob} is invalid: expected <= 1"
+            )
+        if not 0.0 < min_speed <= 1.0:
+            raise ValueError(f"TwoRoomsExplorer min_speed={min_speed!r} is invalid: expected a float in (0, 1]")
+        self.env, self.cfg, self.rng = base, base.config, rng
+        self.door_prob, self.goal_prob, self.kappa = door_prob, goal_prob, kappa
+        self.min_speed, self.waypoint_timeout = min_speed, waypoint_timeout
+        self._plan: list[np.ndarray] = []
+        self._age = 0
+
+    def _door_crossing(self, state: np.ndarray, final: np.ndarray | None) -> list[np.ndarray]:
+        slab_lo, slab_hi = self.cfg.wall_slab
+        door_lo, door_hi = self.cfg.door_span
+        y = self.rng.uniform(door_lo, door_hi)
+        margin = self.cfg.max_norm
+        room = self.env.room_of(state)
+        entry = np.array([slab_lo - margin if room == 0 else slab_hi + margin, y])
+        exit_ = np.array([slab_hi + margin if room == 0 else slab_lo - margin, y])
+        final = self.env.sample_state(1 - room, self.rng) if final is None else final
+        return [entry, exit_, final]
+
+    def _new_plan(self, state: np.ndarray, info: dict[str, Any]) -> list[np.ndarray]:
+        u = self.rng.random()
+        if u < self.door_prob:
+            return self._door_crossing(state, None)
+        if u < self.door_prob + self.goal_prob and "goal_state" in info:
+            goal = np.asarray(info["goal_state"], dtype=np.float64)
+            if self.env.room_of(goal) != self.env.room_of(state):
+                return self._door_crossing(state, goal)
+            return [goal]
+        return [self.env.sample_state(self.env.room_of(state), self.rng)]
+
+    def reset(self, info: dict[str, Any]) -> None:
+        """Forget the current plan."""
+        self._plan, self._age = [], 0
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        """Next action float32 (2,), L2 norm <= 1 (in ``[min_speed, 1]`` away from waypoints)."""
+        state = np.asarray(info["state"], dtype=np.float64)
+        while self._plan and np.linalg.norm(self._plan[0] - state) < self.cfg.max_norm:
+            self._plan.pop(0)
+            self._age = 0
+        if not self._plan or self._age >= self.waypoint_timeout:
+            self._plan, self._age = self._new_plan(state, info), 0
+        self._age += 1
+        delta = self._plan[0] - state
+        heading = np.arctan2(delta[1], delta[0]) + self.rng.vonmises(0.0, self.kappa)
+        speed = self.rng.uniform(self.min_speed, 1.0)
+        # slow down near the waypoint so it is reached rather than circled
+        speed = min(speed, float(np.linalg.norm(delta)) / self.cfg.max_norm + 0.2)
+        return (speed * np.array([np.cos(heading), np.sin(heading)])).astype(np.float32)
+
+
+def make_exploration_policy(env: gym.Env, rng: np.random.Generator, **kwargs: Any) -> ExplorationPolicy:
+    """:class:`TwoRoomsExplorer` for Two-Rooms, else :class:`CorrelatedRandomPolicy`; ``kwargs`` go to the policy."""
+    if isinstance(env.unwrapped, TwoRoomsEnv):
+        return TwoRoomsExplorer(env, rng, **kwargs)
+    return CorrelatedRandomPolicy(env.action_space, rng, **kwargs)

@@ -1,0 +1,199 @@
+"""LeRobot v3 layout: write, read back, windows, sharding, corrupt video, offline Hub resolution, collection script."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, LeRobotWriter
+
+REPO = Path(__file__).resolve().parents[1]
+CAM = "observation.image"
+LENGTHS = [20, 25, 12, 30, 6]  # episode 4 is shorter than a window of T * k = 8 rows
+S, A, H, W = 3, 2, 32, 48
+
+
+def make_episode(ep: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames whose red level changes by 23 per frame (so an off-by-one frame is detectable), a moving square."""
+    t = np.arange(length)
+    frames = np.zeros((length, H, W, 3), np.uint8)
+    frames[..., 0] = ((t * 23 + ep * 41) % 256)[:, None, None]
+    frames[..., 1] = np.linspace(0, 255, W, dtype=np.uint8)[None, None, :]
+    for i in range(length):
+        x = (2 * i) % (W - 8)
+        frames[i, 10:18, x : x + 8, 2] = 255
+    rng = np.random.default_rng(ep)
+    return frames, rng.normal(size=(length, S)).astype(np.float32), rng.normal(size=(length, A)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    root = tmp_path_factory.mktemp("lerobot") / "ds"
+    episodes = [make_episode(ep, n) for ep, n in enumerate(LENGTHS)]
+    with LeRobotWriter(root, fps=10, state_names=["a", "b", "c"], episodes_per_file=2, robot_type="toy") as w:
+        for ep, (frames, states, actions) in enumerate(episodes):
+            assert w.add_episode({CAM: frames}, states, actions, task="even" if ep % 2 == 0 else "odd") == ep
+    return root, episodes
+
+
+def collect(ds: LeRobotTrajectoryDataset) -> list[dict]:
+    return list(iter(ds))
+
+
+def test_layout_and_info(dataset):
+    root, _ = dataset
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v3.0" and info["fps"] == 10 and info["robot_type"] == "toy"
+    assert info["total_episodes"] == 5 and info["total_frames"] == sum(LENGTHS) and info["total_tasks"] == 2
+    assert info["splits"] == {"train": "0:5"}
+    assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+    assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+    feats = info["features"]
+    assert feats[CAM]["dtype"] == "video" and feats[CAM]["shape"] == [H, W, 3]
+    assert feats["observation.state"] == {"dtype": "float32", "shape": [S], "names": ["a", "b", "c"]}
+    assert feats["action"]["shape"] == [A]
+    assert {"timestamp", "frame_index", "episode_index", "index", "task_index"} <= set(feats)
+    for f in range(3):  # 5 episodes, 2 per file
+        assert (root / info["data_path"].format(chunk_index=0, file_index=f)).exists()
+        assert (root / info["video_path"].format(video_key=CAM, chunk_index=0, file_index=f)).exists()
+    eps = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [e["length"] for e in eps] == LENGTHS
+    assert eps[1][f"videos/{CAM}/from_timestamp"] == pytest.approx(2.0)  # after episode 0 (20 frames at 10 fps)
+    assert eps[1][f"videos/{CAM}/to_timestamp"] == pytest.approx(4.5)
+    assert eps[3]["dataset_from_index"] == sum(LENGTHS[:3]) and eps[3]["data/file_index"] == 1
+    tasks = pd.read_parquet(root / "meta/tasks.parquet")
+    assert tasks.index.name == "task" and tasks.loc["odd", "task_index"] == 1
+    stats = json.loads((root / "meta/stats.json").read_text())
+    assert np.array(stats[CAM]["mean"]).shape == (3, 1, 1) and len(stats["action"]["mean"]) == A
+    rows = pq.read_table(root / "data/chunk-000/file-001.parquet").to_pydict()
+    assert rows["episode_index"][0] == 2 and rows["index"][0] == sum(LENGTHS[:2])
+    assert rows["timestamp"][1] == pytest.approx(0.1)
+
+
+def test_round_trip_frames_states_actions(dataset):
+    root, episodes = dataset
+    ds = LeRobotTrajectoryDataset(root, frames_per_window=1, shuffle=False)
+    windows = collect(ds)
+    assert len(windows) == sum(LENGTHS) == ds.expected_num_windows() and ds.num_skipped_episodes == 0
+    for w in windows:
+        ep, t = w["episode_index"], int(w["frame_index"][0])
+        frames, states, actions = episodes[ep]
+        assert w["frames"].shape == (1, 3, H, W) and w["frames"].dtype == torch.uint8
+        decoded = w["frames"][0].permute(1, 2, 0).numpy().astype(np.float32)
+        errors = np.abs(frames.astype(np.float32) - decoded[None]).mean(axis=(1, 2, 3))  # vs every frame
+        assert errors[t] < 8, (ep, t, errors[t])
+        assert int(np.argmin(errors)) == t  # the right frame, not a neighbour
+        np.testing.assert_array_equal(w["states"][0].numpy(), states[t])
+        np.testing.assert_array_equal(w["actions"][0].numpy(), actions[t])
+
+
+def test_windows_frame_skip_and_action_sum(dataset):
+    root, episodes = dataset
+    t_, k = 4, 2
+    ds = LeRobotTrajectoryDataset(root, frames_per_window=t_, frame_skip=k, seed=1, image_size=16, to_float=True)
+    windows = collect(ds)
+    expected = sum(max(0, n - t_ * k + 1) for n in LENGTHS)
+    assert len(windows) == expected == ds.expected_num_windows()
+    assert 4 not in {w["episode_index"] for w in windows}  # too short
+    w = windows[0]
+    assert w["frames"].shape == (t_, 3, 16, 16) and w["frames"].dtype == torch.float32 and w["frames"].max() <= 1
+    for w in windows[:20]:
+        _, states, actions = episodes[w["episode_index"]]
+        rows = w["frame_index"].numpy()
+        np.testing.assert_array_equal(np.diff(rows), k)
+        np.testing.assert_array_equal(w["states"].numpy(), states[rows])
+        summed = np.stack([actions[r : r + k].sum(0) for r in rows])  # actions[i] moves frame i to frame i + 1
+        np.testing.assert_allclose(w["actions"].numpy(), summed, rtol=1e-6)
+    concat = collect(LeRobotTrajectoryDataset(root, frames_per_window=t_, frame_skip=k, action_reduce="concat"))
+    assert concat[0]["actions"].shape == (t_, k * A)
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=5)))
+    assert batch["frames"].shape == (5, t_, 3, 16, 16) and batch["actions"].shape == (5, t_, A)
+
+
+def test_shuffle_is_seeded_and_ranks_partition_episodes(dataset):
+    root, _ = dataset
+    order = [
+        (w["episode_index"], int(w["frame_index"][0]))
+        for w in collect(LeRobotTrajectoryDataset(root, frames_per_window=2))
+    ]
+    again = [
+        (w["episode_index"], int(w["frame_index"][0]))
+        for w in collect(LeRobotTrajectoryDataset(root, frames_per_window=2))
+    ]
+    assert order == again
+    shards = [LeRobotTrajectoryDataset(root, frames_per_window=2, rank=r, world_size=2) for r in range(2)]
+    eps = [set(s.shard_episodes) for s in shards]
+    assert eps[0] | eps[1] == set(range(5)) and not eps[0] & eps[1]
+    assert sum(len(collect(s)) for s in shards) == len(order)
+    split = LeRobotTrajectoryDataset(root, frames_per_window=2, episodes=[1, 3])
+    assert {w["episode_index"] for w in collect(split)} == {1, 3}
+    with pytest.raises(ValueError, match="camera_key"):
+        LeRobotTrajectoryDataset(root, frames_per_window=2, camera_key="observation.images.nope")
+
+
+def test_corrupt_video_is_skipped_and_counted(dataset, tmp_path, caplog):
+    root, _ = dataset
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken)
+    (broken / f"videos/{CAM}/chunk-000/file-001.mp4").write_bytes(b"\x00not an mp4" * 100)  # episodes 2 and 3
+    ds = LeRobotTrajectoryDataset(broken, frames_per_window=2, shuffle=False)
+    with caplog.at_level("WARNING", logger="hf_jepa.data.lerobot"):
+        windows = collect(ds)
+    assert ds.num_skipped_episodes == 2 and sorted(ds.skipped_episodes) == [2, 3]
+    assert {w["episode_index"] for w in windows} == {0, 1, 4}
+    assert len(windows) == sum(n - 1 for n in (LENGTHS[0], LENGTHS[1], LENGTHS[4]))
+    assert "skipping episode" in caplog.text
+
+
+def test_offline_hub_repo_id(dataset, tmp_path):
+    root, _ = dataset
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "datasets--org--name"
+    shutil.copytree(root, repo / "snapshots" / sha)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(sha)
+    code = (
+        "from hf_jepa.data.lerobot import LeRobotTrajectoryDataset\n"
+        "ds = LeRobotTrajectoryDataset('org/name', frames_per_window=2, frame_skip=2)\n"
+        "print(ds.root.name, sum(1 for _ in ds))\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [sha, str(sum(max(0, n - 3) for n in LENGTHS))]
+
+
+def test_writer_validation(tmp_path):
+    w = LeRobotWriter(tmp_path / "w", fps=5)
+    frames = np.zeros((4, 8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="actions"):
+        w.add_episode({CAM: frames}, np.zeros((4, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="frames"):
+        w.add_episode({CAM: frames.astype(np.float32)}, np.zeros((4, 2)), np.zeros((4, 2)))
+    w.add_episode({CAM: frames}, np.zeros((4, 2)), np.zeros((3, 2)))  # T - 1 actions: padded
+    w.finalize()
+    with pytest.raises(FileExistsError):
+        LeRobotWriter(tmp_path / "w", fps=5)
+    with pytest.raises(ValueError, match="fps"):
+        LeRobotWriter(tmp_path / "x", fps=0)
+
+
+def test_collect_script_writes_readable_dataset(tmp_path):
+    out = tmp_path / "tr"
+    cmd = [sys.executable, str(REPO / "scripts/collect_trajectories.py"), "--env", "two_rooms", "--episodes", "3",
+           "--steps_per_episode", "10", "--output_dir", str(out), "--seed", "0", "--image_size", "32"]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "3 episodes, 33 frames" in res.stdout
+    info = json.loads((out / "meta/info.json").read_text())
+    assert info["total_frames"] == 33 and info["features"][CAM]["shape"] == [32, 32, 3]
+    ds = LeRobotTrajectoryDataset(out, frames_per_window=4)
+    assert len(collect(ds)) == 3 * 8 == ds.expected_num_windows()
