@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test test-all demo lint clean
+.PHONY: install test test-all demo space lint clean
 
 $(STAMP): pyproject.toml
-	@command -v ffmpeg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg; }
+	@command -v ffmpeg >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq ffmpeg chromium; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
@@ -24,6 +25,9 @@ test-all: install  ## include slow tests
 
 demo: install  ## the main job on built-in defaults
 	$(BIN)/python scripts/demo.py
+
+space: install  ## the Gradio Space on http://127.0.0.1:7860 (models from HF_JEPA_* env vars, default make demo's)
+	$(BIN)/python spaces/app.py
 
 lint: install
 	$(BIN)/ruff check src modeling scripts tests

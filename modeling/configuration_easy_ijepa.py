@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .validation import check_divisible, check_positive, check_range
+from .validation import check_choice, check_divisible, check_positive, check_range
 
 # Sizes of the published I-JEPA models plus CPU-sized presets. `intermediate_size` is stored, not derived.
 IJEPA_PRESETS: dict[str, dict[str, Any]] = {
@@ -30,6 +30,7 @@ AUTO_MAP: dict[str, str] = {
     "AutoConfig": "configuration_easy_ijepa.ImageJepaConfig",
     "AutoModel": "modeling_easy_ijepa.ImageJepaModel",
     "AutoModelForPreTraining": "modeling_easy_ijepa.ImageJepaForPreTraining",
+    "AutoModelForImageClassification": "modeling_easy_ijepa.ImageJepaForImageClassification",
 }
 
 
@@ -48,6 +49,15 @@ class ImageJepaConfig(PreTrainedConfig):
         drop_path_rate: stochastic depth of the last block (linear rule).
         initializer_range: std of the truncated-normal init.
         use_ema_target: keep an EMA target encoder (Meta's objective); False for SIGReg (no EMA).
+        probe_type: classification head of the `*For*Classification` model: 'attentive' (Meta's attentive probe)
+            or 'linear' (LayerNorm + linear on mean-pooled tokens).
+        probe_num_queries: learnable query tokens of the attentive probe (their outputs are averaged).
+        probe_num_self_attention_layers: self-attention layers before the cross-attention (Meta's probe
+            `depth` - 1; transformers' `num_pooler_layers`; Meta's SSv2 probes use 3).
+        probe_num_attention_heads: attention heads of the probe; None: `num_attention_heads` (stored resolved).
+        probe_intermediate_size: probe MLP width; None: 4 * hidden_size (stored resolved).
+        probe_layer_norm_eps: LayerNorm epsilon inside the probe.
+        freeze_encoder: keep the encoder frozen (no gradients, eval mode) in the classification model.
         image_mean, image_std: normalisation the weights were trained with (used by processors).
     """
 
@@ -74,6 +84,13 @@ class ImageJepaConfig(PreTrainedConfig):
         use_ema_target: bool = True,
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
+        probe_type: str = "linear",
+        probe_num_queries: int = 1,
+        probe_num_self_attention_layers: int = 0,
+        probe_num_attention_heads: int | None = None,
+        probe_intermediate_size: int | None = None,
+        probe_layer_norm_eps: float = 1e-6,
+        freeze_encoder: bool = True,
         **kwargs: Any,
     ) -> None:
         check_positive(image_size=image_size, patch_size=patch_size, num_channels=num_channels,
@@ -93,6 +110,15 @@ class ImageJepaConfig(PreTrainedConfig):
                 "(2-D sin-cos positions split the channels in four)"
             )
         check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
+        check_choice("probe_type", probe_type, ("attentive", "linear"))
+        probe_num_attention_heads = probe_num_attention_heads or num_attention_heads
+        probe_intermediate_size = probe_intermediate_size or 4 * hidden_size
+        check_positive(probe_num_queries=probe_num_queries, probe_num_attention_heads=probe_num_attention_heads,
+                       probe_intermediate_size=probe_intermediate_size)
+        if not isinstance(probe_num_self_attention_layers, int) or probe_num_self_attention_layers < 0:
+            raise ValueError(f"probe_num_self_attention_layers={probe_num_self_attention_layers!r}: expected an "
+                             "integer >= 0")
+        check_divisible("hidden_size", hidden_size, "probe_num_attention_heads", probe_num_attention_heads)
         self.image_size = image_size
         self.patch_size = patch_size
         self.num_channels = num_channels
@@ -111,6 +137,13 @@ class ImageJepaConfig(PreTrainedConfig):
         self.use_ema_target = use_ema_target
         self.image_mean = list(image_mean) if image_mean is not None else [0.485, 0.456, 0.406]
         self.image_std = list(image_std) if image_std is not None else [0.229, 0.224, 0.225]
+        self.probe_type = probe_type
+        self.probe_num_queries = probe_num_queries
+        self.probe_num_self_attention_layers = probe_num_self_attention_layers
+        self.probe_num_attention_heads = probe_num_attention_heads
+        self.probe_intermediate_size = probe_intermediate_size
+        self.probe_layer_norm_eps = probe_layer_norm_eps
+        self.freeze_encoder = freeze_encoder
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(**kwargs)
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .validation import check_divisible, check_positive, check_range
+from .validation import check_choice, check_divisible, check_positive, check_range
 
 _PRED = dict(predictor_hidden_size=384, predictor_num_hidden_layers=12, predictor_num_attention_heads=12,
              predictor_intermediate_size=1536)
 # Meta's V-JEPA 2 ViT-L/H/g (RoPE, 16x16x2 tubelets, 256 px, 64 frames) plus CPU-sized presets.
 VJEPA2_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(image_size=64, patch_size=8, num_frames=8, hidden_size=192, num_hidden_layers=6,
+    "tiny": dict(image_size=64, patch_size=16, num_frames=8, hidden_size=192, num_hidden_layers=6,
                  num_attention_heads=3, intermediate_size=768, predictor_hidden_size=96,
                  predictor_num_hidden_layers=3, predictor_num_attention_heads=3, predictor_intermediate_size=384),
     "small": dict(image_size=128, patch_size=16, num_frames=16, hidden_size=384, num_hidden_layers=12,
@@ -32,6 +32,7 @@ AUTO_MAP: dict[str, str] = {
     "AutoConfig": "configuration_easy_vjepa2.VideoJepaConfig",
     "AutoModel": "modeling_easy_vjepa2.VideoJepaModel",
     "AutoModelForPreTraining": "modeling_easy_vjepa2.VideoJepaForPreTraining",
+    "AutoModelForVideoClassification": "modeling_easy_vjepa2.VideoJepaForVideoClassification",
 }
 
 
@@ -51,6 +52,15 @@ class VideoJepaConfig(PreTrainedConfig):
             use; True selects the textbook interleaved layout (vjepa2 PR #15) for models trained with it.
         qkv_bias, layer_norm_eps, drop_path_rate, initializer_range: as in Meta's ViT.
         use_ema_target: keep an EMA target encoder (Meta); False for SIGReg.
+        probe_type: classification head of the `*For*Classification` model: 'attentive' (Meta's attentive probe)
+            or 'linear' (LayerNorm + linear on mean-pooled tokens).
+        probe_num_queries: learnable query tokens of the attentive probe (their outputs are averaged).
+        probe_num_self_attention_layers: self-attention layers before the cross-attention (Meta's probe
+            `depth` - 1; transformers' `num_pooler_layers`; Meta's SSv2 probes use 3).
+        probe_num_attention_heads: attention heads of the probe; None: `num_attention_heads` (stored resolved).
+        probe_intermediate_size: probe MLP width; None: 4 * hidden_size (stored resolved).
+        probe_layer_norm_eps: LayerNorm epsilon inside the probe.
+        freeze_encoder: keep the encoder frozen (no gradients, eval mode) in the classification model.
         image_mean, image_std: normalisation the weights were trained with.
     """
 
@@ -81,6 +91,13 @@ class VideoJepaConfig(PreTrainedConfig):
         use_ema_target: bool = True,
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
+        probe_type: str = "attentive",
+        probe_num_queries: int = 1,
+        probe_num_self_attention_layers: int = 0,
+        probe_num_attention_heads: int | None = None,
+        probe_intermediate_size: int | None = None,
+        probe_layer_norm_eps: float = 1e-6,
+        freeze_encoder: bool = True,
         **kwargs: Any,
     ) -> None:
         check_positive(image_size=image_size, patch_size=patch_size, tubelet_size=tubelet_size,
@@ -100,6 +117,15 @@ class VideoJepaConfig(PreTrainedConfig):
             if dim // heads < 6:
                 raise ValueError(f"{name}={dim} with {heads} heads gives head_dim {dim // heads}: 3-D RoPE needs >= 6")
         check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
+        check_choice("probe_type", probe_type, ("attentive", "linear"))
+        probe_num_attention_heads = probe_num_attention_heads or num_attention_heads
+        probe_intermediate_size = probe_intermediate_size or 4 * hidden_size
+        check_positive(probe_num_queries=probe_num_queries, probe_num_attention_heads=probe_num_attention_heads,
+                       probe_intermediate_size=probe_intermediate_size)
+        if not isinstance(probe_num_self_attention_layers, int) or probe_num_self_attention_layers < 0:
+            raise ValueError(f"probe_num_self_attention_layers={probe_num_self_attention_layers!r}: expected an "
+                             "integer >= 0")
+        check_divisible("hidden_size", hidden_size, "probe_num_attention_heads", probe_num_attention_heads)
         self.image_size = image_size
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
@@ -122,6 +148,13 @@ class VideoJepaConfig(PreTrainedConfig):
         self.use_ema_target = use_ema_target
         self.image_mean = list(image_mean) if image_mean is not None else [0.485, 0.456, 0.406]
         self.image_std = list(image_std) if image_std is not None else [0.229, 0.224, 0.225]
+        self.probe_type = probe_type
+        self.probe_num_queries = probe_num_queries
+        self.probe_num_self_attention_layers = probe_num_self_attention_layers
+        self.probe_num_attention_heads = probe_num_attention_heads
+        self.probe_intermediate_size = probe_intermediate_size
+        self.probe_layer_norm_eps = probe_layer_norm_eps
+        self.freeze_encoder = freeze_encoder
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(**kwargs)
 

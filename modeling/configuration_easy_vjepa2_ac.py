@@ -11,8 +11,8 @@ from .validation import check_choice, check_divisible, check_positive
 
 # Meta's V-JEPA 2-AC (ViT-g encoder, 1024 x 24 predictor, 7-D end-effector actions/states) and a CPU preset.
 VJEPA2_AC_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(encoder_preset="tiny", predictor_hidden_size=96, predictor_num_hidden_layers=3,
-                 predictor_num_attention_heads=3, predictor_intermediate_size=384, action_dim=2, state_dim=2,
+    "tiny": dict(encoder_preset="tiny", predictor_hidden_size=96, predictor_num_hidden_layers=2,
+                 predictor_num_attention_heads=2, predictor_intermediate_size=384, action_dim=2, state_dim=2,
                  max_steps=16),
     "vit_g": dict(encoder_preset="vit_g", predictor_hidden_size=1024, predictor_num_hidden_layers=24,
                   predictor_num_attention_heads=16, predictor_intermediate_size=4096, action_dim=7, state_dim=7,
@@ -43,6 +43,9 @@ class JepaWorldModelConfig(PreTrainedConfig):
         max_steps: longest sequence of steps the model is meant for (documentation and input validation only:
             attention masks are built for the actual length).
         normalize_latents: layer-norm encoder latents and predictions (Meta's `normalize_reps`).
+        frame_skip: environment steps per predictor step the model was trained with (temporal abstraction, as
+            PLDM); one model action is the sum of the `frame_skip` environment actions it spans, so a planner
+            executes it as `frame_skip` steps of `action / frame_skip`.
         state_update: how a rollout advances the state when future states are not given: "add" (state += action,
             Meta's pose integration for position-like states) or "hold" (keep the last state).
         rope_interleave_fix: as in `VideoJepaConfig` (False = Meta's layout).
@@ -66,6 +69,7 @@ class JepaWorldModelConfig(PreTrainedConfig):
         extrinsics_dim: int = 6,
         max_steps: int = 8,
         normalize_latents: bool = True,
+        frame_skip: int = 1,
         state_update: str = "add",
         rope_interleave_fix: bool = False,
         layer_norm_eps: float = 1e-6,
@@ -84,7 +88,8 @@ class JepaWorldModelConfig(PreTrainedConfig):
                        predictor_num_hidden_layers=predictor_num_hidden_layers,
                        predictor_num_attention_heads=predictor_num_attention_heads,
                        predictor_intermediate_size=predictor_intermediate_size, action_dim=action_dim,
-                       state_dim=state_dim, extrinsics_dim=extrinsics_dim, max_steps=max_steps)
+                       state_dim=state_dim, extrinsics_dim=extrinsics_dim, max_steps=max_steps,
+                       frame_skip=frame_skip)
         check_divisible("predictor_hidden_size", predictor_hidden_size, "predictor_num_attention_heads",
                         predictor_num_attention_heads)
         check_choice("state_update", state_update, ("add", "hold"))
@@ -103,6 +108,7 @@ class JepaWorldModelConfig(PreTrainedConfig):
         self.extrinsics_dim = extrinsics_dim
         self.max_steps = max_steps
         self.normalize_latents = normalize_latents
+        self.frame_skip = frame_skip
         self.state_update = state_update
         self.rope_interleave_fix = rope_interleave_fix
         self.layer_norm_eps = layer_norm_eps

@@ -10,6 +10,7 @@ This file imports only torch and transformers: it travels to the Hub beside the 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -98,12 +99,50 @@ def rope_3d_tables(positions: Tensor, head_dim: int, *, interleave_fix: bool = F
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate channel pairs `(2i, 2i+1)` of `x` (B, heads, N, d) by tables (N, d) or (B, N, d)."""
+    """Rotate channel pairs `(2i, 2i+1)` of `x` (B, heads, N, d) by tables (N, d) or (B, N, d).
+
+    The textbook form (Meta's `rotate_queries_or_keys`), kept as the reference of `rotate_pairs`.
+    """
     if cos.dim() == 3:
         cos, sin = cos[:, None], sin[:, None]  # (B, 1, N, d) broadcast over heads
     pairs = x.unflatten(-1, (-1, 2))  # (B, heads, N, d/2, 2)
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)  # (B, heads, N, d)
     return x * cos + rotated * sin
+
+
+class RotaryTables(NamedTuple):
+    """Rotary tables in the form `Attention` applies them: two elementwise kernels for q and k together.
+
+    `rotate(x) = x * cos + swap_pairs(x) * sin_alt`, where `swap_pairs` exchanges channels 2i and 2i+1 and
+    `sin_alt` is `sin` with its even channels negated: the same products as `apply_rope` (a sign flip is exact).
+
+    Attributes:
+        cos: (N, d) shared by the batch, or (B, N, d) per sample.
+        sin_alt: same shape as `cos`.
+    """
+
+    cos: Tensor
+    sin_alt: Tensor
+
+
+def rope_3d(positions: Tensor, head_dim: int, *, interleave_fix: bool = False) -> RotaryTables:
+    """`rope_3d_tables` prepared once per forward for every block: positions (..., N, 3) -> `RotaryTables`."""
+    cos, sin = rope_3d_tables(positions, head_dim, interleave_fix=interleave_fix)
+    sign = torch.tensor([-1.0, 1.0], device=sin.device, dtype=sin.dtype).repeat(head_dim // 2)  # (d,)
+    return RotaryTables(cos, sin * sign)
+
+
+def rotate_pairs(x: Tensor, tables: RotaryTables) -> Tensor:
+    """Apply rotary tables to `x` (B, N, ..., d) laid out token-major (e.g. the (B, N, 2, heads, d) q/k slice).
+
+    Tables (N, d) or (B, N, d) are viewed as (N, 1.., d) / (B, N, 1.., d) to broadcast over the middle dims.
+    Returns a new contiguous tensor shaped like `x`.
+    """
+    extra = x.dim() - 3  # middle dims between N and d
+    cos = tables.cos.view(*tables.cos.shape[:-1], *([1] * extra), tables.cos.shape[-1])
+    sin = tables.sin_alt.view(cos.shape)
+    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (..., d): channels (2i+1, 2i)
+    return torch.addcmul(x * cos, swapped, sin)
 
 
 def grid_positions(token_ids: Tensor, grid_height: int, grid_width: int) -> Tensor:
@@ -159,11 +198,19 @@ class KVCache:
     """Per-layer key/value cache for autoregressive rollouts.
 
     `keys[i]` / `values[i]`: (B, heads, L, head_dim) for layer i, where L counts the cached tokens.
+
+    With `capacity` (tokens), each layer's buffers are allocated once at (B, heads, capacity, head_dim) on the first
+    update and new tokens are written in place; `keys[i]` is then a view of the filled part. Without it, every
+    update concatenates (an O(L) copy per step and layer).
     """
 
-    def __init__(self, num_layers: int) -> None:
+    def __init__(self, num_layers: int, capacity: int | None = None) -> None:
+        if capacity is not None and capacity < 1:
+            raise ValueError(f"capacity={capacity}: expected a positive number of tokens or None")
+        self.capacity = capacity
         self.keys: list[Tensor | None] = [None] * num_layers
         self.values: list[Tensor | None] = [None] * num_layers
+        self._buffers: list[tuple[Tensor, Tensor] | None] = [None] * num_layers
 
     @property
     def length(self) -> int:
@@ -172,11 +219,24 @@ class KVCache:
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append (B, heads, n, d) keys/values of `layer`; return the full (B, heads, L + n, d) pair."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        old = 0 if self.keys[layer] is None else self.keys[layer].shape[2]
+        new = old + k.shape[2]
+        if self.capacity is None or new > self.capacity:
+            if self.capacity is not None:
+                raise ValueError(f"KVCache: {new} tokens exceed capacity={self.capacity}")
+            if self.keys[layer] is not None:
+                k = torch.cat([self.keys[layer], k], dim=2)
+                v = torch.cat([self.values[layer], v], dim=2)
+            self.keys[layer], self.values[layer] = k, v
+            return k, v
+        if self._buffers[layer] is None:
+            shape = (k.shape[0], k.shape[1], self.capacity, k.shape[3])
+            self._buffers[layer] = (k.new_empty(shape), v.new_empty(shape))  # (B, heads, capacity, d) each
+        kbuf, vbuf = self._buffers[layer]
+        kbuf[:, :, old:new] = k
+        vbuf[:, :, old:new] = v
+        self.keys[layer], self.values[layer] = kbuf[:, :, :new], vbuf[:, :, :new]  # (B, heads, L + n, d) views
+        return self.keys[layer], self.values[layer]
 
     def expand(self, batch_size: int) -> KVCache:
         """A cache whose batch-1 entries are broadcast to `batch_size` (e.g. one context, many plan samples)."""
@@ -203,17 +263,24 @@ class Attention(nn.Module):
         self,
         x: Tensor,
         *,
-        rope: tuple[Tensor, Tensor] | None = None,
+        rope: RotaryTables | None = None,
         attn_mask: Tensor | None = None,
         kv_cache: KVCache | None = None,
         layer_idx: int = 0,
     ) -> Tensor:
-        """x: (B, N, C); rope: cos/sin (N or B,N, head_dim); attn_mask: bool (N, L) True = attend. -> (B, N, C)."""
+        """x: (B, N, C); rope: tables (N or B,N, head_dim); attn_mask: bool (N, L) True = attend. -> (B, N, C).
+
+        q, k and v stay views of the fused projection (B, N, 3, heads, d): RoPE rotates q and k in one pass and
+        SDPA reads strided (B, heads, N, d) views, so no per-tensor transposes are copied.
+        """
         B, N, C = x.shape
-        qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # (3,B,h,N,d)
-        q, k, v = qkv.unbind(0)
+        qkv = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
         if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+            qk = rotate_pairs(qkv[:, :, :2], rope)  # (B, N, 2, h, d)
+            q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)  # (B, h, N, d) each
+        else:
+            q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)  # (B, h, N, d) each
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, h, N, d)
         if kv_cache is not None:
             k, v = kv_cache.update(layer_idx, k, v)
         dropout = self.attn_drop if self.training else 0.0
@@ -277,7 +344,7 @@ class Block(GradientCheckpointingLayer):
     def forward(
         self,
         x: Tensor,
-        rope: tuple[Tensor, Tensor] | None = None,
+        rope: RotaryTables | None = None,
         attn_mask: Tensor | None = None,
         kv_cache: KVCache | None = None,
         layer_idx: int = 0,

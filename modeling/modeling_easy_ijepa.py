@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
+from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_easy_ijepa import ImageJepaConfig
@@ -25,6 +26,7 @@ from .layers import (
     rescale_blocks,
     sincos_2d,
 )
+from .probes import AttentivePooler, build_probe_from_config
 
 
 @dataclass
@@ -71,6 +73,8 @@ class ImageJepaPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         init_jepa_weights(module, self.config.initializer_range)
+        if isinstance(module, AttentivePooler):
+            module.reset_parameters()
 
 
 def _check_images(pixel_values: Tensor, config: ImageJepaConfig) -> None:
@@ -91,7 +95,8 @@ class ImageJepaModel(ImageJepaPreTrainedModel):
     """
 
     # Loading the target encoder out of a pretraining folder: the context encoder and predictor are expected extras.
-    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
+    # ... and out of a classifier folder, the probe is an expected extra.
+    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\.", r"^probe\."]
 
     def __init__(self, config: ImageJepaConfig) -> None:
         super().__init__(config)
@@ -234,7 +239,69 @@ class ImageJepaForPreTraining(ImageJepaPreTrainedModel):
         return ImageJepaPreTrainingOutput(predictions=preds, targets=targets, context_states=z, target_states=h)
 
 
+class ImageJepaForImageClassification(ImageJepaPreTrainedModel):
+    """I-JEPA image classifier: `ImageJepaModel` + `probe` (`config.probe_type`) on frozen features.
+
+    `model(pixel_values (B, C, H, W), labels=None | (B,) long)`
+    -> `.logits (B, num_labels)`, `.loss` with labels.
+    The encoder is frozen by default (`config.freeze_encoder`: no gradients, kept in eval mode). It is called
+    `target_encoder` as in the pretraining model, so `from_pretrained` of a pretraining folder loads the EMA target
+    encoder (Meta probes it) and that of an encoder folder loads it too; the probe is then newly initialised.
+    """
+
+    _auto_class = "AutoModelForImageClassification"
+    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
+
+    def __init__(self, config: ImageJepaConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.target_encoder = ImageJepaModel(config)
+        self.probe = build_probe_from_config(config)
+        self.post_init()
+        if config.freeze_encoder:
+            self.target_encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ImageJepaForImageClassification:
+        """Train mode for the probe; a frozen encoder stays in eval mode (no drop path) without gradients.
+
+        `from_pretrained` ends with `.eval()`, which re-freezes the loaded encoder parameters here.
+        """
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.target_encoder.eval().requires_grad_(False)
+        return self
+
+    def forward(
+        self,
+        pixel_values: Tensor,
+        labels: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ) -> ImageClassifierOutput | tuple:
+        """Classify images.
+
+        Args:
+            pixel_values: (B, C, H, W) images.
+            labels: (B,) class ids in [0, num_labels); gives `.loss` (cross-entropy).
+            attention_mask: (B, N) probe token mask, 1 = real token, 0 = padding (e.g. tokens of padded frames);
+                padded tokens get no weight in the probe.
+            output_hidden_states: also return the encoder's per-block (B, N, D) states.
+
+        Returns:
+            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
+        """
+        frozen = self.config.freeze_encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            encoded = self.target_encoder(pixel_values, output_hidden_states=output_hidden_states)
+        out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)
+        if not return_dict:
+            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states) if v is not None)
+        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states)
+
+
 __all__ = [
+    "ImageJepaForImageClassification",
     "ImageJepaForPreTraining",
     "ImageJepaModel",
     "ImageJepaModelOutput",

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
+from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2 import VideoJepaConfig
@@ -25,8 +26,9 @@ from .layers import (
     grid_positions,
     init_jepa_weights,
     rescale_blocks,
-    rope_3d_tables,
+    rope_3d,
 )
+from .probes import AttentivePooler, build_probe_from_config
 
 
 @dataclass
@@ -73,6 +75,8 @@ class VideoJepaPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         init_jepa_weights(module, self.config.initializer_range)
+        if isinstance(module, AttentivePooler):
+            module.reset_parameters()
 
 
 def check_video(pixel_values_videos: Tensor, config: VideoJepaConfig) -> None:
@@ -102,7 +106,8 @@ class VideoJepaModel(VideoJepaPreTrainedModel):
     """
 
     # Loading the target encoder out of a pretraining folder: the context encoder and predictor are expected extras.
-    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
+    # ... and out of a classifier folder, the probe is an expected extra.
+    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\.", r"^probe\."]
 
     def __init__(self, config: VideoJepaConfig) -> None:
         super().__init__(config)
@@ -137,7 +142,7 @@ class VideoJepaModel(VideoJepaPreTrainedModel):
             ids = context_mask  # (B, K)
             x = gather_tokens(x, context_mask)  # (B, K, D)
         head_dim = self.config.hidden_size // self.config.num_attention_heads
-        rope = rope_3d_tables(grid_positions(ids, grid[1], grid[2]), head_dim,
+        rope = rope_3d(grid_positions(ids, grid[1], grid[2]), head_dim,
                               interleave_fix=self.config.rope_interleave_fix)
         hidden = []
         for block in self.blocks:
@@ -204,7 +209,7 @@ class VideoJepaPredictor(nn.Module):
         ids = torch.gather(ids, 1, order)
         x = gather_tokens(x, order)
         head_dim = self.config.predictor_hidden_size // self.config.predictor_num_attention_heads
-        rope = rope_3d_tables(grid_positions(ids, gh, gw), head_dim, interleave_fix=self.config.rope_interleave_fix)
+        rope = rope_3d(grid_positions(ids, gh, gw), head_dim, interleave_fix=self.config.rope_interleave_fix)
         for block in self.predictor_blocks:
             x = block(x, rope=rope)
         x = self.predictor_norm(x)
@@ -263,7 +268,69 @@ class VideoJepaForPreTraining(VideoJepaPreTrainedModel):
                                           target_states=full)
 
 
+class VideoJepaForVideoClassification(VideoJepaPreTrainedModel):
+    """V-JEPA 2 video classifier: `VideoJepaModel` + `probe` (`config.probe_type`) on frozen features.
+
+    `model(pixel_values_videos (B, T, C, H, W), labels=None | (B,) long)`
+    -> `.logits (B, num_labels)`, `.loss` with labels.
+    The encoder is frozen by default (`config.freeze_encoder`: no gradients, kept in eval mode). It is called
+    `target_encoder` as in the pretraining model, so `from_pretrained` of a pretraining folder loads the EMA target
+    encoder (Meta probes it) and that of an encoder folder loads it too; the probe is then newly initialised.
+    """
+
+    _auto_class = "AutoModelForVideoClassification"
+    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
+
+    def __init__(self, config: VideoJepaConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.target_encoder = VideoJepaModel(config)
+        self.probe = build_probe_from_config(config)
+        self.post_init()
+        if config.freeze_encoder:
+            self.target_encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> VideoJepaForVideoClassification:
+        """Train mode for the probe; a frozen encoder stays in eval mode (no drop path) without gradients.
+
+        `from_pretrained` ends with `.eval()`, which re-freezes the loaded encoder parameters here.
+        """
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.target_encoder.eval().requires_grad_(False)
+        return self
+
+    def forward(
+        self,
+        pixel_values_videos: Tensor,
+        labels: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ) -> ImageClassifierOutput | tuple:
+        """Classify videos.
+
+        Args:
+            pixel_values_videos: (B, T, C, H, W) videos.
+            labels: (B,) class ids in [0, num_labels); gives `.loss` (cross-entropy).
+            attention_mask: (B, N) probe token mask, 1 = real token, 0 = padding (e.g. tokens of padded frames);
+                padded tokens get no weight in the probe.
+            output_hidden_states: also return the encoder's per-block (B, N, D) states.
+
+        Returns:
+            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
+        """
+        frozen = self.config.freeze_encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            encoded = self.target_encoder(pixel_values_videos, output_hidden_states=output_hidden_states)
+        out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)
+        if not return_dict:
+            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states) if v is not None)
+        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states)
+
+
 __all__ = [
+    "VideoJepaForVideoClassification",
     "VideoJepaForPreTraining",
     "VideoJepaModel",
     "VideoJepaModelOutput",

@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2_ac import JepaWorldModelConfig
-from .layers import KVCache, build_blocks, init_jepa_weights, rescale_blocks, rope_3d_tables
+from .layers import KVCache, build_blocks, init_jepa_weights, rescale_blocks, rope_3d
 from .modeling_easy_vjepa2 import VideoJepaModel, check_video
 
 
@@ -123,14 +123,18 @@ class ActionConditionedPredictor(nn.Module):
             cond.append(self.extrinsics_encoder(extrinsics)[:, :, None])
         x = torch.cat([*cond, x], dim=2).flatten(1, 2)  # (B, T*(c+N), d)
         per_step = cfg.conditioning_tokens + n
-        q_steps = torch.arange(step_offset, step_offset + t, device=x.device).repeat_interleave(per_step)
-        k_steps = torch.arange(0, step_offset + t, device=x.device).repeat_interleave(per_step)
         cached = kv_cache.length if kv_cache is not None else 0
         if cached != step_offset * per_step:
             raise ValueError(f"step_offset={step_offset} does not match the {cached} cached tokens")
-        mask = block_causal_mask(q_steps, k_steps)  # (T*(c+N), (offset+T)*(c+N))
+        # One new step (a cached rollout step, or a one-frame context) sees every key: the block-causal mask is
+        # all True, so none is built and SDPA takes its unmasked path.
+        mask = None
+        if t > 1:
+            q_steps = torch.arange(step_offset, step_offset + t, device=x.device).repeat_interleave(per_step)
+            k_steps = torch.arange(0, step_offset + t, device=x.device).repeat_interleave(per_step)
+            mask = block_causal_mask(q_steps, k_steps)  # (T*(c+N), (offset+T)*(c+N))
         head_dim = cfg.predictor_hidden_size // cfg.predictor_num_attention_heads
-        rope = rope_3d_tables(self._positions(t, step_offset, grid, x.device), head_dim,
+        rope = rope_3d(self._positions(t, step_offset, grid, x.device), head_dim,
                               interleave_fix=cfg.rope_interleave_fix)
         for i, block in enumerate(self.predictor_blocks):
             x = block(x, rope=rope, attn_mask=mask, kv_cache=kv_cache, layer_idx=i)
@@ -244,7 +248,11 @@ class JepaWorldModel(JepaWorldModelPreTrainedModel):
         all_states = torch.stack(all_states, dim=1)  # (B, T0+H-1, S)
         ext = (lambda a, b: extrinsics[:, a:b]) if extrinsics is not None else (lambda a, b: None)
 
-        cache = KVCache(len(self.predictor.predictor_blocks)) if use_cache else None
+        # Without autograd (planning) the cache is preallocated for the whole rollout and each step writes its
+        # keys/values in place (no O(L) concatenation per step); training keeps concatenation, since an in-place
+        # write would overwrite keys saved for the backward pass.
+        capacity = None if torch.is_grad_enabled() else (t0 + horizon - 1) * (self.config.conditioning_tokens + n)
+        cache = KVCache(len(self.predictor.predictor_blocks), capacity=capacity) if use_cache else None
         out = self.predictor(latents, actions[:, :t0], all_states[:, :t0], ext(0, t0), frame_grid=grid,
                              kv_cache=cache)  # (B, T0*N, D)
         preds = [self._normalize(out[:, -n:])]  # frame T0

@@ -7,8 +7,18 @@ Importing the package registers the three model families with `AutoConfig` / `Au
 from hf_jepa.modeling.configuration_easy_ijepa import IJEPA_PRESETS, ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VJEPA2_PRESETS, VideoJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2_ac import VJEPA2_AC_PRESETS, JepaWorldModelConfig
-from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining, ImageJepaModel, ImageJepaPredictor
-from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining, VideoJepaModel, VideoJepaPredictor
+from hf_jepa.modeling.modeling_easy_ijepa import (
+    ImageJepaForImageClassification,
+    ImageJepaForPreTraining,
+    ImageJepaModel,
+    ImageJepaPredictor,
+)
+from hf_jepa.modeling.modeling_easy_vjepa2 import (
+    VideoJepaForPreTraining,
+    VideoJepaForVideoClassification,
+    VideoJepaModel,
+    VideoJepaPredictor,
+)
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import ActionConditionedPredictor, JepaWorldModel
 from hf_jepa.registry import register_auto_classes
 
@@ -22,6 +32,7 @@ __all__ = [
     "VJEPA2_PRESETS",
     "ActionConditionedPredictor",
     "ImageJepaConfig",
+    "ImageJepaForImageClassification",
     "ImageJepaForPreTraining",
     "ImageJepaModel",
     "ImageJepaPredictor",
@@ -29,6 +40,7 @@ __all__ = [
     "JepaWorldModelConfig",
     "VideoJepaConfig",
     "VideoJepaForPreTraining",
+    "VideoJepaForVideoClassification",
     "VideoJepaModel",
     "VideoJepaPredictor",
 ]

@@ -18,6 +18,8 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
 from hf_jepa.data.images import ImageConfig, load_image_dataset
+from hf_jepa.data.trajectories import as_dataloader, is_lerobot_dataset, lerobot_clips
+from hf_jepa.data.transforms import TrainTransform
 from hf_jepa.data.video import VideoClipConfig, dataloader, load_video_dataset
 from hf_jepa.masks import MultiBlockMaskGenerator2D, MultiBlockMaskGenerator3D
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
@@ -47,10 +49,12 @@ class PretrainArguments:
     preset: str = field(default="tiny", metadata={"help": "size preset (tiny, small, vit_l, ...)"})
     config_overrides: str = field(default="{}", metadata={"help": "JSON dict of model config fields"})
     dataset_name: str | None = field(default=None, metadata={
-        "help": "Hub id, local folder, or builtin:<name>; default the built-in moving digits (videos or frames)"})
+        "help": "Hub id, local folder (video/image files, parquet shards, or a LeRobot v3 dataset), or "
+                "builtin:<name>; default the built-in moving digits (videos or frames)"})
     split: str = "train"
     video_column: str = "video"
     image_column: str = "image"
+    camera_key: str | None = field(default=None, metadata={"help": "LeRobot datasets: video key (default first)"})
     frames_per_clip: int | None = field(default=None, metadata={"help": "default: the preset's num_frames"})
     frame_step: int = 1
     output_dir: str = "runs/pretrain"
@@ -152,6 +156,13 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
     """`factory(epoch)`: a fresh DataLoader over this rank's shards, reshuffled deterministically per epoch."""
 
     def factory(epoch: int) -> DataLoader:
+        if args.model_type == "vjepa2" and is_lerobot_dataset(args.dataset_name):
+            transform = TrainTransform(size=config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1), hflip_prob=0.0,
+                                       mean=tuple(config.image_mean), std=tuple(config.image_std))
+            clips = lerobot_clips(args.dataset_name, frames_per_clip=config.num_frames, frame_step=args.frame_step,
+                                  transform=transform, rank=rank, world_size=world_size, seed=args.seed,
+                                  epoch=epoch, camera_key=args.camera_key)
+            return as_dataloader(clips, args.per_device_train_batch_size, args.num_workers)
         if args.model_type == "ijepa":
             image_config = ImageConfig(crop_size=config.image_size, image_column=args.image_column,
                                        mean=tuple(config.image_mean), std=tuple(config.image_std))

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, MPPIConfig, PlanFn, PlanResult, cem, latent_energy, mppi, shift_plan
+from hf_jepa.world_model_training import frame_transform
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ def frames_to_tensor(frames: np.ndarray | Tensor, model: JepaWorldModel) -> Tens
         raise ValueError(f"frames: expected (H, W, 3), (T, H, W, 3) or (T, 3, H, W), got {tuple(x.shape)}")
     if x.shape[-1] == 3 and x.shape[1] != 3:
         x = x.permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
-    cfg = model.config.encoder_config
-    transform = EvalTransform(cfg.image_size, crop_fraction=1.0, mean=tuple(cfg.image_mean), std=tuple(cfg.image_std))
-    return transform(x.contiguous())[None]  # (1, T, 3, S, S)
+    return frame_transform(model)(x.contiguous())[None]  # (1, T, 3, S, S)
 
 
 @dataclass

@@ -1,0 +1,344 @@
+"""Probes on frozen JEPA features: Meta's attentive probe and a linear probe on mean-pooled tokens.
+
+Reads bottom-up: `AttentiveProbe` = `AttentivePooler` (learnable query token(s); optional self-attention layers over
+the tokens; one cross-attention layer: LayerNorm on the tokens, q from the queries and k/v from the tokens, no
+output projection, residual, LayerNorm + MLP, residual) + a linear classifier. This is Meta's `AttentiveClassifier`
+(facebookresearch/vjepa2 src/models/attentive_pooler.py: `depth` = 1 + `num_self_attention_layers`) with the
+parameter names of transformers' `VJEPA2AttentivePooler` (`num_pooler_layers` = `num_self_attention_layers`), so the
+classifier weights of `facebook/vjepa2-*-ssv2`-style checkpoints load by renaming `pooler.` -> `probe.pooler.` and
+`classifier.` -> `probe.classifier.`. Meta's fused `kv` / `qkv` tensors are split by `hf_jepa.convert_classifier`.
+
+`LinearProbe`: masked mean over tokens -> BatchNorm without affine -> Linear (MAE's linear-probe recipe: the
+parameter-free BatchNorm standardises each feature over the data, which frozen features need to be linearly usable).
+
+Both take `attention_mask` (B, N) with True / 1 for real tokens and False / 0 for padding: padded tokens get no
+attention weight and do not enter the mean.
+
+This file imports only torch and transformers: it travels to the Hub beside the weights (remote code).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers.utils import ModelOutput
+
+PROBE_TYPES = ("attentive", "linear")
+
+
+@dataclass
+class ProbeOutput(ModelOutput):
+    """Probe forward.
+
+    Args:
+        loss: scalar cross-entropy when `labels` were given.
+        logits: (B, num_labels) class scores.
+        pooled_output: (B, D) the pooled feature the classifier reads.
+    """
+
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    pooled_output: Tensor | None = None
+
+
+def check_attention_mask(attention_mask: Tensor | None, batch_size: int, num_tokens: int) -> Tensor | None:
+    """Validate a (B, N) token mask (1 / True = real token) and return it as bool; every row needs a real token."""
+    if attention_mask is None:
+        return None
+    if attention_mask.shape != (batch_size, num_tokens):
+        raise ValueError(f"attention_mask: expected shape (batch, tokens) = {(batch_size, num_tokens)}, "
+                         f"got {tuple(attention_mask.shape)}")
+    mask = attention_mask.bool()
+    if not bool(mask.any(dim=1).all()):
+        rows = (~mask.any(dim=1)).nonzero().flatten().tolist()
+        raise ValueError(f"attention_mask: rows {rows[:8]} mask every token; each sample needs at least one token")
+    return mask
+
+
+def check_labels(labels: Tensor, num_labels: int) -> None:
+    """Raise a clear ValueError unless `labels` (B,) are integer class ids in [0, num_labels)."""
+    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"labels: expected integer class ids, got dtype {labels.dtype}")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_labels):
+        bad = labels[(labels < 0) | (labels >= num_labels)]
+        raise ValueError(f"labels: got class id {int(bad[0])}, expected ids in [0, num_labels={num_labels})")
+
+
+class PoolerMLP(nn.Module):
+    """fc1 -> GELU -> fc2 (names as transformers' `VJEPA2MLP` and Meta's `MLP`)."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., D) -> (..., D)."""
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def _key_padding(mask: Tensor | None) -> Tensor | None:
+    """(B, N) bool token mask -> (B, 1, 1, N) SDPA mask (True = attend), broadcast over heads and queries."""
+    return None if mask is None else mask[:, None, None, :]
+
+
+class PoolerCrossAttention(nn.Module):
+    """Queries attend to tokens: separate q/k/v projections and no output projection (as Meta and transformers)."""
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads != 0:
+            raise ValueError(f"probe hidden size {dim} is not divisible by probe_num_attention_heads={num_heads}")
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)
+
+    def forward(self, queries: Tensor, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+        """queries (B, Q, D), tokens (B, N, D), mask (B, N) bool True = real token -> (B, Q, D)."""
+        b, nq, d = queries.shape
+        q = self.q_proj(queries).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # (B, h, Q, d/h)
+        k = self.k_proj(tokens).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # (B, h, N, d/h)
+        v = self.v_proj(tokens).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # (B, h, N, d/h)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=_key_padding(mask))  # (B, h, Q, d/h)
+        return out.transpose(1, 2).reshape(b, nq, d)  # (B, Q, h*d/h)
+
+
+class PoolerSelfAttention(nn.Module):
+    """Self-attention over the tokens with separate q/k/v projections and an output projection."""
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads != 0:
+            raise ValueError(f"probe hidden size {dim} is not divisible by probe_num_attention_heads={num_heads}")
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (B, N, D), mask (B, N) bool -> (B, N, D); padded tokens are not attended to."""
+        b, n, d = x.shape
+        q, k, v = (proj(x).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # (B, h, N, d/h) each
+                   for proj in (self.q_proj, self.k_proj, self.v_proj))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=_key_padding(mask))  # (B, h, N, d/h)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))  # (B, N, D)
+
+
+class PoolerSelfAttentionLayer(nn.Module):
+    """Pre-norm transformer layer over the tokens (Meta's pooler `Block`, transformers' self-attention layer)."""
+
+    def __init__(self, dim: int, num_heads: int, hidden_dim: int, *, layer_norm_eps: float, qkv_bias: bool) -> None:
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.self_attn = PoolerSelfAttention(dim, num_heads, qkv_bias=qkv_bias)
+        self.layer_norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.mlp = PoolerMLP(dim, hidden_dim)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (B, N, D) -> (B, N, D)."""
+        x = x + self.self_attn(self.layer_norm1(x), mask)
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class PoolerCrossAttentionLayer(nn.Module):
+    """`q + xattn(q, norm1(tokens))`, then `q + mlp(norm2(q))`: the queries are not normalised (Meta's block)."""
+
+    def __init__(self, dim: int, num_heads: int, hidden_dim: int, *, layer_norm_eps: float, qkv_bias: bool) -> None:
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.cross_attn = PoolerCrossAttention(dim, num_heads, qkv_bias=qkv_bias)
+        self.layer_norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.mlp = PoolerMLP(dim, hidden_dim)
+
+    def forward(self, queries: Tensor, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+        """queries (B, Q, D), tokens (B, N, D) -> (B, Q, D)."""
+        q = queries + self.cross_attn(queries, self.layer_norm1(tokens), mask)
+        return q + self.mlp(self.layer_norm2(q))
+
+
+class AttentivePooler(nn.Module):
+    """Learnable query token(s) cross-attending to the (optionally self-attended) tokens: (B, N, D) -> (B, Q, D)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        hidden_dim: int,
+        *,
+        num_queries: int = 1,
+        num_self_attention_layers: int = 0,
+        layer_norm_eps: float = 1e-6,
+        qkv_bias: bool = True,
+        init_std: float = 0.02,
+    ) -> None:
+        super().__init__()
+        self.init_std = init_std
+        self.query_tokens = nn.Parameter(torch.zeros(1, num_queries, dim))
+        self.self_attention_layers = nn.ModuleList(
+            PoolerSelfAttentionLayer(dim, num_heads, hidden_dim, layer_norm_eps=layer_norm_eps, qkv_bias=qkv_bias)
+            for _ in range(num_self_attention_layers)
+        )
+        self.cross_attention_layer = PoolerCrossAttentionLayer(dim, num_heads, hidden_dim,
+                                                               layer_norm_eps=layer_norm_eps, qkv_bias=qkv_bias)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Meta's init: trunc-normal(std) linears and queries, zero biases, unit LayerNorms; the output projections
+        of self-attention layer i (1-based) and its MLP's fc2 use std / sqrt(2 i), the cross-attention MLP's fc2
+        std / sqrt(2 * max(1, layers)) (Meta's `_rescale_blocks`, written as a scaled std like transformers so it
+        composes with transformers' skip-loaded-weights init).
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=self.init_std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.trunc_normal_(self.query_tokens, std=self.init_std)
+        for i, layer in enumerate(self.self_attention_layers, start=1):
+            nn.init.trunc_normal_(layer.self_attn.out_proj.weight, std=self.init_std / math.sqrt(2.0 * i))
+            nn.init.trunc_normal_(layer.mlp.fc2.weight, std=self.init_std / math.sqrt(2.0 * i))
+        last = max(1, len(self.self_attention_layers))
+        nn.init.trunc_normal_(self.cross_attention_layer.mlp.fc2.weight, std=self.init_std / math.sqrt(2.0 * last))
+
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """hidden_states (B, N, D), attention_mask (B, N) 1 = real token -> (B, Q, D)."""
+        mask = check_attention_mask(attention_mask, hidden_states.shape[0], hidden_states.shape[1])
+        x = hidden_states
+        for layer in self.self_attention_layers:
+            x = layer(x, mask)
+        queries = self.query_tokens.expand(x.shape[0], -1, -1)  # (B, Q, D)
+        return self.cross_attention_layer(queries, x, mask)
+
+
+def _cross_entropy(logits: Tensor, labels: Tensor | None) -> Tensor | None:
+    if labels is None:
+        return None
+    check_labels(labels, logits.shape[-1])
+    return F.cross_entropy(logits.float(), labels.long())
+
+
+class AttentiveProbe(nn.Module):
+    """Meta's attentive classifier: `AttentivePooler` -> mean over the Q queries (Q=1: Meta's squeeze) -> Linear."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_labels: int,
+        *,
+        num_heads: int,
+        intermediate_size: int,
+        num_queries: int = 1,
+        num_self_attention_layers: int = 0,
+        layer_norm_eps: float = 1e-6,
+        qkv_bias: bool = True,
+        init_std: float = 0.02,
+    ) -> None:
+        super().__init__()
+        self.pooler = AttentivePooler(hidden_size, num_heads, intermediate_size, num_queries=num_queries,
+                                      num_self_attention_layers=num_self_attention_layers,
+                                      layer_norm_eps=layer_norm_eps, qkv_bias=qkv_bias, init_std=init_std)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+        with torch.no_grad():
+            nn.init.trunc_normal_(self.classifier.weight, std=init_std)
+            nn.init.zeros_(self.classifier.bias)
+
+    def forward(
+        self, hidden_states: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None
+    ) -> ProbeOutput:
+        """hidden_states (B, N, D), attention_mask (B, N), labels (B,) -> logits (B, num_labels)."""
+        pooled = self.pooler(hidden_states, attention_mask).mean(dim=1)  # (B, Q, D) -> (B, D)
+        logits = self.classifier(pooled)
+        return ProbeOutput(loss=_cross_entropy(logits, labels), logits=logits, pooled_output=pooled)
+
+
+class LinearProbe(nn.Module):
+    """Masked mean over tokens -> BatchNorm1d(affine=False) -> Linear: (B, N, D) -> (B, num_labels).
+
+    The BatchNorm (MAE, He et al. 2022, Sec. A.2) has running statistics but no parameters: in eval mode the probe is
+    exactly a linear function of the pooled features. Training batches need >= 2 samples.
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, *, init_std: float = 0.02) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(hidden_size, affine=False)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+        with torch.no_grad():
+            nn.init.trunc_normal_(self.classifier.weight, std=init_std)
+            nn.init.zeros_(self.classifier.bias)
+
+    def forward(
+        self, hidden_states: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None
+    ) -> ProbeOutput:
+        """hidden_states (B, N, D), attention_mask (B, N), labels (B,) -> logits (B, num_labels)."""
+        mask = check_attention_mask(attention_mask, hidden_states.shape[0], hidden_states.shape[1])
+        if mask is None:
+            pooled = hidden_states.mean(dim=1)  # (B, D)
+        else:
+            weights = mask.to(hidden_states.dtype)[..., None]  # (B, N, 1)
+            pooled = (hidden_states * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D)
+        logits = self.classifier(self.norm(pooled))
+        return ProbeOutput(loss=_cross_entropy(logits, labels), logits=logits, pooled_output=pooled)
+
+
+def build_probe(
+    probe_type: str,
+    hidden_size: int,
+    num_labels: int,
+    *,
+    num_heads: int = 1,
+    intermediate_size: int | None = None,
+    num_queries: int = 1,
+    num_self_attention_layers: int = 0,
+    layer_norm_eps: float = 1e-6,
+    qkv_bias: bool = True,
+    init_std: float = 0.02,
+) -> AttentiveProbe | LinearProbe:
+    """A probe by name: 'attentive' (`AttentiveProbe`) or 'linear' (`LinearProbe`) over (B, N, hidden_size) tokens.
+
+    `intermediate_size` defaults to 4 * hidden_size (Meta's mlp_ratio 4). Attentive-only arguments are ignored by the
+    linear probe; `layer_norm_eps` is the attentive probe's.
+    """
+    if probe_type not in PROBE_TYPES:
+        raise ValueError(f"probe_type={probe_type!r}: expected one of {list(PROBE_TYPES)}")
+    if num_labels < 1:
+        raise ValueError(f"num_labels={num_labels}: expected a positive integer")
+    if probe_type == "linear":
+        return LinearProbe(hidden_size, num_labels, init_std=init_std)
+    return AttentiveProbe(hidden_size, num_labels, num_heads=num_heads,
+                          intermediate_size=intermediate_size or 4 * hidden_size, num_queries=num_queries,
+                          num_self_attention_layers=num_self_attention_layers, layer_norm_eps=layer_norm_eps,
+                          qkv_bias=qkv_bias, init_std=init_std)
+
+
+def build_probe_from_config(config) -> AttentiveProbe | LinearProbe:  # noqa: ANN001 -- any JEPA config
+    """The probe a classification config describes (`probe_*` fields, `num_labels`, `hidden_size`)."""
+    return build_probe(config.probe_type, config.hidden_size, config.num_labels,
+                       num_heads=config.probe_num_attention_heads, intermediate_size=config.probe_intermediate_size,
+                       num_queries=config.probe_num_queries,
+                       num_self_attention_layers=config.probe_num_self_attention_layers,
+                       layer_norm_eps=config.probe_layer_norm_eps, qkv_bias=True,
+                       init_std=config.initializer_range)
+
+
+__all__ = [
+    "PROBE_TYPES",
+    "AttentivePooler",
+    "AttentiveProbe",
+    "LinearProbe",
+    "ProbeOutput",
+    "build_probe",
+    "build_probe_from_config",
+    "check_attention_mask",
+    "check_labels",
+]

@@ -1,0 +1,41 @@
+"""Train a V-JEPA 2-AC world model (frozen V-JEPA 2 encoder + action-conditioned predictor) on LeRobot data.
+
+    accelerate launch scripts/train_world_model.py --encoder runs/enc/encoder --dataset_name data/two_rooms \
+        --output_dir runs/wm --max_steps 2000 [--frame_skip 5 --frames_per_window 4 --auto_steps 2]
+
+Writes output_dir/metrics.jsonl, output_dir/checkpoints/step_N (exact resume) and output_dir/final (a
+`JepaWorldModel` folder loadable with AutoModel, with a model card).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from hf_jepa.hub import write_model_card
+from hf_jepa.training.runner import build_accelerator, parse_flags, run_fit
+from hf_jepa.world_model_training import WorldModelArguments, build_world_model_training
+
+logger = logging.getLogger("train_world_model")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_flags(WorldModelArguments, sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    accelerator = build_accelerator(args, "world_model")
+    model, result = run_fit(args, accelerator, build_world_model_training(args, accelerator))
+    if accelerator.is_main_process:
+        final = Path(args.output_dir) / "final"
+        model.save_pretrained(final)
+        training = {"dataset": args.dataset_name, "encoder": args.encoder, "steps": result.global_step,
+                    "frames_per_window": args.frames_per_window, "frame_skip": args.frame_skip,
+                    "auto_steps": args.auto_steps, "state_mode": args.state_mode,
+                    "final_loss": result.last_metrics.get("loss")}
+        write_model_card(final, training=training)
+        logger.info("step %d; saved %s", result.global_step, final)
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()

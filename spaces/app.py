@@ -1,0 +1,20 @@
+"""hf_jepa Gradio Space: `python spaces/app.py` locally, or as the Space's app_file on Hugging Face.
+
+All logic lives in `hf_jepa.space`; models come from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL
+(local folders or Hub ids; defaults: the folders `make demo` writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from hf_jepa.space import build_demo, launch_kwargs
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_kwargs())

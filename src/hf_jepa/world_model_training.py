@@ -1,0 +1,185 @@
+"""The world-model (V-JEPA 2-AC) training recipe: a frozen V-JEPA 2 encoder, an action-conditioned predictor
+trained with Meta's teacher-forcing L1 + rollout L1 on windows of LeRobot-format trajectories.
+
+Latents of every frame are computed once by the frozen encoder (`LatentEpisodeCache`), so a training step runs
+only the predictor. `scripts/train_world_model.py` parses `WorldModelArguments`, calls `build_world_model_training`
+and then the shared `fit` loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from accelerate import Accelerator
+from transformers import AutoModel
+
+from hf_jepa.data.lerobot import resolve_dataset_root
+from hf_jepa.data.trajectories import LatentEpisodeCache
+from hf_jepa.data.transforms import EvalTransform
+from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
+from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
+from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+from hf_jepa.training import build_lr_scheduler, build_optimizer, warmup_cosine, world_model_loss
+from hf_jepa.training.step import ComputeLoss
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorldModelArguments:
+    """Flags of `scripts/train_world_model.py` (also readable from a YAML / JSON file)."""
+
+    encoder: str = field(default="outputs/demo/encoder", metadata={
+        "help": "V-JEPA 2 encoder: folder or Hub id of a VideoJepaModel or VideoJepaForPreTraining"})
+    dataset_name: str = field(default="outputs/demo/two_rooms", metadata={"help": "LeRobot v3 folder or Hub id"})
+    camera_key: str | None = None
+    preset: str = field(default="tiny", metadata={"help": "predictor size preset (tiny, vit_g)"})
+    config_overrides: str = field(default="{}", metadata={"help": "JSON dict of JepaWorldModelConfig fields"})
+    frames_per_window: int = 4
+    frame_skip: int = field(default=5, metadata={"help": "environment steps per predictor step"})
+    auto_steps: int = field(default=2, metadata={"help": "rollout steps in the loss (Meta: 2)"})
+    state_mode: Literal["true", "hold", "zero"] = field(default="true", metadata={
+        "help": "states fed to the predictor: 'true' (Meta), 'hold' (the window's first state, as a rollout "
+                "without a state model sees it) or 'zero' (no proprioception)"})
+    output_dir: str = "runs/world_model"
+    max_steps: int = 2000
+    per_device_train_batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-4
+    start_lr: float = 1e-5
+    final_lr: float = 1e-5
+    warmup_steps: int = 100
+    weight_decay: float = 0.04
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    log_every: int = 20
+    checkpointing_steps: int | None = 500
+    checkpoints_total_limit: int | None = 2
+    resume_from_checkpoint: str | None = None
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    report_to: Literal["none", "tensorboard", "trackio"] = "none"
+
+    def __post_init__(self) -> None:
+        for name in ("frames_per_window", "frame_skip", "auto_steps", "max_steps", "per_device_train_batch_size",
+                     "gradient_accumulation_steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: expected >= 1")
+        if self.frames_per_window < 2:
+            raise ValueError(f"frames_per_window={self.frames_per_window}: expected >= 2 (predict the next frame)")
+        if self.auto_steps > self.frames_per_window - 1:
+            raise ValueError(f"auto_steps={self.auto_steps}: expected <= frames_per_window - 1 = "
+                             f"{self.frames_per_window - 1}")
+        if self.state_mode not in ("true", "hold", "zero"):
+            raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
+        overrides = json.loads(self.config_overrides)
+        if not isinstance(overrides, dict):
+            raise ValueError(f"config_overrides must be a JSON object, got {type(overrides).__name__}")
+
+
+@dataclass
+class WorldModelSetup:
+    """What `fit` needs (model/optimizer/scheduler not yet `prepare`d)."""
+
+    model: JepaWorldModel
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler
+    dataloader_factory: Callable[[int], Iterable[dict[str, Any]]]
+    prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]]
+    compute_loss: ComputeLoss
+
+
+def load_encoder(name_or_path: str) -> VideoJepaModel:
+    """A frozen V-JEPA 2 encoder from an encoder or pretraining folder / Hub id (the EMA target of the latter)."""
+    encoder = AutoModel.from_pretrained(name_or_path)
+    if not isinstance(encoder, VideoJepaModel):
+        raise ValueError(f"encoder={name_or_path!r} loads a {type(encoder).__name__}; expected a V-JEPA 2 encoder "
+                         "(model_type easy_vjepa2)")
+    return encoder.eval().requires_grad_(False)
+
+
+def frame_transform(model: JepaWorldModel) -> EvalTransform:
+    """uint8 (T, C, H, W) -> float (T, C, S, S): whole-frame resize (no crop) + the encoder's normalisation."""
+    cfg = model.config.encoder_config
+    return EvalTransform(cfg.image_size, crop_fraction=1.0, mean=tuple(cfg.image_mean), std=tuple(cfg.image_std))
+
+
+def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action_dim: int,
+                      state_dim: int) -> JepaWorldModel:
+    """A `JepaWorldModel` with the given encoder's weights and a fresh predictor."""
+    overrides = json.loads(args.config_overrides)
+    overrides.setdefault("state_update", "add" if args.state_mode == "true" and action_dim == state_dim else "hold")
+    config = JepaWorldModelConfig.from_preset(
+        args.preset, encoder_config=encoder.config, action_dim=action_dim, state_dim=state_dim,
+        frame_skip=args.frame_skip, max_steps=max(args.frames_per_window, 8), **overrides)
+    model = JepaWorldModel(config)
+    model.encoder.load_state_dict(encoder.state_dict())
+    return model
+
+
+def _dims(dataset: str) -> tuple[int, int]:
+    info = json.loads((resolve_dataset_root(dataset, allow_patterns=["meta/*"]) / "meta" / "info.json").read_text())
+    feats = info["features"]
+    try:
+        return int(feats["action"]["shape"][0]), int(feats["observation.state"]["shape"][0])
+    except KeyError as err:
+        raise ValueError(f"dataset {dataset!r}: meta/info.json has no {err} feature; expected 'action' and "
+                         "'observation.state'") from err
+
+
+def state_conditioning(mode: str) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    """`prepare_batch` applying `state_mode` to the batch's (B, T, S) states."""
+
+    def prepare(batch: dict[str, Any], step: int) -> dict[str, Any]:
+        states = batch["states"]
+        if mode == "hold":
+            batch["states"] = states[:, :1].expand_as(states).contiguous()
+        elif mode == "zero":
+            batch["states"] = torch.zeros_like(states)
+        return batch
+
+    return prepare
+
+
+def build_world_model_training(args: WorldModelArguments, accelerator: Accelerator) -> WorldModelSetup:
+    """Encoder, world model, latent cache of this rank's episodes, objective, optimizer and schedule."""
+    encoder = load_encoder(args.encoder)
+    action_dim, state_dim = _dims(args.dataset_name)
+    model = build_world_model(args, encoder, action_dim, state_dim)
+    encode_device = accelerator.device
+    model.encoder.to(encode_device)
+
+    def encode(frames: torch.Tensor) -> torch.Tensor:
+        return model.encode(frames.to(encode_device)).cpu()
+
+    cache = LatentEpisodeCache.build(args.dataset_name, encode, frame_transform(model),
+                                     rank=accelerator.process_index, world_size=accelerator.num_processes,
+                                     camera_key=args.camera_key, show_progress=accelerator.is_main_process)
+    logger.info("cached latents of %d episodes (%d windows)", len(cache.latents),
+                len(cache.windows(args.frames_per_window, args.frame_skip)))
+
+    def factory(epoch: int) -> Iterable[dict[str, Any]]:
+        return cache.batches(epoch, batch_size=args.per_device_train_batch_size,
+                             frames_per_window=args.frames_per_window, frame_skip=args.frame_skip, seed=args.seed)
+
+    optimizer = build_optimizer(model, lr=args.learning_rate, weight_decay=args.weight_decay)
+    warmup = min(args.warmup_steps, max(args.max_steps - 1, 0))
+
+    def lr_fn(step: int) -> float:
+        return warmup_cosine(step, warmup_steps=warmup, total_steps=args.max_steps, start_lr=args.start_lr,
+                             peak_lr=args.learning_rate, final_lr=args.final_lr)
+
+    prepare_states = state_conditioning(args.state_mode)
+
+    def prepare(batch: dict[str, Any], step: int) -> dict[str, Any]:
+        batch = prepare_states(batch, step)
+        batch["auto_steps"] = args.auto_steps
+        return batch
+
+    return WorldModelSetup(model=model, optimizer=optimizer,
+                           lr_scheduler=build_lr_scheduler(optimizer, lr_fn, peak_lr=args.learning_rate),
+                           dataloader_factory=factory, prepare_batch=prepare, compute_loss=world_model_loss)

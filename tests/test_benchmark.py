@@ -1,0 +1,65 @@
+"""Benchmark suite (`scripts/benchmark.py --quick`): correctness checks and the results.json contract only.
+
+No timing thresholds: the numbers depend on the machine. The suite itself raises when our encoders disagree with
+transformers' or when KV-cached and recomputed plans differ.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from hf_jepa.modeling.layers import KVCache, apply_rope, rope_3d, rope_3d_tables, rotate_pairs
+
+from hf_jepa.benchmark import peak_memory, time_interleaved, vit_forward_flops
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("encoder_speedup_vs_transformers", "encoder_matmul_fraction", "planning_speedup_kv_cache",
+        "data_to_train_ratio", "train_samples_per_second", "peak_memory_mb")
+
+
+def test_quick_suite_writes_every_key(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick", "--device", "cpu",
+                    "--json", str(out)], check=True, cwd=ROOT, timeout=600)
+    results = json.loads(out.read_text())
+    assert results["device"].startswith("cpu") and results["versions"]["torch"] == torch.__version__
+    for key in KEYS:
+        assert isinstance(results[key], dict) and results[key], key
+        assert all(isinstance(v, float) and v > 0 for v in results[key].values()), key
+    assert set(results["encoder_speedup_vs_transformers"]) == {"vjepa2/tiny", "ijepa/tiny"}
+    assert all(d["max_abs_diff"] <= 1e-4 for d in results["details"]["encoder"].values())
+    assert all(d["max_action_diff"] <= 1e-4 for d in results["details"]["planning"].values())
+    assert {"world_model/tiny_4f", "world_model/tiny_8f"} <= set(results["peak_memory_mb"])
+
+
+def test_fused_rotation_equals_textbook_rope() -> None:
+    pos = torch.rand(2, 10, 3) * 8
+    cos, sin = rope_3d_tables(pos, 32)
+    x = torch.randn(2, 4, 10, 32)  # (B, heads, N, d)
+    expected = apply_rope(x, cos, sin)
+    got = rotate_pairs(x.transpose(1, 2), rope_3d(pos, 32)).transpose(1, 2)  # token-major layout
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+def test_preallocated_kv_cache_equals_concatenation() -> None:
+    grown, fixed = KVCache(2), KVCache(2, capacity=9)
+    for n in (3, 2, 4):
+        k, v = torch.randn(2, 3, n, 8), torch.randn(2, 3, n, 8)
+        for layer in range(2):
+            a, b = grown.update(layer, k, v), fixed.update(layer, k, v)
+            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert fixed.length == grown.length == 9
+
+
+def test_flop_count_and_measurement_helpers() -> None:
+    # one layer, 4 tokens, width 8, MLP 16, patch volume 12: 2*4*(4*64 + 2*128) + 4*16*8 + 2*4*12*8
+    assert vit_forward_flops(tokens=4, hidden_size=8, num_layers=1, intermediate_size=16, patch_volume=12) == (
+        2 * 4 * (4 * 64 + 2 * 128) + 4 * 16 * 8 + 2 * 4 * 12 * 8)
+    timings = time_interleaved({"a": lambda: torch.ones(10).sum(), "b": lambda: None}, warmup=1, repeats=3)
+    assert set(timings) == {"a", "b"} and all(len(t.times) == 3 for t in timings.values())
+    mem = peak_memory(lambda: torch.ones(64, 2**20).sum())  # a 256 MiB temporary
+    assert mem.method != "rss_high_water_mark" or 200 < mem.peak_mb < 400

@@ -1,0 +1,192 @@
+"""The Gradio Space: launched on 127.0.0.1 with tiny random models; gradio_client calls each endpoint; Playwright
+(Debian's chromium) runs a plan in the browser, checks click-to-place and an invalid upload, and takes a screenshot
+(docs/space.png with HF_JEPA_SAVE_SCREENSHOT=1)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hf_jepa
+
+gradio_client = pytest.importorskip("gradio_client", reason="the Space tests need gradio and gradio_client")
+space = pytest.importorskip("hf_jepa.space", reason="the Space needs gradio (pip install 'gradio>=6.31,<7')")
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+ENCODER = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+               intermediate_size=96, predictor_hidden_size=24, predictor_num_hidden_layers=1,
+               predictor_num_attention_heads=2, predictor_intermediate_size=48, num_mask_tokens=2)
+LABELS = {i: f"class {i}" for i in range(7)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tiny_models(root: Path) -> space.SpaceConfig:
+    from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
+
+    torch.manual_seed(0)
+    hf_jepa.VideoJepaModel(hf_jepa.VideoJepaConfig(**ENCODER)).save_pretrained(root / "encoder")
+    VideoJepaForVideoClassification(hf_jepa.VideoJepaConfig(**ENCODER, num_labels=len(LABELS), id2label=LABELS)
+                                    ).save_pretrained(root / "classifier")
+    wm_config = hf_jepa.JepaWorldModelConfig(
+        encoder_config=hf_jepa.VideoJepaConfig(**ENCODER), predictor_hidden_size=24, predictor_num_hidden_layers=1,
+        predictor_num_attention_heads=2, predictor_intermediate_size=48, action_dim=2, state_dim=2)
+    hf_jepa.JepaWorldModel(wm_config).save_pretrained(root / "world_model")
+    return space.SpaceConfig(encoder=str(root / "encoder"), probe_model=str(root / "classifier"),
+                             world_model=str(root / "world_model"), num_samples=16, iterations=2, horizon=2,
+                             max_steps=3)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from torchcodec.encoders import VideoEncoder
+
+    root = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(root / "image.png")
+    video = torch.from_numpy(rng.integers(0, 255, (12, 3, 48, 48), dtype=np.uint8))
+    VideoEncoder(video, frame_rate=8).to_file(str(root / "clip.mp4"))
+    (root / "notes.txt").write_text("not an image")
+    return {"image": root / "image.png", "video": root / "clip.mp4", "text": root / "notes.txt"}
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    config = _tiny_models(tmp_path_factory.mktemp("models"))
+    space.clear_model_cache()
+    demo = space.build_demo(config)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **space.launch_kwargs())
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        space.clear_model_cache()
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str) -> gradio_client.Client:
+    return gradio_client.Client(app_url, verbose=False)
+
+
+def test_api_names(client: gradio_client.Client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/features", "/probe", "/plan"} <= set(endpoints)
+
+
+@pytest.mark.parametrize("kind, shape", [("image", (192, 2 * 192 + 4, 3)),  # [input | PCA]
+                                         ("video", (2 * 192 + 4, 2 * 192 + 4, 3))])  # 4 frames / tubelet 2: 2 columns
+def test_features_endpoint(client: gradio_client.Client, media: dict[str, Path], kind: str,
+                           shape: tuple[int, int, int]) -> None:
+    panel, info = client.predict(gradio_client.handle_file(str(media[kind])), api_name="/features")
+    image = np.asarray(Image.open(panel))
+    assert image.shape == shape
+    assert "4 x 4 patch features of width 48" in info
+    pca = image[:, 192 + 4:] if kind == "image" else image[192 + 4:]
+    assert pca.std() > 0  # the PCA map is not flat
+
+
+def test_probe_endpoint(client: gradio_client.Client, media: dict[str, Path]) -> None:
+    label, info = client.predict(gradio_client.handle_file(str(media["video"])), api_name="/probe")
+    confidences = label["confidences"]
+    assert len(confidences) == 5 and label["label"] == confidences[0]["label"]
+    assert {c["label"] for c in confidences} <= set(LABELS.values())
+    assert abs(sum(c["confidence"] for c in confidences)) <= 1.0 + 1e-6
+    assert "VideoJepaForVideoClassification" in info
+
+
+def test_plan_endpoint(client: gradio_client.Client) -> None:
+    gif, goal, plot, summary = client.predict(0.25, 0.7, 0.75, 0.7, 3, 16, 2, 2, 0, api_name="/plan")
+    with Image.open(gif) as anim:
+        assert anim.format == "GIF" and anim.n_frames >= 2 and anim.size == (320, 320)
+    assert Image.open(goal).size == (320, 320)
+    assert plot is not None
+    assert "in 3 steps" in summary and "Final distance" in summary
+
+
+def test_invalid_inputs_give_clear_errors(client: gradio_client.Client, media: dict[str, Path]) -> None:
+    # gradio checks file_types first ("Invalid file type ..."); read_media repeats the check for other callers
+    with pytest.raises(Exception, match="(Invalid|Unsupported) file type"):
+        client.predict(gradio_client.handle_file(str(media["text"])), api_name="/features")
+    with pytest.raises(Exception, match="inside a wall"):
+        client.predict(0.5, 0.8, 0.75, 0.7, 3, 16, 2, 2, 0, api_name="/plan")
+
+
+def test_missing_models_explain_make_demo(tmp_path: Path) -> None:
+    config = space.SpaceConfig(encoder=str(tmp_path / "none"), probe_model=str(tmp_path / "none"),
+                               world_model=str(tmp_path / "none"))
+    ok, message = space.model_status(config.world_model, "world model")
+    assert not ok and "make demo" in message
+    with pytest.raises(space.ModelUnavailable, match="make demo"):
+        space.load_model(config.encoder, "encoder")
+    space.build_demo(config)  # builds without models
+
+
+def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Path], tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium to run the browser test")
+    playwright = pytest.importorskip("playwright.sync_api")
+    args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 1360, "height": 1000})
+        page.goto(app_url)
+        page.get_by_role("button", name="Plan ▶").wait_for(timeout=60_000)
+
+        # click-to-place: a click on the right room moves the goal there
+        page.get_by_label("Goal", exact=True).check()
+        page.locator("#arena img").click(position={"x": 260, "y": 260})
+        goal_x = page.get_by_label("number input for goal x")
+        page.wait_for_function("el => Math.abs(parseFloat(el.value) - 0.814) < 0.01", arg=goal_x.element_handle(),
+                               timeout=15_000)
+
+        page.get_by_role("button", name="Plan ▶").click()
+        summary = page.locator("#plan-summary")
+        summary.get_by_text("Final distance").wait_for(timeout=120_000)
+        page.locator("#trajectory img").wait_for(timeout=30_000)
+        page.locator("#energy").locator("img, svg, canvas").first.wait_for(timeout=30_000)
+        target = ROOT / "docs" / "space.png" if os.environ.get("HF_JEPA_SAVE_SCREENSHOT") == "1" else (
+            tmp_path / "space.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 10_000
+
+        # an invalid upload is refused with a visible error, not a stack trace
+        page.get_by_role("tab", name="Features").click()
+        page.locator("#features-in input[type=file]").set_input_files(str(media["text"]))
+        page.get_by_role("button", name="Show features").click()
+        error = page.locator(".toast-body").first
+        error.wait_for(timeout=30_000)
+        text = error.inner_text()
+        assert "file type" in text.lower() and "Traceback" not in text
+        browser.close()
+
+
+def test_read_media_rejects_bad_inputs(media: dict[str, Path], tmp_path: Path) -> None:
+    config = space.SpaceConfig(max_upload_mb=0.001, max_video_seconds=0.5)
+    with pytest.raises(space.InputError, match="Unsupported file type `.txt`"):
+        space.read_media(media["text"], config)
+    with pytest.raises(space.InputError, match="Upload an image"):
+        space.read_media(None, config)
+    with pytest.raises(space.InputError, match="limit is 0.001 MB"):
+        space.read_media(media["video"], config)
+    with pytest.raises(space.InputError, match="limit is 0.5 s"):
+        space.read_media(media["video"], space.SpaceConfig(max_video_seconds=0.5))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(space.InputError, match="not a readable image"):
+        space.read_media(broken, space.SpaceConfig())
