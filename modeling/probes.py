@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers.utils import ModelOutput
 
+from .layers import Mlp
+
 PROBE_TYPES = ("attentive", "linear")
 
 
@@ -68,18 +70,7 @@ def check_labels(labels: Tensor, num_labels: int) -> None:
         raise ValueError(f"labels: got class id {int(bad[0])}, expected ids in [0, num_labels={num_labels})")
 
 
-class PoolerMLP(nn.Module):
-    """fc1 -> GELU -> fc2 (names as transformers' `VJEPA2MLP` and Meta's `MLP`)."""
-
-    def __init__(self, dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(..., D) -> (..., D)."""
-        return self.fc2(self.act(self.fc1(x)))
+PoolerMLP = Mlp  # fc1 -> GELU -> fc2: the names of transformers' `VJEPA2MLP` and Meta's `MLP`
 
 
 def _key_padding(mask: Tensor | None) -> Tensor | None:
