@@ -23,7 +23,7 @@ from hf_jepa.envs import TwoRoomsEnv, make_exploration_policy, make_goal_env
 CAMERA_KEY = "observation.image"
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="two_rooms", help="'two_rooms' or any gymnasium id with rgb_array rendering")
     p.add_argument("--episodes", type=int, default=100)
@@ -37,11 +37,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--goal_prob", type=float, default=0.0, help="two_rooms: probability of goal-directed plans")
     p.add_argument("--task", default=None, help="task text stored with every episode")
     p.add_argument("--overwrite", action="store_true")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.episodes < 1 or args.steps_per_episode < 1:
         raise SystemExit(f"--episodes={args.episodes} and --steps_per_episode={args.steps_per_episode} must be >= 1")

@@ -1,47 +1,90 @@
-"""`make demo`: build each model family at its tiny preset, run it on built-in data, print shapes and timings,
-then plan one Two-Rooms step with a (randomly initialised) world model to show the whole API end to end."""
+"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, in about ten minutes.
+
+1. collect exploration episodes in Two-Rooms (LeRobot v3 layout)    -> outputs/demo/two_rooms
+2. pretrain a tiny V-JEPA 2 encoder on their video                 -> outputs/demo/pretrain/encoder
+3. train the action-conditioned predictor on the frozen encoder    -> outputs/demo/world_model
+4. plan toward goal images with CEM in the world model's latents   -> outputs/demo/planning.json, GIF, plot
+
+Each stage is the same script a user runs (printed before it starts); stages whose outputs exist are skipped
+(`--fresh` redoes everything). Sizes are flags; the defaults fit the 15-minute budget of a 2-core CPU.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import gymnasium as gym
-import torch
-
-import hf_jepa
-import hf_jepa.envs  # noqa: F401  (registers hf_jepa/TwoRooms-v0)
-from hf_jepa.data.video import VideoClipConfig, dataloader, load_video_dataset
-from hf_jepa.planning import CEMConfig
-from hf_jepa.wm_planner import WorldModelPlanner
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(label: str, fn):
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output_dir", default="outputs/demo")
+    p.add_argument("--episodes", type=int, default=300, help="exploration episodes to collect (100 steps each)")
+    p.add_argument("--pretrain_steps", type=int, default=300)
+    p.add_argument("--world_model_steps", type=int, default=1500)
+    p.add_argument("--eval_episodes", type=int, default=10)
+    p.add_argument("--num_samples", type=int, default=300, help="CEM candidates per iteration")
+    p.add_argument("--iterations", type=int, default=10, help="CEM iterations per plan")
+    p.add_argument("--horizon", type=int, default=5, help="planned model steps (5 env steps each)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fresh", action="store_true", help="redo every stage even if its outputs exist")
+    return p.parse_args()
+
+
+def stage(name: str, done: Path, cmd: list[str], fresh: bool, timings: dict[str, float]) -> None:
+    """Run `cmd` (a script of this repo) unless `done` exists; record its wall time."""
+    if done.exists() and not fresh:
+        print(f"== {name}: {done} exists, skipped (--fresh redoes it)")
+        return
+    print(f"== {name}\n$ {' '.join(cmd)}", flush=True)
     start = time.perf_counter()
-    out = fn()
-    print(f"{label:<48s} {time.perf_counter() - start:7.3f} s")
-    return out
+    subprocess.run([sys.executable, *cmd], check=True, cwd=ROOT)
+    timings[name] = time.perf_counter() - start
 
 
-@torch.no_grad()
 def main() -> None:
-    torch.manual_seed(0)
-    clips = load_video_dataset("builtin:moving_digits", "test", clip_config=VideoClipConfig(train=False))
-    batch = timed("stream 4 built-in moving-digit clips", lambda: next(iter(dataloader(clips, 4))))
-    video = batch["pixel_values_videos"]
-    print("  clips", tuple(video.shape))
-    vjepa = hf_jepa.VideoJepaModel(hf_jepa.VideoJepaConfig.from_preset("tiny")).eval()
-    out = timed("V-JEPA 2 tiny encoder forward", lambda: vjepa(pixel_values_videos=video).last_hidden_state)
-    print("  features", tuple(out.shape))
-    ijepa = hf_jepa.ImageJepaModel(hf_jepa.ImageJepaConfig.from_preset("tiny")).eval()
-    out = timed("I-JEPA tiny encoder forward (first frames)", lambda: ijepa(pixel_values=video[:, 0]).last_hidden_state)
-    print("  features", tuple(out.shape))
-    wm = hf_jepa.JepaWorldModel(hf_jepa.JepaWorldModelConfig.from_preset("tiny")).eval()
-    env = gym.make("hf_jepa/TwoRooms-v0")
-    obs, info = env.reset(seed=0)
-    planner = WorldModelPlanner(wm, CEMConfig(horizon=3, num_samples=32, topk=4, iterations=3))
-    plan = timed("CEM plan (32 samples x 3 steps x 3 iters)", lambda: planner.plan(obs, info["goal"], info["state"]))
-    print("  planned actions", tuple(plan.actions.shape), "final energy", round(plan.final_energy, 4))
-    print("demo finished: see README.md for pretraining, world-model training and planning")
+    args = parse_args()
+    out = Path(args.output_dir)
+    if args.fresh and out.exists():
+        shutil.rmtree(out)
+    data, pretrain, wm_run, wm = out / "two_rooms", out / "pretrain", out / "world_model_run", out / "world_model"
+    timings: dict[str, float] = {}
+    seed = str(args.seed)
+    stage("collect trajectories", data / "meta" / "info.json",
+          ["scripts/collect_trajectories.py", "--env", "two_rooms", "--episodes", str(args.episodes),
+           "--output_dir", str(data), "--seed", seed, "--overwrite"], args.fresh, timings)
+    stage("pretrain the V-JEPA 2 encoder", pretrain / "encoder" / "config.json",
+          ["scripts/pretrain.py", "--model_type", "vjepa2", "--preset", "tiny", "--dataset_name", str(data),
+           "--output_dir", str(pretrain), "--max_steps", str(args.pretrain_steps), "--frame_step", "2",
+           "--warmup_steps", str(max(1, args.pretrain_steps // 10)), "--checkpointing_steps",
+           str(args.pretrain_steps), "--log_every", "25", "--seed", seed], args.fresh, timings)
+    stage("train the world model", wm / "config.json",
+          ["scripts/train_world_model.py", "--encoder", str(pretrain / "encoder"), "--dataset_name", str(data),
+           "--output_dir", str(wm_run), "--max_steps", str(args.world_model_steps), "--state_mode", "hold",
+           "--checkpointing_steps", str(args.world_model_steps), "--log_every", "100", "--seed", seed],
+          args.fresh, timings)
+    if not wm.exists():
+        shutil.copytree(wm_run / "final", wm)
+    stage("plan toward goal images", out / "planning.json",
+          ["scripts/evaluate_planning.py", "--model", str(wm), "--episodes", str(args.eval_episodes),
+           "--other_room_prob", "0.5", "--num_samples", str(args.num_samples), "--iterations",
+           str(args.iterations), "--horizon", str(args.horizon), "--seed", str(1000 + args.seed),
+           "--json", str(out / "planning.json")], args.fresh, timings)
+    r = json.loads((out / "planning.json").read_text())
+    print("\n== demo summary")
+    for name, seconds in timings.items():
+        print(f"  {name:<32s} {seconds:7.1f} s")
+    print(f"  total                            {sum(timings.values()):7.1f} s")
+    print(f"  planning success {r['success_rate']:.0%} over {r['episodes']} episodes "
+          f"(other room {r.get('success_rate_other_room')}, same room {r.get('success_rate_same_room')}), "
+          f"{r['seconds_per_action']:.3f} s per action")
+    print(f"  world model: {wm}   GIF: {r['gif']}   energy plot: {r['energy_plot']}")
 
 
 if __name__ == "__main__":

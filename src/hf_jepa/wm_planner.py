@@ -7,6 +7,7 @@ candidate action sequence by the distance between the latents of the last predic
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -49,7 +50,9 @@ class WorldModelPlanner:
     Args:
         model: the world model (eval mode is set here).
         config: `CEMConfig` or `MPPIConfig` (its horizon H is the rollout length).
-        energy: 'l1' (Meta) or 'mse' (LeWM) between the last predicted frame and the goal latents.
+        energy: 'l1' (Meta) or 'mse' (LeWM) between predicted and goal latents.
+        reduction: 'last' scores the last predicted frame (Meta, LeWM); 'mean' averages the distance over every
+            predicted frame (EB-JEPA's ``sum_all_diffs``: prefers plans that get close early and stay close).
         use_cache: KV-cached rollouts (True) or Meta's full recomputation per step (False); same energies.
         warm_start: start each replan from the previous plan shifted by one step.
         device: where the model runs.
@@ -58,6 +61,7 @@ class WorldModelPlanner:
     model: JepaWorldModel
     config: CEMConfig | MPPIConfig
     energy: Literal["l1", "mse"] = "l1"
+    reduction: Literal["last", "mean"] = "last"
     use_cache: bool = True
     warm_start: bool = True
     device: str | torch.device = "cpu"
@@ -66,6 +70,8 @@ class WorldModelPlanner:
     def __post_init__(self) -> None:
         if self.energy not in ("l1", "mse"):
             raise ValueError(f"energy={self.energy!r}: expected 'l1' or 'mse'")
+        if self.reduction not in ("last", "mean"):
+            raise ValueError(f"reduction={self.reduction!r}: expected 'last' or 'mean'")
         self.model = self.model.to(self.device).eval()
 
     @torch.no_grad()
@@ -86,7 +92,10 @@ class WorldModelPlanner:
             s = actions.shape[0]
             preds = self.model.rollout(context.expand(s, -1, -1), actions.to(self.device),
                                        state.view(1, 1, -1).expand(s, 1, -1), use_cache=self.use_cache)
-            return latent_energy(preds[:, -n:], goal[0], kind=self.energy).cpu()  # (S,)
+            if self.reduction == "last":
+                return latent_energy(preds[:, -n:], goal[0], kind=self.energy).cpu()  # (S,)
+            per_frame = preds.reshape(s * actions.shape[1], n, -1)  # (S, H*N, D) -> (S*H, N, D)
+            return latent_energy(per_frame, goal[0], kind=self.energy).view(s, -1).mean(1).cpu()  # (S,)
 
         return fn
 
@@ -108,8 +117,17 @@ class WorldModelPlanner:
         self._previous = result.actions
         return result
 
-    def plan_fn(self, *, seed: int = 0) -> PlanFn:
-        """A `run_mpc` plan function: (observation, goal_observation, info) -> PlanResult, using info['state']."""
+    def plan_fn(self, *, seed: int = 0, action_repeat: int = 1) -> PlanFn:
+        """A `run_mpc` plan function: (observation, goal_observation, info) -> PlanResult, using info['state'].
+
+        Args:
+            seed: seeds the planner's generator once for the whole episode.
+            action_repeat: env steps per planned action (the model's `frame_skip` k). A planned action is the sum
+                of k env actions (what the model was trained on), so each becomes k env actions of action / k:
+                the returned plan has (H * k, A) actions.
+        """
+        if action_repeat < 1:
+            raise ValueError(f"action_repeat={action_repeat}: expected >= 1")
         generator = torch.Generator().manual_seed(seed)
         cache: dict[str, Tensor] = {}
 
@@ -118,6 +136,10 @@ class WorldModelPlanner:
             if key not in cache:  # the goal image is fixed for an episode: encode it once
                 cache.clear()
                 cache[key] = self.encode(goal)
-            return self.plan(observation, goal, info["state"], generator=generator, goal_latents=cache[key])
+            result = self.plan(observation, goal, info["state"], generator=generator, goal_latents=cache[key])
+            if action_repeat == 1:
+                return result
+            env_actions = (result.actions / action_repeat).repeat_interleave(action_repeat, dim=0)  # (H*k, A)
+            return dataclasses.replace(result, actions=env_actions)
 
         return fn

@@ -84,6 +84,12 @@ class TwoRoomsConfig:
     floor_color: Color = (0, 0, 0)
     wall_color: Color = (120, 120, 140)
     agent_color: Color = (255, 230, 60)
+    agent_glow: float = 0.1
+    """Std (world units) of a soft halo drawn on the floor around the agent at ``glow_strength`` opacity; 0 disables it.
+    PLDM / EB-JEPA draw the agent as a Gaussian dot; a wider halo makes image (and latent) distances grow
+    smoothly with the distance between positions instead of saturating once two disks stop overlapping."""
+    glow_strength: float = 0.6
+    """Peak opacity of the halo, in [0, 1]."""
 
     def __post_init__(self) -> None:
         def fail(name: str, expected: str) -> None:
@@ -119,6 +125,10 @@ class TwoRoomsConfig:
             fail("other_room_goal_prob", "a probability in [0, 1]")
         if not 0.0 <= self.min_goal_distance < 0.5:
             fail("min_goal_distance", "in [0, 0.5)")
+        if not (isinstance(self.agent_glow, (int, float)) and 0.0 <= self.agent_glow <= 0.5):
+            fail("agent_glow", "a float in [0, 0.5] (0 disables the halo)")
+        if not (isinstance(self.glow_strength, (int, float)) and 0.0 <= self.glow_strength <= 1.0):
+            fail("glow_strength", "a float in [0, 1]")
         for name in ("floor_color", "wall_color", "agent_color"):
             c = getattr(self, name)
             if len(c) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in c):
@@ -186,6 +196,7 @@ class TwoRoomsEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, shape=(s, s, 3), dtype=np.uint8)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self._background = self._render_background()
+        self._floor = np.all(self._background == np.asarray(self.config.floor_color, np.float32), axis=-1)  # (S, S)
         # pixel-centre coordinates in world units, for drawing the agent: (S,)
         self._pix = (np.arange(s, dtype=np.float64) + 0.5) / s
         self._state = np.zeros(2, dtype=np.float64)
@@ -267,7 +278,12 @@ class TwoRoomsEnv(gym.Env):
         dx = (self._pix - float(state[0])) * s  # (S,) column offsets in pixels
         dy = (self._pix - float(state[1])) * s  # (S,) row offsets in pixels
         dist = np.sqrt(dy[:, None] ** 2 + dx[None, :] ** 2)  # (S, S)
-        alpha = np.clip(r_px + 0.5 - dist, 0.0, 1.0)[..., None]  # anti-aliased coverage, (S, S, 1)
+        alpha = np.clip(r_px + 0.5 - dist, 0.0, 1.0)  # anti-aliased coverage, (S, S)
+        if cfg.agent_glow > 0:
+            halo = cfg.glow_strength * np.exp(-0.5 * (dist / (cfg.agent_glow * s)) ** 2)  # (S, S)
+            halo = np.where(self._floor, halo, 0.0)  # walls stay crisp
+            alpha = np.maximum(alpha, halo)
+        alpha = alpha[..., None]  # (S, S, 1)
         img = self._background * (1 - alpha) + np.asarray(cfg.agent_color, dtype=np.float32) * alpha
         return np.round(img).astype(np.uint8)
 

@@ -1,0 +1,84 @@
+"""Plan toward goal images with a trained world model: N MPC episodes, metrics as JSON, a GIF and an energy plot.
+
+    python scripts/evaluate_planning.py --model runs/wm/final --env two_rooms --episodes 50 --seed 0 \
+        --json out.json [--output_dir runs/wm/eval --planner cem --num_samples 300 --horizon 5 --iterations 30]
+
+The JSON holds success_rate, episodes, mean_final_distance, seconds_per_action (planning time per env step),
+seconds_per_plan, the planner settings and, on Two-Rooms, the success rates for goals in the same / other room.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+from transformers import AutoModel
+
+import hf_jepa  # noqa: F401  (registers the Auto classes)
+from hf_jepa.planning_eval import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="world-model folder or Hub id (JepaWorldModel)")
+    p.add_argument("--env", default="two_rooms", help="'two_rooms' or a gymnasium id with rgb_array rendering")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max_steps", type=int, default=100, help="env steps per episode")
+    p.add_argument("--other_room_prob", type=float, default=None,
+                   help="two_rooms: probability that a goal lies in the other room (env default: 1.0)")
+    p.add_argument("--planner", choices=["cem", "mppi"], default="cem")
+    p.add_argument("--num_samples", type=int, default=300)
+    p.add_argument("--horizon", type=int, default=5, help="planned model steps (each spans frame_skip env steps)")
+    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--topk", type=int, default=30, help="CEM elite size")
+    p.add_argument("--energy", choices=["l1", "mse"], default="l1")
+    p.add_argument("--reduction", choices=["last", "mean"], default="mean",
+                   help="score the last predicted frame (Meta) or the mean over all predicted frames (EB-JEPA)")
+    p.add_argument("--replan_every", type=int, default=1, help="planned actions executed per replan")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--json", default=None, help="write the metrics here (default output_dir/planning.json)")
+    p.add_argument("--output_dir", default=None, help="GIF and plot go here (default: beside --json)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    model = AutoModel.from_pretrained(args.model)
+    if not isinstance(model, JepaWorldModel):
+        raise SystemExit(f"--model {args.model!r} loads a {type(model).__name__}; expected a JepaWorldModel")
+    sizes = {"horizon": args.horizon, "num_samples": args.num_samples, "iterations": args.iterations}
+    if args.planner == "cem":
+        sizes["topk"] = min(args.topk, args.num_samples)
+    config = planner_config(model, args.planner, **sizes)
+    env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
+    evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,
+                                   energy=args.energy, reduction=args.reduction, max_steps=args.max_steps,
+                                   replan_every=args.replan_every, env_kwargs=env_kwargs, device=args.device)
+    json_path = Path(args.json) if args.json else Path(args.output_dir or ".") / "planning.json"
+    out_dir = Path(args.output_dir) if args.output_dir else json_path.parent
+    shown = pick_episode(evaluation)
+    episode = evaluation.episodes[shown]
+    gif = save_episode_gif(episode, evaluation.goals[shown], out_dir / "planning_episode.gif")
+    plot = plot_energy(episode, out_dir / "planning_energy.png",
+                       title=f"episode {shown}: {'success' if episode.success else 'failure'}")
+    results = {**evaluation.results, "model": args.model, "gif": str(gif), "energy_plot": str(plot),
+               "shown_episode": shown}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2))
+    r = results
+    rooms = (f"; other room {r['success_rate_other_room']}, same room {r['success_rate_same_room']}"
+             if "success_rate_other_room" in r else "")
+    print(f"success {r['success_rate']:.0%} ({r['successes']}/{r['episodes']}){rooms}; mean final distance "
+          f"{r['mean_final_distance']:.3f}; {r['seconds_per_action']:.3f} s/action, {r['seconds_per_plan']:.2f} "
+          f"s/plan; wrote {json_path}, {gif}, {plot}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Goal-image planning evaluation: N MPC episodes of a world model on a goal env, their metrics, a GIF and an
+energy plot. `scripts/evaluate_planning.py` is the command-line front end; the Space and `make demo` call it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hf_jepa.envs import make_goal_env
+from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+from hf_jepa.planning import CEMConfig, Episode, MPPIConfig, run_mpc
+from hf_jepa.wm_planner import WorldModelPlanner
+
+logger = logging.getLogger(__name__)
+
+
+def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", **overrides: Any
+                   ) -> CEMConfig | MPPIConfig:
+    """Planner settings in the model's action units: a planned action is the sum of `frame_skip` env actions, so
+    its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times)."""
+    k = float(model.config.frame_skip)
+    bounds = {"action_low": -k, "action_high": k, "max_norm": k}
+    if kind == "cem":
+        return CEMConfig(**{"horizon": 5, "num_samples": 300, "topk": 30, "iterations": 30, "init_std": k,
+                            "min_std": 0.05 * k, **bounds, **overrides})
+    if kind == "mppi":
+        return MPPIConfig(**{"horizon": 5, "num_samples": 300, "iterations": 10, "noise_std": 0.5 * k,
+                             **bounds, **overrides})
+    raise ValueError(f"planner kind={kind!r}: expected 'cem' or 'mppi'")
+
+
+@dataclass
+class PlanningEvaluation:
+    """The outcome of `evaluate_planning`.
+
+    Attributes:
+        results: JSON-ready metrics: success_rate, episodes, successes, mean_final_distance, seconds_per_action
+            (planning time per env step), seconds_per_plan, mean_steps, other-room and same-room success rates
+            where the env reports rooms, the planner settings and the evaluation settings.
+        episodes: the `Episode`s, in order (frames, actions, energies per replan).
+        goals: the goal image of each episode, uint8 (H, W, 3).
+        other_room: per episode, whether the goal was in the other room (None where the env has no rooms).
+    """
+
+    results: dict[str, Any]
+    episodes: list[Episode] = field(default_factory=list)
+    goals: list[np.ndarray] = field(default_factory=list)
+    other_room: list[bool | None] = field(default_factory=list)
+
+
+def _room_pair(env: Any, episode: Episode, goal_state: np.ndarray | None) -> bool | None:
+    """True when the episode's goal lies in the other room than its start (Two-Rooms), else None."""
+    room_of = getattr(env.unwrapped, "room_of", None)
+    if room_of is None or goal_state is None or not episode.states:
+        return None
+    return room_of(episode.states[0]) != room_of(goal_state)
+
+
+def evaluate_planning(
+    model: JepaWorldModel,
+    *,
+    env: str = "two_rooms",
+    episodes: int = 50,
+    seed: int = 0,
+    config: CEMConfig | MPPIConfig | None = None,
+    energy: Literal["l1", "mse"] = "l1",
+    reduction: Literal["last", "mean"] = "mean",
+    max_steps: int = 100,
+    replan_every: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    show_progress: bool = True,
+) -> PlanningEvaluation:
+    """Run `episodes` MPC episodes (env reset seeds seed, seed+1, ...) and measure them.
+
+    Each control cycle plans H model steps from the current image toward the goal image, then executes the first
+    planned action as `frame_skip` env steps (MPC); `replan_every` > 1 executes more of the plan open loop.
+
+    Args:
+        model: the world model (its `frame_skip` sets how many env steps one planned action spans).
+        env: 'two_rooms' or a gymnasium id (see `hf_jepa.envs.make_goal_env`).
+        config: planner settings in model action units (default `planner_config(model)`).
+        energy / reduction: see `WorldModelPlanner`.
+        max_steps: env steps per episode at most.
+        env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: expected >= 1")
+    env_kwargs = dict(env_kwargs or {})
+    if "image_size" not in env_kwargs:
+        env_kwargs["image_size"] = model.config.encoder_config.image_size
+    goal_env = make_goal_env(env, **env_kwargs)
+    config = config or planner_config(model)
+    k = int(model.config.frame_skip)
+    planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, device=device)
+    out = PlanningEvaluation(results={})
+    rooms = out.other_room
+    plan_seconds, env_steps, replans = 0.0, 0, 0
+    start = time.perf_counter()
+    bar = tqdm(range(episodes), desc="planning episodes", disable=not show_progress)
+    for i in bar:
+        planner.reset()
+        episode = run_mpc(goal_env, planner.plan_fn(seed=seed + i, action_repeat=k), max_steps=max_steps,
+                          execute_actions=k, replan_every=replan_every, seed=seed + i)
+        goal_state = np.asarray(getattr(goal_env.unwrapped, "goal_state", None)) \
+            if hasattr(goal_env.unwrapped, "goal_state") else None
+        rooms.append(_room_pair(goal_env, episode, goal_state))
+        out.episodes.append(episode)
+        out.goals.append(np.asarray(goal_env.unwrapped.render_state(goal_state)) if goal_state is not None
+                         and hasattr(goal_env.unwrapped, "render_state") else episode.frames[-1])
+        plan_seconds += episode.seconds_per_action * len(episode.actions)
+        env_steps += len(episode.actions)
+        replans += episode.num_replans
+        bar.set_postfix(success=f"{np.mean([e.success for e in out.episodes]):.2f}")
+    success = np.array([e.success for e in out.episodes], dtype=bool)
+    distances = [e.final_distance for e in out.episodes if e.final_distance is not None]
+    results: dict[str, Any] = {
+        "success_rate": float(success.mean()),
+        "episodes": episodes,
+        "successes": int(success.sum()),
+        "mean_final_distance": float(np.mean(distances)) if distances else None,
+        "seconds_per_action": plan_seconds / max(env_steps, 1),
+        "seconds_per_plan": plan_seconds / max(replans, 1),
+        "mean_steps": env_steps / episodes,
+        "wall_seconds": time.perf_counter() - start,
+        "env": env, "seed": seed, "max_steps": max_steps, "frame_skip": k, "replan_every": replan_every,
+        "energy": energy, "reduction": reduction, "device": str(device),
+        "planner": {"kind": type(config).__name__, **dataclasses.asdict(config)},
+    }
+    if all(r is not None for r in rooms):
+        other = np.array(rooms, dtype=bool)
+        results["other_room_fraction"] = float(other.mean())
+        results["success_rate_other_room"] = float(success[other].mean()) if other.any() else None
+        results["success_rate_same_room"] = float(success[~other].mean()) if (~other).any() else None
+    out.results = results
+    logger.info("planning: success %.2f over %d episodes, %.3f s/action", results["success_rate"], episodes,
+                results["seconds_per_action"])
+    return out
+
+
+def save_episode_gif(episode: Episode, goal: np.ndarray, path: str | Path, *, scale: int = 4, fps: int = 10) -> Path:
+    """A GIF of an episode: each frame (H, W, 3) beside the goal image, upscaled `scale` times (nearest)."""
+    import imageio.v2 as imageio
+
+    if not episode.frames:
+        raise ValueError("episode has no frames to animate")
+    gap = np.full((goal.shape[0], 2, 3), 255, np.uint8)  # white separator, (H, 2, 3)
+    frames = [np.concatenate([f, gap, goal], axis=1).repeat(scale, 0).repeat(scale, 1)  # (sH, s(2W+2), 3)
+              for f in episode.frames]
+    frames += [frames[-1]] * fps  # hold the last frame for a second
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    return path
+
+
+def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None) -> Path:
+    """Energy over the planning iterations of each replan of an episode (one line per replan, early ones light)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not episode.energies:
+        raise ValueError("episode has no planning energies to plot")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    cmap = plt.get_cmap("viridis")
+    n = len(episode.energies)
+    for i, hist in enumerate(episode.energies):
+        ax.plot(range(1, len(hist) + 1), hist, color=cmap(i / max(n - 1, 1)), lw=1)
+    ax.set(xlabel="planner iteration", ylabel="elite energy", title="energy per replan (dark = later)")
+    ax2.plot(range(1, n + 1), [h[-1] for h in episode.energies], marker="o", ms=3)
+    ax2.set(xlabel="replan (control cycle)", ylabel="final elite energy", title="energy to the goal over the episode")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def pick_episode(evaluation: PlanningEvaluation) -> int:
+    """Index of the episode to show: a successful other-room episode if any, else a success, else the first."""
+    eps, other = evaluation.episodes, evaluation.other_room
+    for i, e in enumerate(eps):
+        if e.success and other[i]:
+            return i
+    return next((i for i, e in enumerate(eps) if e.success), 0)
+
+
+__all__ = ["PlanningEvaluation", "evaluate_planning", "pick_episode", "planner_config", "plot_energy",
+           "save_episode_gif"]

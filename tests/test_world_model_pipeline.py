@@ -1,0 +1,163 @@
+"""The world-model loop end to end at toy sizes: collect Two-Rooms episodes (LeRobot v3), pretrain an encoder on
+them, train the action-conditioned predictor on cached latents, plan one episode, and the pieces in between
+(latent cache windows, macro actions, evaluation outputs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+import hf_jepa
+from hf_jepa.data.trajectories import LatentEpisodeCache
+from hf_jepa.planning import PlanResult
+from hf_jepa.planning_eval import evaluate_planning, planner_config
+from hf_jepa.wm_planner import WorldModelPlanner
+from hf_jepa.world_model_training import WorldModelArguments
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_ENCODER = json.dumps({"hidden_size": 48, "num_hidden_layers": 1, "num_attention_heads": 2,
+                           "intermediate_size": 96, "predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
+                           "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64, "num_frames": 4})
+TINY_PREDICTOR = json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
+                             "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """collect -> pretrain -> train_world_model, each through its script, at toy sizes."""
+    tmp = tmp_path_factory.mktemp("wm")
+    data, enc, wm = tmp / "two_rooms", tmp / "enc", tmp / "wm"
+    _script("collect_trajectories").main(["--env", "two_rooms", "--episodes", "4", "--steps_per_episode", "30",
+                                          "--output_dir", str(data), "--episodes_per_file", "2"])
+    _script("pretrain").main(["--model_type", "vjepa2", "--preset", "tiny", "--config_overrides", TINY_ENCODER,
+                              "--dataset_name", str(data), "--output_dir", str(enc), "--max_steps", "2",
+                              "--per_device_train_batch_size", "2", "--warmup_steps", "1", "--log_every", "1",
+                              "--checkpointing_steps", "2"])
+    _script("train_world_model").main(["--encoder", str(enc / "encoder"), "--dataset_name", str(data),
+                                       "--config_overrides", TINY_PREDICTOR, "--output_dir", str(wm),
+                                       "--max_steps", "4", "--per_device_train_batch_size", "8",
+                                       "--warmup_steps", "1", "--log_every", "1", "--checkpointing_steps", "4",
+                                       "--state_mode", "hold"])
+    return {"data": data, "encoder": enc / "encoder", "wm": wm}
+
+
+def test_world_model_training_outputs(pipeline: dict[str, Path]) -> None:
+    wm_dir = pipeline["wm"]
+    rows = [json.loads(line) for line in (wm_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["loss"]) and r["loss"] > 0 for r in rows)
+    model = AutoModel.from_pretrained(wm_dir / "final")
+    assert isinstance(model, hf_jepa.JepaWorldModel)
+    assert model.config.frame_skip == 5 and model.config.state_update == "hold"
+    assert (model.config.action_dim, model.config.state_dim) == (2, 2)
+    # the encoder inside is the frozen pretrained one, unchanged by world-model training
+    encoder = AutoModel.from_pretrained(pipeline["encoder"])
+    for name, p in encoder.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[name], p, rtol=0, atol=0)
+    assert "easy_vjepa2_ac" in (wm_dir / "final" / "README.md").read_text()
+
+
+def test_latent_cache_windows_match_the_episode(pipeline: dict[str, Path]) -> None:
+    """Cached windows hold the encoder's latent of each k-th frame and the sum of the k actions in between."""
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
+    from hf_jepa.data.lerobot import LeRobotTrajectoryDataset
+    from hf_jepa.world_model_training import frame_transform
+
+    transform = frame_transform(model)
+    cache = LatentEpisodeCache.build(str(pipeline["data"]), lambda x: model.encode(x), transform,
+                                     show_progress=False)
+    assert len(cache.latents) == 4 and cache.latents[0].shape[0] == 31
+    reader = LeRobotTrajectoryDataset(str(pipeline["data"]), frames_per_window=31, shuffle=False)
+    first = next(iter(reader))  # episode 0, all 31 frames
+    w = cache.window(0, 3, frames_per_window=2, frame_skip=5)
+    n = model.config.encoder_config.tokens_per_frame if hasattr(model.config.encoder_config, "tokens_per_frame") \
+        else cache.latents[0].shape[1]
+    with torch.no_grad():
+        z8 = model.encode(transform(first["frames"][[8]])[None]).squeeze(0)  # (N, D)
+    torch.testing.assert_close(w["latents"][n:], z8, atol=2e-3, rtol=0)  # float16 cache
+    torch.testing.assert_close(w["actions"][0], torch.as_tensor(first["actions"][3:8]).float().sum(0))
+    torch.testing.assert_close(w["states"], torch.as_tensor(first["states"][[3, 8]]).float())
+    assert len(cache.windows(4, 5)) == 4 * (31 - 20 + 1)
+
+
+def test_plan_fn_repeats_macro_actions(pipeline: dict[str, Path]) -> None:
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final")
+    config = planner_config(model, horizon=2, num_samples=8, topk=2, iterations=2)
+    assert config.max_norm == 5.0 and config.action_high == (5.0,) or config.action_high == 5.0
+    planner = WorldModelPlanner(model, config)
+    env = hf_jepa.envs.make_goal_env("two_rooms")
+    obs, info = env.reset(seed=0)
+    result = planner.plan_fn(seed=0, action_repeat=5)(obs, info["goal"], info)
+    assert isinstance(result, PlanResult) and result.actions.shape == (10, 2)
+    torch.testing.assert_close(result.actions[:5], result.actions[:1].expand(5, 2))  # one macro action, 5 times
+    assert float(result.actions.norm(dim=-1).max()) <= 1.0 + 1e-5  # env actions stay in the unit ball
+
+
+def test_mean_reduction_averages_per_frame_energies(pipeline: dict[str, Path]) -> None:
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
+    config = planner_config(model, horizon=3, num_samples=4, topk=2, iterations=1)
+    env = hf_jepa.envs.make_goal_env("two_rooms")
+    obs, info = env.reset(seed=1)
+    actions = torch.randn(4, 3, 2)
+    last = WorldModelPlanner(model, config, reduction="last")
+    mean = WorldModelPlanner(model, config, reduction="mean")
+    ctx, goal = last.encode(obs), last.encode(info["goal"])
+    state = torch.as_tensor(info["state"])
+    e_last, e_mean = last.energy_fn(ctx, state, goal)(actions), mean.energy_fn(ctx, state, goal)(actions)
+    per_step = [WorldModelPlanner(model, config.replace(horizon=h)).energy_fn(ctx, state, goal)(actions[:, :h])
+                for h in (1, 2, 3)]
+    torch.testing.assert_close(e_last, per_step[-1])
+    torch.testing.assert_close(e_mean, torch.stack(per_step).mean(0), atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        WorldModelPlanner(model, config, reduction="max")
+
+
+def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    results = _script("evaluate_planning").main([
+        "--model", str(pipeline["wm"] / "final"), "--episodes", "2", "--max_steps", "10", "--num_samples", "8",
+        "--topk", "2", "--iterations", "2", "--horizon", "2", "--other_room_prob", "0.5",
+        "--json", str(out / "planning.json")])
+    saved = json.loads((out / "planning.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    for key in ("success_rate", "episodes", "mean_final_distance", "seconds_per_action", "planner"):
+        assert key in saved
+    assert saved["episodes"] == 2 and 0.0 <= saved["success_rate"] <= 1.0
+    assert saved["planner"]["num_samples"] == 8 and saved["planner"]["horizon"] == 2
+    assert saved["mean_steps"] <= 10 and saved["frame_skip"] == 5
+    import imageio.v2 as imageio
+
+    gif = imageio.mimread(out / "planning_episode.gif")
+    assert len(gif) >= 3 and gif[0].shape[1] > gif[0].shape[0]  # observation beside goal
+    assert (out / "planning_energy.png").stat().st_size > 1000
+
+
+def test_evaluation_is_seeded(pipeline: dict[str, Path]) -> None:
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final")
+    config = planner_config(model, horizon=2, num_samples=8, topk=2, iterations=2)
+    runs = [evaluate_planning(model, episodes=1, seed=3, config=config, max_steps=10, show_progress=False)
+            for _ in range(2)]
+    np.testing.assert_array_equal(np.stack(runs[0].episodes[0].actions), np.stack(runs[1].episodes[0].actions))
+    assert runs[0].results["success_rate"] == runs[1].results["success_rate"]
+
+
+def test_world_model_arguments_validation() -> None:
+    with pytest.raises(ValueError, match="auto_steps"):
+        WorldModelArguments(frames_per_window=2, auto_steps=2)
+    with pytest.raises(ValueError, match="state_mode"):
+        WorldModelArguments(state_mode="sometimes")
+    with pytest.raises(ValueError, match="config_overrides"):
+        WorldModelArguments(config_overrides="[1, 2]")
