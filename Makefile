@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test test-all demo space lint clean
+.PHONY: install test test-all demo space space-bundle lint clean
 
 $(STAMP): pyproject.toml
 	@command -v ffmpeg >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
@@ -28,6 +28,10 @@ demo: install  ## the main job on built-in defaults
 
 space: install  ## the Gradio Space on http://127.0.0.1:7860 (models from HF_JEPA_* env vars, default make demo's)
 	$(BIN)/python spaces/app.py
+
+space-bundle: install  ## build the hf_jepa wheel into spaces/ so the Space folder installs it (requirements.txt)
+	rm -f spaces/hf_jepa-*.whl
+	$(BIN)/python -m pip wheel -q --no-deps -w spaces .
 
 lint: install
 	$(BIN)/ruff check src modeling scripts tests

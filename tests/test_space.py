@@ -190,3 +190,17 @@ def test_read_media_rejects_bad_inputs(media: dict[str, Path], tmp_path: Path) -
     broken.write_bytes(b"not a png")
     with pytest.raises(space.InputError, match="not a readable image"):
         space.read_media(broken, space.SpaceConfig())
+
+
+def test_space_requirements_install_this_version_of_the_package() -> None:
+    """spaces/requirements.txt installs the wheel `make space-bundle` builds: same name and version as pyproject."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    lines = [ln.strip() for ln in (root / "spaces" / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    wheel = f"./{project['name'].replace('-', '_')}-{project['version']}-py3-none-any.whl"
+    assert wheel in lines, f"{wheel} not in {lines}"
+    assert any(ln.startswith("gradio") for ln in lines)
+    assert "space-bundle:" in (root / "Makefile").read_text()

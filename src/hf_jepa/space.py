@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning import CEMConfig, Episode, run_mpc
+from hf_jepa.planning_eval import planner_config
 from hf_jepa.wm_planner import WorldModelPlanner
 
 logger = logging.getLogger(__name__)
@@ -521,7 +522,8 @@ def plan_in_two_rooms(
     Args:
         model: a `JepaWorldModel` with 2-D actions and states.
         start, goal: (x, y) in [0, 1] world units (validated: free positions).
-        cem: the planner config (its horizon is the plan length).
+        cem: the planner config in model action units (`hf_jepa.planning_eval.planner_config`); each planned
+            action runs as the model's `frame_skip` env steps.
         max_steps: MPC steps (the episode also ends on success).
         seed: seeds the planner's generator.
         display_size: side of the GIF / goal image.
@@ -537,18 +539,20 @@ def plan_in_two_rooms(
                                f"{model.config.action_dim}, state_dim={model.config.state_dim}.")
     env = TwoRoomsEnv(max_episode_steps=max(max_steps, 1))
     start_p, goal_p = check_position(env, start, "start"), check_position(env, goal, "goal")
-    planner = WorldModelPlanner(model, config=cem)
-    inner = planner.plan_fn(seed=seed)
+    k = int(model.config.frame_skip)  # env steps per planned action
+    planner = WorldModelPlanner(model, config=cem, reduction="mean")
+    inner = planner.plan_fn(seed=seed, action_repeat=k)
     calls = {"n": 0}
 
     def plan_fn(observation: Any, goal_image: Any, info: Any) -> Any:
         if progress is not None:
-            progress(calls["n"], max_steps)
+            progress(min(calls["n"] * k, max_steps), max_steps)
         calls["n"] += 1
         return inner(observation, goal_image, info)
 
     start_time = time.perf_counter()
-    episode = run_mpc(_FixedStartGoal(env, start_p, goal_p), plan_fn, max_steps=max_steps, seed=seed)
+    episode = run_mpc(_FixedStartGoal(env, start_p, goal_p), plan_fn, max_steps=max_steps, seed=seed,
+                      execute_actions=k)
     seconds = time.perf_counter() - start_time
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="hf_jepa_plan_"))
     out.mkdir(parents=True, exist_ok=True)
@@ -658,8 +662,8 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
             if not (1 <= int(iterations) <= 50 and 1 <= int(horizon) <= 16):
                 raise InputError("CEM iterations must be in [1, 50] and the horizon in [1, 16].")
             model = load_model(config.world_model, "world model")
-            cem = CEMConfig(horizon=int(horizon), num_samples=samples, topk=max(2, samples // 8),
-                            iterations=int(iterations), init_std=1.0, max_norm=1.0, seed=int(seed))
+            cem = planner_config(model, "cem", horizon=int(horizon), num_samples=samples,
+                                 topk=max(2, samples // 8), iterations=int(iterations), seed=int(seed))
             progress(0, desc="Encoding the start and goal images")
 
             def report(i: int, n: int) -> None:

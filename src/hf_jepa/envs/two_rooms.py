@@ -84,11 +84,11 @@ class TwoRoomsConfig:
     floor_color: Color = (0, 0, 0)
     wall_color: Color = (120, 120, 140)
     agent_color: Color = (255, 230, 60)
-    agent_glow: float = 0.1
+    agent_glow: float = 0.25
     """Std (world units) of a soft halo drawn on the floor around the agent at ``glow_strength`` opacity; 0 disables it.
     PLDM / EB-JEPA draw the agent as a Gaussian dot; a wider halo makes image (and latent) distances grow
     smoothly with the distance between positions instead of saturating once two disks stop overlapping."""
-    glow_strength: float = 0.6
+    glow_strength: float = 0.8
     """Peak opacity of the halo, in [0, 1]."""
 
     def __post_init__(self) -> None:
