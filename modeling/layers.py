@@ -392,6 +392,22 @@ def rescale_blocks(blocks: nn.ModuleList) -> None:
             block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
 
 
+def with_encoder_as_target(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A pretraining state dict without an EMA target (SIGReg) plus a copy of `encoder.*` as `target_encoder.*`.
+
+    The encoder classes load `target_encoder.*` out of a pretraining folder (`base_model_prefix`); without an EMA
+    target the trained encoder is the online `encoder`, so it is exported under that prefix too. Copies are cloned:
+    safetensors refuses aliased tensors. A dict that already has `target_encoder.*` keys is returned unchanged.
+    """
+    if any(key.startswith("target_encoder.") for key in state_dict):
+        return state_dict
+    out = dict(state_dict)
+    for key, value in state_dict.items():
+        if key.startswith("encoder."):
+            out["target_" + key] = value.detach().clone()
+    return out
+
+
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """Keep tokens `index` (B, K) long of x (B, N, D) -> (B, K, D) (Meta's `apply_masks` for one mask)."""
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))

@@ -7,7 +7,9 @@ Reads bottom-up: `ImageJepaForPreTraining` owns a context `encoder`, an EMA `tar
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,7 @@ from .layers import (
     init_jepa_weights,
     rescale_blocks,
     sincos_2d,
+    with_encoder_as_target,
 )
 from .probes import AttentivePooler, build_probe_from_config
 
@@ -195,10 +198,14 @@ class ImageJepaPredictor(nn.Module):
 class ImageJepaForPreTraining(ImageJepaPreTrainedModel):
     """Context encoder + EMA target encoder + predictor (the I-JEPA training model).
 
-    `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder (Meta evaluates it).
+    `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder (Meta evaluates it);
+    without one (`use_ema_target=False`, SIGReg) it loads the trained online encoder, which `save_pretrained` then
+    also writes as `target_encoder.*`.
     """
 
     _auto_class = "AutoModelForPreTraining"
+    # That `target_encoder.*` copy is an expected extra when this class is loaded without a target encoder.
+    _keys_to_ignore_on_load_unexpected = [r"^target_encoder\."]
 
     def __init__(self, config: ImageJepaConfig) -> None:
         super().__init__(config)
@@ -214,6 +221,15 @@ class ImageJepaForPreTraining(ImageJepaPreTrainedModel):
             nn.init.trunc_normal_(self.predictor.mask_token, std=config.initializer_range)
             if self.target_encoder is not None:
                 self.target_encoder.load_state_dict(self.encoder.state_dict())
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """`PreTrainedModel.save_pretrained`; without an EMA target the online encoder is also saved as
+        `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained encoder."""
+        if self.target_encoder is not None:
+            return super().save_pretrained(save_directory, **kwargs)
+        state_dict = kwargs.pop("state_dict", None)
+        state_dict = with_encoder_as_target(state_dict if state_dict is not None else self.state_dict())
+        return super().save_pretrained(save_directory, state_dict=state_dict, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

@@ -8,7 +8,9 @@ The encoder runs only the kept tokens, rotated with those tokens' own (t, h, w) 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +29,7 @@ from .layers import (
     init_jepa_weights,
     rescale_blocks,
     rope_3d,
+    with_encoder_as_target,
 )
 from .probes import AttentivePooler, build_probe_from_config
 
@@ -220,10 +223,14 @@ class VideoJepaPredictor(nn.Module):
 class VideoJepaForPreTraining(VideoJepaPreTrainedModel):
     """Context encoder + EMA target encoder + predictor (the V-JEPA 2 training model).
 
-    `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder.
+    `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder; without
+    one (`use_ema_target=False`, SIGReg) it loads the trained online encoder, which `save_pretrained` then also
+    writes as `target_encoder.*`.
     """
 
     _auto_class = "AutoModelForPreTraining"
+    # That `target_encoder.*` copy is an expected extra when this class is loaded without a target encoder.
+    _keys_to_ignore_on_load_unexpected = [r"^target_encoder\."]
 
     def __init__(self, config: VideoJepaConfig) -> None:
         super().__init__(config)
@@ -239,6 +246,15 @@ class VideoJepaForPreTraining(VideoJepaPreTrainedModel):
             self.predictor.mask_tokens.zero_()
             if self.target_encoder is not None:
                 self.target_encoder.load_state_dict(self.encoder.state_dict())
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """`PreTrainedModel.save_pretrained`; without an EMA target the online encoder is also saved as
+        `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained encoder."""
+        if self.target_encoder is not None:
+            return super().save_pretrained(save_directory, **kwargs)
+        state_dict = kwargs.pop("state_dict", None)
+        state_dict = with_encoder_as_target(state_dict if state_dict is not None else self.state_dict())
+        return super().save_pretrained(save_directory, state_dict=state_dict, **kwargs)
 
     def forward(
         self,

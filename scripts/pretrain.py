@@ -5,8 +5,8 @@
     accelerate launch scripts/pretrain.py config.yaml          # the same flags from a YAML / JSON file
 
 Writes output_dir/metrics.jsonl, output_dir/checkpoints/step_N (Accelerate state: exact resume),
-output_dir/final (the pretraining model; AutoModel loads its EMA target encoder) and output_dir/encoder
-(the encoder alone, with a model card and processor config).
+output_dir/final (the pretraining model; AutoModel loads its EMA target encoder, or with --objective sigreg
+the online encoder) and output_dir/encoder (the encoder alone, with a model card and processor config).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from hf_jepa.hub import write_model_card
 from hf_jepa.pretraining import PretrainArguments, build_pretraining
 from hf_jepa.processing import save_processor
-from hf_jepa.training.runner import build_accelerator, parse_flags, run_fit
+from hf_jepa.training.runner import build_accelerator, full_state_dict, parse_flags, run_fit
 
 logger = logging.getLogger("pretrain")
 
@@ -28,14 +28,20 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     accelerator = build_accelerator(args, "pretrain")
     model, result = run_fit(args, accelerator, build_pretraining(args, accelerator))
+    state_dict = full_state_dict(accelerator, model)  # every process (FSDP gathers); full weights on the main one
     if accelerator.is_main_process:
         out = Path(args.output_dir)
-        model.save_pretrained(out / "final")
+        prefix = "target_encoder." if model.target_encoder is not None else "encoder."
         encoder = model.target_encoder if model.target_encoder is not None else model.encoder
-        encoder.save_pretrained(out / "encoder")
+        encoder_state = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        # save_pretrained empties the dict it is given. Without an EMA target (SIGReg) it also writes the online
+        # encoder as target_encoder.*, which AutoModel loads.
+        model.save_pretrained(out / "final", state_dict=dict(state_dict))
+        encoder.save_pretrained(out / "encoder", state_dict=encoder_state)
         save_processor(encoder, out / "encoder")
         training = {"dataset": args.dataset_name, "objective": args.objective, "steps": result.global_step,
-                    "batch_size": args.per_device_train_batch_size * accelerator.num_processes,
+                    "batch_size": args.per_device_train_batch_size * accelerator.num_processes
+                    * args.gradient_accumulation_steps,
                     "final_loss": result.last_metrics.get("loss"), "skipped_samples": result.skipped_samples}
         write_model_card(out / "encoder", training=training)
         logger.info("step %d, %d skipped samples; saved %s and %s", result.global_step, result.skipped_samples,

@@ -60,7 +60,13 @@ def test_observation_and_reset_contract():
     obs = env.render()
     np.testing.assert_array_equal(obs[int(0.7 * 64), int(0.3 * 64)], CFG.agent_color)
     assert tuple(obs[32, 31]) == CFG.wall_color and tuple(obs[0, 0]) == CFG.wall_color  # middle wall, border
-    assert tuple(obs[int(CFG.door_center_y * 64), 31]) == CFG.floor_color  # the door is open
+    assert tuple(obs[int(CFG.door_center_y * 64), 31]) != CFG.wall_color  # the door is open (lit floor)
+    # the halo lights the floor only, and fades with distance from the agent
+    near, far = obs[int(0.7 * 64), int(0.4 * 64)], obs[int(0.7 * 64), int(0.1 * 64)]  # 0.1 and 0.2 from the agent
+    assert int(near.sum()) > int(far.sum()) > sum(CFG.floor_color)
+    dark = TwoRoomsEnv(agent_glow=0.0)
+    dark.reset(options={"start": (0.3, 0.7), "goal": (0.7, 0.3)})
+    assert tuple(dark.render()[int(CFG.door_center_y * 64), 31]) == CFG.floor_color
 
 
 def test_same_room_goals_with_ratio_zero():

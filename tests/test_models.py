@@ -245,3 +245,34 @@ def test_kv_cache_expand_broadcasts() -> None:
     cache.update(0, torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4))
     wide = cache.expand(5)
     assert wide.length == 3 and wide.keys[0].shape == (5, 2, 3, 4)
+
+
+@pytest.mark.parametrize("family", ["ijepa", "vjepa2"])
+def test_sigreg_pretraining_folder_loads_the_online_encoder(family, tmp_path, tiny_ijepa_config,
+                                                            tiny_vjepa2_config) -> None:
+    """Without an EMA target (SIGReg) the trained encoder is the online one: AutoModel and the classifier load it."""
+    if family == "ijepa":
+        tiny_ijepa_config.use_ema_target = False
+        model = hf_jepa.ImageJepaForPreTraining(tiny_ijepa_config)
+        classifier_cls = hf_jepa.ImageJepaForImageClassification
+    else:
+        tiny_vjepa2_config.use_ema_target = False
+        model = hf_jepa.VideoJepaForPreTraining(tiny_vjepa2_config)
+        classifier_cls = hf_jepa.VideoJepaForVideoClassification
+    assert model.target_encoder is None
+    with torch.no_grad():  # "trained" weights: not what a fresh encoder would be initialized to
+        for p in model.encoder.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    model.save_pretrained(tmp_path)
+    assert not any(k.startswith("target_encoder.") for k in model.state_dict())  # the model itself is unchanged
+    trained = model.encoder.state_dict()
+
+    encoder = AutoModel.from_pretrained(tmp_path)
+    assert encoder.state_dict().keys() == trained.keys()
+    assert all(torch.equal(encoder.state_dict()[k], v) for k, v in trained.items())
+    classifier = classifier_cls.from_pretrained(tmp_path)
+    assert all(torch.equal(classifier.target_encoder.state_dict()[k], v) for k, v in trained.items())
+    again, info = AutoModelForPreTraining.from_pretrained(tmp_path, output_loading_info=True)
+    assert again.target_encoder is None and not info["missing_keys"] and not info["unexpected_keys"]
+    assert again.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in model.state_dict().items())

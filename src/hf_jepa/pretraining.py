@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from hf_jepa.data.images import ImageConfig, load_image_dataset
@@ -181,9 +182,13 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
 
 
 def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> PretrainingSetup:
-    """Model, data, masks, objective, AdamW (no decay on biases/norms) and the schedules of one run."""
+    """Model, data, masks, objective, AdamW (no decay on biases/norms) and the schedules of one run.
+
+    The model is initialized from `args.seed` (the same weights on every process).
+    """
     config = build_model_config(args)
     model_cls = ImageJepaForPreTraining if args.model_type == "ijepa" else VideoJepaForPreTraining
+    set_seed(args.seed)  # the initialization depends on --seed alone, not on what ran before in this process
     model = model_cls(config)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable()

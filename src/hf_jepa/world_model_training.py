@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from transformers import AutoModel
 
 from hf_jepa.data.lerobot import resolve_dataset_root
@@ -149,6 +150,7 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     """Encoder, world model, latent cache of this rank's episodes, objective, optimizer and schedule."""
     encoder = load_encoder(args.encoder)
     action_dim, state_dim = _dims(args.dataset_name)
+    set_seed(args.seed)  # the predictor's initialization depends on --seed alone
     model = build_world_model(args, encoder, action_dim, state_dim)
     encode_device = accelerator.device
     model.encoder.to(encode_device)

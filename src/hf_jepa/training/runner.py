@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import torch
 from accelerate import Accelerator
 from torch import nn
 
@@ -44,6 +45,16 @@ def run_fit(args: Any, accelerator: Accelerator, setup: Any) -> tuple[nn.Module,
                  prepare_batch=setup.prepare_batch, ema_schedule=getattr(setup, "ema_schedule", None))
     accelerator.wait_for_everyone()
     return accelerator.unwrap_model(model), result
+
+
+def full_state_dict(accelerator: Accelerator, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The whole state dict of `model` (the unwrapped model `run_fit` returns), for `save_pretrained(state_dict=...)`.
+
+    A collective: call it on every process. Under FSDP the shards are gathered and the full weights land on the main
+    process (other processes may get an empty or partial dict); otherwise it is `model.state_dict()`.
+    """
+    prepared = next((m for m in getattr(accelerator, "_models", []) if accelerator.unwrap_model(m) is model), model)
+    return accelerator.get_state_dict(prepared)
 
 
 def parse_flags(dataclass_type: type, argv: list[str]) -> Any:
