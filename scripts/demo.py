@@ -27,10 +27,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--output_dir", default="outputs/demo")
     p.add_argument("--episodes", type=int, default=300, help="exploration episodes to collect (100 steps each)")
     p.add_argument("--pretrain_steps", type=int, default=300)
-    p.add_argument("--world_model_steps", type=int, default=1500)
+    p.add_argument("--world_model_steps", type=int, default=1000)
     p.add_argument("--eval_episodes", type=int, default=10)
-    p.add_argument("--num_samples", type=int, default=300, help="CEM candidates per iteration")
-    p.add_argument("--iterations", type=int, default=10, help="CEM iterations per plan")
+    p.add_argument("--num_samples", type=int, default=200, help="CEM candidates per iteration")
+    p.add_argument("--iterations", type=int, default=8, help="CEM iterations per plan")
     p.add_argument("--horizon", type=int, default=5, help="planned model steps (5 env steps each)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="redo every stage even if its outputs exist")
@@ -81,8 +81,9 @@ def main() -> None:
     for name, seconds in timings.items():
         print(f"  {name:<32s} {seconds:7.1f} s")
     print(f"  total                            {sum(timings.values()):7.1f} s")
-    print(f"  planning success {r['success_rate']:.0%} over {r['episodes']} episodes "
-          f"(other room {r.get('success_rate_other_room')}, same room {r.get('success_rate_same_room')}), "
+    rooms = {k: r.get(f"success_rate_{k}_room") for k in ("other", "same")}
+    rooms_text = ", ".join(f"{k} room {v:.0%}" for k, v in rooms.items() if v is not None)
+    print(f"  planning success {r['success_rate']:.0%} over {r['episodes']} episodes ({rooms_text}), "
           f"{r['seconds_per_action']:.3f} s per action")
     print(f"  world model: {wm}   GIF: {r['gif']}   energy plot: {r['energy_plot']}")
 

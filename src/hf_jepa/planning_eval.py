@@ -191,12 +191,14 @@ def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None)
 
 
 def pick_episode(evaluation: PlanningEvaluation) -> int:
-    """Index of the episode to show: a successful other-room episode if any, else a success, else the first."""
+    """Index of the episode to show: the longest successful other-room episode if any, else the longest success,
+    else the first."""
     eps, other = evaluation.episodes, evaluation.other_room
-    for i, e in enumerate(eps):
-        if e.success and other[i]:
-            return i
-    return next((i for i, e in enumerate(eps) if e.success), 0)
+    for wanted in (lambda i: eps[i].success and other[i], lambda i: eps[i].success):
+        found = [i for i in range(len(eps)) if wanted(i)]
+        if found:
+            return max(found, key=lambda i: len(eps[i].actions))
+    return 0
 
 
 __all__ = ["PlanningEvaluation", "evaluate_planning", "pick_episode", "planner_config", "plot_energy",

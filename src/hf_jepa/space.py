@@ -4,7 +4,7 @@
 browser. Models come from local folders or Hub ids named by environment variables (defaults: what `make demo`
 leaves)::
 
-    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or any of our folders with an encoder)  outputs/demo/encoder
+    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)             outputs/demo/pretrain/encoder
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification  outputs/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                        outputs/demo/world_model
 
@@ -66,7 +66,7 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".
 ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODEL", "HF_JEPA_WORLD_MODEL"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _MAKE_HINT = {
-    "encoder": "Run `make demo` to train one (it writes outputs/demo/encoder), or set HF_JEPA_ENCODER to a "
+    "encoder": "Run `make demo` to train one (it writes outputs/demo/pretrain/encoder), or set HF_JEPA_ENCODER to a "
                "folder or Hub id of a V-JEPA 2 / I-JEPA model.",
     "probe": "Train a probe with `scripts/probe.py` (it writes outputs/probe/classifier), or set "
              "HF_JEPA_PROBE_MODEL to a folder or Hub id of a VideoJepaForVideoClassification / "
@@ -111,7 +111,7 @@ class SpaceConfig:
         display_size: side of the arena / trajectory images in pixels.
     """
 
-    encoder: str = "outputs/demo/encoder"
+    encoder: str = "outputs/demo/pretrain/encoder"
     probe_model: str = "outputs/probe/classifier"
     world_model: str = "outputs/demo/world_model"
     max_upload_mb: float = 25.0

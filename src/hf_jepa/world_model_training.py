@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 class WorldModelArguments:
     """Flags of `scripts/train_world_model.py` (also readable from a YAML / JSON file)."""
 
-    encoder: str = field(default="outputs/demo/encoder", metadata={
+    encoder: str = field(default="outputs/demo/pretrain/encoder", metadata={
         "help": "V-JEPA 2 encoder: folder or Hub id of a VideoJepaModel or VideoJepaForPreTraining"})
     dataset_name: str = field(default="outputs/demo/two_rooms", metadata={"help": "LeRobot v3 folder or Hub id"})
     camera_key: str | None = None
