@@ -10,7 +10,7 @@ This file imports only torch and transformers: it travels to the Hub beside the 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -406,6 +406,19 @@ def with_encoder_as_target(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         if key.startswith("encoder."):
             out["target_" + key] = value.detach().clone()
     return out
+
+
+class SavesEncoderAsTarget:
+    """Mixin for the `*ForPreTraining` models: without an EMA target (SIGReg) `save_pretrained` also writes the
+    online encoder as `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained
+    encoder. Put it before the `PreTrainedModel` base."""
+
+    def save_pretrained(self, save_directory: Any, **kwargs: Any) -> Any:
+        if getattr(self, "target_encoder", None) is not None:
+            return super().save_pretrained(save_directory, **kwargs)
+        state_dict = kwargs.pop("state_dict", None)
+        state_dict = with_encoder_as_target(state_dict if state_dict is not None else self.state_dict())
+        return super().save_pretrained(save_directory, state_dict=state_dict, **kwargs)
 
 
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:

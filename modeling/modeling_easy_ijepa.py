@@ -7,9 +7,7 @@ Reads bottom-up: `ImageJepaForPreTraining` owns a context `encoder`, an EMA `tar
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +19,13 @@ from transformers.utils import ModelOutput
 from .configuration_easy_ijepa import ImageJepaConfig
 from .layers import (
     PatchEmbed2D,
+    SavesEncoderAsTarget,
     build_blocks,
     check_token_index,
     gather_tokens,
     init_jepa_weights,
     rescale_blocks,
     sincos_2d,
-    with_encoder_as_target,
 )
 from .probes import AttentivePooler, build_probe_from_config
 
@@ -195,7 +193,7 @@ class ImageJepaPredictor(nn.Module):
         return self.predictor_proj(x)
 
 
-class ImageJepaForPreTraining(ImageJepaPreTrainedModel):
+class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
     """Context encoder + EMA target encoder + predictor (the I-JEPA training model).
 
     `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder (Meta evaluates it);
@@ -222,14 +220,6 @@ class ImageJepaForPreTraining(ImageJepaPreTrainedModel):
             if self.target_encoder is not None:
                 self.target_encoder.load_state_dict(self.encoder.state_dict())
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """`PreTrainedModel.save_pretrained`; without an EMA target the online encoder is also saved as
-        `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained encoder."""
-        if self.target_encoder is not None:
-            return super().save_pretrained(save_directory, **kwargs)
-        state_dict = kwargs.pop("state_dict", None)
-        state_dict = with_encoder_as_target(state_dict if state_dict is not None else self.state_dict())
-        return super().save_pretrained(save_directory, state_dict=state_dict, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

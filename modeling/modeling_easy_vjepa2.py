@@ -8,9 +8,7 @@ The encoder runs only the kept tokens, rotated with those tokens' own (t, h, w) 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +20,7 @@ from transformers.utils import ModelOutput
 from .configuration_easy_vjepa2 import VideoJepaConfig
 from .layers import (
     PatchEmbed3D,
+    SavesEncoderAsTarget,
     build_blocks,
     check_token_index,
     gather_tokens,
@@ -29,7 +28,6 @@ from .layers import (
     init_jepa_weights,
     rescale_blocks,
     rope_3d,
-    with_encoder_as_target,
 )
 from .probes import AttentivePooler, build_probe_from_config
 
@@ -220,7 +218,7 @@ class VideoJepaPredictor(nn.Module):
         return self.predictor_proj(x)
 
 
-class VideoJepaForPreTraining(VideoJepaPreTrainedModel):
+class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
     """Context encoder + EMA target encoder + predictor (the V-JEPA 2 training model).
 
     `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder; without
@@ -247,14 +245,6 @@ class VideoJepaForPreTraining(VideoJepaPreTrainedModel):
             if self.target_encoder is not None:
                 self.target_encoder.load_state_dict(self.encoder.state_dict())
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """`PreTrainedModel.save_pretrained`; without an EMA target the online encoder is also saved as
-        `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained encoder."""
-        if self.target_encoder is not None:
-            return super().save_pretrained(save_directory, **kwargs)
-        state_dict = kwargs.pop("state_dict", None)
-        state_dict = with_encoder_as_target(state_dict if state_dict is not None else self.state_dict())
-        return super().save_pretrained(save_directory, state_dict=state_dict, **kwargs)
 
     def forward(
         self,

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from hf_jepa.envs import make_goal_env
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, Episode, MPPIConfig, run_mpc
+from hf_jepa.plotting import pyplot, save_figure
 from hf_jepa.wm_planner import WorldModelPlanner
 
 logger = logging.getLogger(__name__)
@@ -165,10 +166,7 @@ def save_episode_gif(episode: Episode, goal: np.ndarray, path: str | Path, *, sc
 
 def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None) -> Path:
     """Energy over the planning iterations of each replan of an episode (one line per replan, early ones light)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not episode.energies:
         raise ValueError("episode has no planning energies to plot")
@@ -182,12 +180,7 @@ def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None)
     ax2.set(xlabel="replan (control cycle)", ylabel="final elite energy", title="energy to the goal over the episode")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def pick_episode(evaluation: PlanningEvaluation) -> int:

@@ -40,6 +40,7 @@ from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForImageClassification, ImageJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification, VideoJepaModel
 from hf_jepa.modeling.probes import AttentiveProbe, LinearProbe, build_probe, build_probe_from_config
+from hf_jepa.plotting import pyplot, save_figure
 from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION
 
 __all__ = [
@@ -579,10 +580,7 @@ def evaluate_probe(probe: nn.Module, features: Tensor, labels: Tensor, *, batch_
 
 def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: str | Path, *, title: str = "") -> Path:
     """Save a (C, C) confusion matrix (rows true, columns predicted) as a PNG with row-normalised colours."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     matrix = np.asarray(matrix)
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -601,12 +599,7 @@ def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: str | 
                         color="white" if rates[i, j] > 0.5 else "black")
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
