@@ -117,10 +117,10 @@ class SpaceConfig:
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
     max_image_pixels: int = 4096 * 4096
-    num_samples: int = 64
-    iterations: int = 4
-    horizon: int = 4
-    max_steps: int = 60
+    num_samples: int = 200
+    iterations: int = 8
+    horizon: int = 5
+    max_steps: int = 100
     max_plan_samples: int = 512
     max_plan_steps: int = 150
     display_size: int = 320
@@ -576,15 +576,17 @@ def plan_in_two_rooms(
                       energies=energies, distances=distances)
 
 
-def energy_figure(energies: list[float], distances: list[float]) -> Any:
-    """A matplotlib Figure: planner energy per MPC step and distance to the goal per step."""
+def energy_figure(energies: list[float], distances: list[float], steps_per_plan: int = 1) -> Any:
+    """A matplotlib Figure: planner energy at each replan (every `steps_per_plan` env steps) and the distance to
+    the goal after each env step, on one env-step axis."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(6, 3.2), dpi=100, layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(range(len(energies)), energies, color="#e8590c", marker="o", ms=3, label="energy of the chosen plan")
-    ax.set_xlabel("MPC step")
+    replans = [i * steps_per_plan for i in range(len(energies))]  # env step of each replan
+    ax.plot(replans, energies, color="#e8590c", marker="o", ms=3, label="energy of the chosen plan")
+    ax.set_xlabel("env step")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("energy (latent L1)", color="#e8590c")
     ax.grid(alpha=0.3)
@@ -673,7 +675,8 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
                                     display_size=size, progress=report)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
-        return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances), out.summary
+        return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances,
+                                                                 int(model.config.frame_skip)), out.summary
 
     def picker(sx: float, sy: float, gx: float, gy: float) -> np.ndarray:
         return render_arena(arena_env, np.array([sx, sy]), np.array([gx, gy]), size=size)
