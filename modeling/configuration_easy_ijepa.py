@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .validation import check_choice, check_divisible, check_positive, check_range
+from .validation import check_divisible, check_positive, check_range, probe_fields
 
 # Sizes of the published I-JEPA models plus CPU-sized presets. `intermediate_size` is stored, not derived.
 IJEPA_PRESETS: dict[str, dict[str, Any]] = {
@@ -110,15 +110,11 @@ class ImageJepaConfig(PreTrainedConfig):
                 "(2-D sin-cos positions split the channels in four)"
             )
         check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
-        check_choice("probe_type", probe_type, ("attentive", "linear"))
-        probe_num_attention_heads = probe_num_attention_heads or num_attention_heads
-        probe_intermediate_size = probe_intermediate_size or 4 * hidden_size
-        check_positive(probe_num_queries=probe_num_queries, probe_num_attention_heads=probe_num_attention_heads,
-                       probe_intermediate_size=probe_intermediate_size)
-        if not isinstance(probe_num_self_attention_layers, int) or probe_num_self_attention_layers < 0:
-            raise ValueError(f"probe_num_self_attention_layers={probe_num_self_attention_layers!r}: expected an "
-                             "integer >= 0")
-        check_divisible("hidden_size", hidden_size, "probe_num_attention_heads", probe_num_attention_heads)
+        probe = probe_fields(
+            hidden_size=hidden_size, num_attention_heads=num_attention_heads, probe_type=probe_type,
+            probe_num_queries=probe_num_queries, probe_num_self_attention_layers=probe_num_self_attention_layers,
+            probe_num_attention_heads=probe_num_attention_heads, probe_intermediate_size=probe_intermediate_size,
+            probe_layer_norm_eps=probe_layer_norm_eps, freeze_encoder=freeze_encoder)
         self.image_size = image_size
         self.patch_size = patch_size
         self.num_channels = num_channels
@@ -137,13 +133,8 @@ class ImageJepaConfig(PreTrainedConfig):
         self.use_ema_target = use_ema_target
         self.image_mean = list(image_mean) if image_mean is not None else [0.485, 0.456, 0.406]
         self.image_std = list(image_std) if image_std is not None else [0.229, 0.224, 0.225]
-        self.probe_type = probe_type
-        self.probe_num_queries = probe_num_queries
-        self.probe_num_self_attention_layers = probe_num_self_attention_layers
-        self.probe_num_attention_heads = probe_num_attention_heads
-        self.probe_intermediate_size = probe_intermediate_size
-        self.probe_layer_norm_eps = probe_layer_norm_eps
-        self.freeze_encoder = freeze_encoder
+        for name, value in probe.items():
+            setattr(self, name, value)
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(**kwargs)
 

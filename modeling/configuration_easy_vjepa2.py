@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .validation import check_choice, check_divisible, check_positive, check_range
+from .validation import check_divisible, check_positive, check_range, probe_fields
 
 _PRED = dict(predictor_hidden_size=384, predictor_num_hidden_layers=12, predictor_num_attention_heads=12,
              predictor_intermediate_size=1536)
@@ -117,15 +117,11 @@ class VideoJepaConfig(PreTrainedConfig):
             if dim // heads < 6:
                 raise ValueError(f"{name}={dim} with {heads} heads gives head_dim {dim // heads}: 3-D RoPE needs >= 6")
         check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
-        check_choice("probe_type", probe_type, ("attentive", "linear"))
-        probe_num_attention_heads = probe_num_attention_heads or num_attention_heads
-        probe_intermediate_size = probe_intermediate_size or 4 * hidden_size
-        check_positive(probe_num_queries=probe_num_queries, probe_num_attention_heads=probe_num_attention_heads,
-                       probe_intermediate_size=probe_intermediate_size)
-        if not isinstance(probe_num_self_attention_layers, int) or probe_num_self_attention_layers < 0:
-            raise ValueError(f"probe_num_self_attention_layers={probe_num_self_attention_layers!r}: expected an "
-                             "integer >= 0")
-        check_divisible("hidden_size", hidden_size, "probe_num_attention_heads", probe_num_attention_heads)
+        probe = probe_fields(
+            hidden_size=hidden_size, num_attention_heads=num_attention_heads, probe_type=probe_type,
+            probe_num_queries=probe_num_queries, probe_num_self_attention_layers=probe_num_self_attention_layers,
+            probe_num_attention_heads=probe_num_attention_heads, probe_intermediate_size=probe_intermediate_size,
+            probe_layer_norm_eps=probe_layer_norm_eps, freeze_encoder=freeze_encoder)
         self.image_size = image_size
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
@@ -148,13 +144,8 @@ class VideoJepaConfig(PreTrainedConfig):
         self.use_ema_target = use_ema_target
         self.image_mean = list(image_mean) if image_mean is not None else [0.485, 0.456, 0.406]
         self.image_std = list(image_std) if image_std is not None else [0.229, 0.224, 0.225]
-        self.probe_type = probe_type
-        self.probe_num_queries = probe_num_queries
-        self.probe_num_self_attention_layers = probe_num_self_attention_layers
-        self.probe_num_attention_heads = probe_num_attention_heads
-        self.probe_intermediate_size = probe_intermediate_size
-        self.probe_layer_norm_eps = probe_layer_norm_eps
-        self.freeze_encoder = freeze_encoder
+        for name, value in probe.items():
+            setattr(self, name, value)
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(**kwargs)
 

@@ -27,7 +27,7 @@ from .layers import (
     rescale_blocks,
     sincos_2d,
 )
-from .probes import AttentivePooler, build_probe_from_config
+from .probes import AttentivePooler, FrozenEncoderClassifier
 
 
 @dataclass
@@ -245,7 +245,7 @@ class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
         return ImageJepaPreTrainingOutput(predictions=preds, targets=targets, context_states=z, target_states=h)
 
 
-class ImageJepaForImageClassification(ImageJepaPreTrainedModel):
+class ImageJepaForImageClassification(FrozenEncoderClassifier, ImageJepaPreTrainedModel):
     """I-JEPA image classifier: `ImageJepaModel` + `probe` (`config.probe_type`) on frozen features.
 
     `model(pixel_values (B, C, H, W), labels=None | (B,) long)`
@@ -260,22 +260,7 @@ class ImageJepaForImageClassification(ImageJepaPreTrainedModel):
 
     def __init__(self, config: ImageJepaConfig) -> None:
         super().__init__(config)
-        self.num_labels = config.num_labels
-        self.target_encoder = ImageJepaModel(config)
-        self.probe = build_probe_from_config(config)
-        self.post_init()
-        if config.freeze_encoder:
-            self.target_encoder.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> ImageJepaForImageClassification:
-        """Train mode for the probe; a frozen encoder stays in eval mode (no drop path) without gradients.
-
-        `from_pretrained` ends with `.eval()`, which re-freezes the loaded encoder parameters here.
-        """
-        super().train(mode)
-        if self.config.freeze_encoder:
-            self.target_encoder.eval().requires_grad_(False)
-        return self
+        self._init_classifier(ImageJepaModel(config))
 
     def forward(
         self,
@@ -297,13 +282,7 @@ class ImageJepaForImageClassification(ImageJepaPreTrainedModel):
         Returns:
             ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
         """
-        frozen = self.config.freeze_encoder
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            encoded = self.target_encoder(pixel_values, output_hidden_states=output_hidden_states)
-        out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)
-        if not return_dict:
-            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states) if v is not None)
-        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states)
+        return self._classify(pixel_values, labels, attention_mask, output_hidden_states, return_dict)
 
 
 __all__ = [

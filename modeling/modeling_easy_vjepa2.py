@@ -29,7 +29,7 @@ from .layers import (
     rescale_blocks,
     rope_3d,
 )
-from .probes import AttentivePooler, build_probe_from_config
+from .probes import AttentivePooler, FrozenEncoderClassifier
 
 
 @dataclass
@@ -274,7 +274,7 @@ class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
                                           target_states=full)
 
 
-class VideoJepaForVideoClassification(VideoJepaPreTrainedModel):
+class VideoJepaForVideoClassification(FrozenEncoderClassifier, VideoJepaPreTrainedModel):
     """V-JEPA 2 video classifier: `VideoJepaModel` + `probe` (`config.probe_type`) on frozen features.
 
     `model(pixel_values_videos (B, T, C, H, W), labels=None | (B,) long)`
@@ -289,22 +289,7 @@ class VideoJepaForVideoClassification(VideoJepaPreTrainedModel):
 
     def __init__(self, config: VideoJepaConfig) -> None:
         super().__init__(config)
-        self.num_labels = config.num_labels
-        self.target_encoder = VideoJepaModel(config)
-        self.probe = build_probe_from_config(config)
-        self.post_init()
-        if config.freeze_encoder:
-            self.target_encoder.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> VideoJepaForVideoClassification:
-        """Train mode for the probe; a frozen encoder stays in eval mode (no drop path) without gradients.
-
-        `from_pretrained` ends with `.eval()`, which re-freezes the loaded encoder parameters here.
-        """
-        super().train(mode)
-        if self.config.freeze_encoder:
-            self.target_encoder.eval().requires_grad_(False)
-        return self
+        self._init_classifier(VideoJepaModel(config))
 
     def forward(
         self,
@@ -326,13 +311,7 @@ class VideoJepaForVideoClassification(VideoJepaPreTrainedModel):
         Returns:
             ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
         """
-        frozen = self.config.freeze_encoder
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            encoded = self.target_encoder(pixel_values_videos, output_hidden_states=output_hidden_states)
-        out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)
-        if not return_dict:
-            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states) if v is not None)
-        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states)
+        return self._classify(pixel_values_videos, labels, attention_mask, output_hidden_states, return_dict)
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from .layers import Mlp
@@ -100,26 +101,16 @@ class PoolerCrossAttention(nn.Module):
         return out.transpose(1, 2).reshape(b, nq, d)  # (B, Q, h*d/h)
 
 
-class PoolerSelfAttention(nn.Module):
-    """Self-attention over the tokens with separate q/k/v projections and an output projection."""
+class PoolerSelfAttention(PoolerCrossAttention):
+    """Self-attention over the tokens: the cross-attention with queries = tokens, plus an output projection."""
 
     def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True) -> None:
-        super().__init__()
-        if dim % num_heads != 0:
-            raise ValueError(f"probe hidden size {dim} is not divisible by probe_num_attention_heads={num_heads}")
-        self.num_heads = num_heads
-        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)
-        self.k_proj = nn.Linear(dim, dim, bias=qkv_bias)
-        self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias)
         self.out_proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
         """x (B, N, D), mask (B, N) bool -> (B, N, D); padded tokens are not attended to."""
-        b, n, d = x.shape
-        q, k, v = (proj(x).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # (B, h, N, d/h) each
-                   for proj in (self.q_proj, self.k_proj, self.v_proj))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=_key_padding(mask))  # (B, h, N, d/h)
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))  # (B, N, D)
+        return self.out_proj(super().forward(x, x, mask))
 
 
 class PoolerSelfAttentionLayer(nn.Module):
@@ -322,10 +313,46 @@ def build_probe_from_config(config) -> AttentiveProbe | LinearProbe:  # noqa: AN
                        init_std=config.initializer_range)
 
 
+class FrozenEncoderClassifier:
+    """Mixin for the `*For*Classification` models: an encoder called `target_encoder` (so a pretraining folder
+    loads its EMA target) + `probe` (`config.probe_type`), the encoder frozen by default (`config.freeze_encoder`:
+    no gradients, kept in eval mode). Put it before the `PreTrainedModel` base."""
+
+    def _init_classifier(self, encoder: nn.Module) -> None:
+        """Call from `__init__` after `super().__init__(config)`: builds the probe and runs `post_init`."""
+        self.num_labels = self.config.num_labels
+        self.target_encoder = encoder
+        self.probe = build_probe_from_config(self.config)
+        self.post_init()
+        if self.config.freeze_encoder:
+            self.target_encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FrozenEncoderClassifier:
+        """Train mode for the probe; a frozen encoder stays in eval mode (no drop path) without gradients.
+
+        `from_pretrained` ends with `.eval()`, which re-freezes the loaded encoder parameters here.
+        """
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.target_encoder.eval().requires_grad_(False)
+        return self
+
+    def _classify(self, pixels: Tensor, labels: Tensor | None, attention_mask: Tensor | None,
+                  output_hidden_states: bool, return_dict: bool) -> ImageClassifierOutput | tuple:
+        """Encoder (without gradients when frozen) -> probe: logits (B, num_labels), loss with labels."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
+            encoded = self.target_encoder(pixels, output_hidden_states=output_hidden_states)
+        out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)
+        if not return_dict:
+            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states) if v is not None)
+        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states)
+
+
 __all__ = [
     "PROBE_TYPES",
     "AttentivePooler",
     "AttentiveProbe",
+    "FrozenEncoderClassifier",
     "LinearProbe",
     "ProbeOutput",
     "build_probe",

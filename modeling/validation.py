@@ -28,3 +28,24 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     """Raise ValueError unless `value in choices`."""
     if value not in choices:
         raise ValueError(f"{name}={value!r}: expected one of {list(choices)}")
+
+
+def probe_fields(*, hidden_size: int, num_attention_heads: int, probe_type: str, probe_num_queries: int,
+                 probe_num_self_attention_layers: int, probe_num_attention_heads: int | None,
+                 probe_intermediate_size: int | None, probe_layer_norm_eps: float, freeze_encoder: bool
+                 ) -> dict[str, Any]:
+    """Validate the classification-probe fields of an encoder config and resolve their defaults (heads: the
+    encoder's; MLP width: 4 * hidden_size). Returns the fields to store, resolved."""
+    check_choice("probe_type", probe_type, ("attentive", "linear"))
+    probe_num_attention_heads = probe_num_attention_heads or num_attention_heads
+    probe_intermediate_size = probe_intermediate_size or 4 * hidden_size
+    check_positive(probe_num_queries=probe_num_queries, probe_num_attention_heads=probe_num_attention_heads,
+                   probe_intermediate_size=probe_intermediate_size)
+    if not isinstance(probe_num_self_attention_layers, int) or probe_num_self_attention_layers < 0:
+        raise ValueError(f"probe_num_self_attention_layers={probe_num_self_attention_layers!r}: expected an "
+                         "integer >= 0")
+    check_divisible("hidden_size", hidden_size, "probe_num_attention_heads", probe_num_attention_heads)
+    return {"probe_type": probe_type, "probe_num_queries": probe_num_queries,
+            "probe_num_self_attention_layers": probe_num_self_attention_layers,
+            "probe_num_attention_heads": probe_num_attention_heads, "probe_intermediate_size": probe_intermediate_size,
+            "probe_layer_norm_eps": probe_layer_norm_eps, "freeze_encoder": freeze_encoder}

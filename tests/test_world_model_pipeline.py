@@ -83,8 +83,7 @@ def test_latent_cache_windows_match_the_episode(pipeline: dict[str, Path]) -> No
     reader = LeRobotTrajectoryDataset(str(pipeline["data"]), frames_per_window=31, shuffle=False)
     first = next(iter(reader))  # episode 0, all 31 frames
     w = cache.window(0, 3, frames_per_window=2, frame_skip=5)
-    n = model.config.encoder_config.tokens_per_frame if hasattr(model.config.encoder_config, "tokens_per_frame") \
-        else cache.latents[0].shape[1]
+    n = cache.latents[0].shape[1]  # tokens per frame
     with torch.no_grad():
         z8 = model.encode(transform(first["frames"][[8]])[None]).squeeze(0)  # (N, D)
     torch.testing.assert_close(w["latents"][n:], z8, atol=2e-3, rtol=0)  # float16 cache
@@ -96,7 +95,7 @@ def test_latent_cache_windows_match_the_episode(pipeline: dict[str, Path]) -> No
 def test_plan_fn_repeats_macro_actions(pipeline: dict[str, Path]) -> None:
     model = AutoModel.from_pretrained(pipeline["wm"] / "final")
     config = planner_config(model, horizon=2, num_samples=8, topk=2, iterations=2)
-    assert config.max_norm == 5.0 and config.action_high == (5.0,) or config.action_high == 5.0
+    assert config.max_norm == 5.0 and config.action_high in (5.0, (5.0,))
     planner = WorldModelPlanner(model, config)
     env = hf_jepa.envs.make_goal_env("two_rooms")
     obs, info = env.reset(seed=0)

@@ -587,6 +587,7 @@ class Episode:
         seconds_per_action: planning wall time (``plan_fn`` calls) divided by executed actions.
         num_replans: number of ``plan_fn`` calls.
         terminated / truncated: how the env ended the episode (both false: ``max_steps`` reached).
+        goal: the goal observation the plans aimed at (``info["goal"]`` from ``reset``).
     """
 
     frames: list[np.ndarray] = field(default_factory=list)
@@ -599,6 +600,7 @@ class Episode:
     num_replans: int = 0
     terminated: bool = False
     truncated: bool = False
+    goal: Any = None
 
 
 def _as_frame(image: Any) -> np.ndarray | None:
@@ -670,7 +672,7 @@ def run_mpc(
     if "goal" not in info:
         raise KeyError(f"run_mpc needs the goal observation in info['goal'] from env.reset(); got keys {sorted(info)}")
     goal = info["goal"]
-    episode = Episode()
+    episode = Episode(goal=goal)
 
     def record(obs: Any, info: Mapping[str, Any]) -> None:
         frame = _frame(env, obs)

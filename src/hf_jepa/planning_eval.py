@@ -112,12 +112,10 @@ def evaluate_planning(
         planner.reset()
         episode = run_mpc(goal_env, planner.plan_fn(seed=seed + i, action_repeat=k), max_steps=max_steps,
                           execute_actions=k, replan_every=replan_every, seed=seed + i)
-        goal_state = np.asarray(getattr(goal_env.unwrapped, "goal_state", None)) \
-            if hasattr(goal_env.unwrapped, "goal_state") else None
+        goal_state = getattr(goal_env.unwrapped, "goal_state", None)  # (S,) when the env exposes it
         rooms.append(_room_pair(goal_env, episode, goal_state))
         out.episodes.append(episode)
-        out.goals.append(np.asarray(goal_env.unwrapped.render_state(goal_state)) if goal_state is not None
-                         and hasattr(goal_env.unwrapped, "render_state") else episode.frames[-1])
+        out.goals.append(np.asarray(episode.goal))
         plan_seconds += episode.seconds_per_action * len(episode.actions)
         env_steps += len(episode.actions)
         replans += episode.num_replans

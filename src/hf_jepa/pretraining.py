@@ -7,7 +7,6 @@ draws exactly the masks the uninterrupted run would have.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from hf_jepa.training import (
     warmup_constant_decay,
     warmup_cosine,
 )
+from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ DEFAULT_DATASETS = {"ijepa": "builtin:moving_digit_frames", "vjepa2": "builtin:m
 
 
 @dataclass
-class PretrainArguments:
+class PretrainArguments(RunArguments):
     """Flags of `scripts/pretrain.py` (also readable from a YAML / JSON file)."""
 
     model_type: Literal["ijepa", "vjepa2"] = field(default="vjepa2", metadata={"help": "model family"})
@@ -58,49 +58,24 @@ class PretrainArguments:
     camera_key: str | None = field(default=None, metadata={"help": "LeRobot datasets: video key (default first)"})
     frames_per_clip: int | None = field(default=None, metadata={"help": "default: the preset's num_frames"})
     frame_step: int = 1
-    output_dir: str = "runs/pretrain"
-    max_steps: int = 2000
-    per_device_train_batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-4
-    start_lr: float = 1e-5
-    final_lr: float = 1e-6
-    warmup_steps: int = 100
     decay_steps: int | None = field(default=None, metadata={"help": "V-JEPA 2 cool-down length (default 10%)"})
-    weight_decay: float = 0.04
     max_grad_norm: float | None = 10.0
     ema_start: float = 0.996
     ema_end: float = 1.0
     objective: Literal["meta", "sigreg"] = "meta"
     sigreg_weight: float = 0.05
     num_workers: int = 0
-    seed: int = 0
-    log_every: int = 10
-    checkpointing_steps: int | None = 500
-    checkpoints_total_limit: int | None = 2
-    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint path"})
-    mixed_precision: Literal["no", "bf16", "fp16"] = field(
-        default="no", metadata={"help": "'no' (fp32; right for CPUs without bf16 units) or bf16 on GPU"})
-    report_to: Literal["none", "tensorboard", "trackio"] = "none"
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "frame_step",
-                     "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: expected >= 1")
+        super().__post_init__()
+        if self.frame_step < 1:
+            raise ValueError(f"frame_step={self.frame_step}: expected >= 1")
         if self.model_type not in DEFAULT_DATASETS:
             raise ValueError(f"model_type={self.model_type!r}: expected 'ijepa' or 'vjepa2'")
         if self.objective not in ("meta", "sigreg"):
             raise ValueError(f"objective={self.objective!r}: expected 'meta' or 'sigreg'")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate={self.learning_rate}: expected > 0")
-        try:
-            overrides = json.loads(self.config_overrides)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"config_overrides={self.config_overrides!r} is not valid JSON: {err}") from err
-        if not isinstance(overrides, dict):
-            raise ValueError(f"config_overrides must be a JSON object, got {type(overrides).__name__}")
+        parse_config_overrides(self.config_overrides)
         self.dataset_name = self.dataset_name or DEFAULT_DATASETS[self.model_type]
 
 
@@ -119,7 +94,7 @@ class PretrainingSetup:
 
 def build_model_config(args: PretrainArguments) -> ImageJepaConfig | VideoJepaConfig:
     """The model config from the preset, the overrides, the clip length and the objective."""
-    overrides = json.loads(args.config_overrides)
+    overrides = parse_config_overrides(args.config_overrides)
     overrides["use_ema_target"] = args.objective == "meta"
     if args.model_type == "ijepa":
         return ImageJepaConfig.from_preset(args.preset, **overrides)

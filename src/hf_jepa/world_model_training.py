@@ -26,13 +26,14 @@ from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.training import build_lr_scheduler, build_optimizer, warmup_cosine, world_model_loss
+from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class WorldModelArguments:
+class WorldModelArguments(RunArguments):
     """Flags of `scripts/train_world_model.py` (also readable from a YAML / JSON file)."""
 
     encoder: str = field(default="outputs/demo/pretrain/encoder", metadata={
@@ -48,26 +49,13 @@ class WorldModelArguments:
         "help": "states fed to the predictor: 'true' (Meta), 'hold' (the window's first state, as a rollout "
                 "without a state model sees it) or 'zero' (no proprioception)"})
     output_dir: str = "runs/world_model"
-    max_steps: int = 2000
     per_device_train_batch_size: int = 64
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-4
-    start_lr: float = 1e-5
     final_lr: float = 1e-5
-    warmup_steps: int = 100
-    weight_decay: float = 0.04
-    max_grad_norm: float | None = 1.0
-    seed: int = 0
     log_every: int = 20
-    checkpointing_steps: int | None = 500
-    checkpoints_total_limit: int | None = 2
-    resume_from_checkpoint: str | None = None
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    report_to: Literal["none", "tensorboard", "trackio"] = "none"
 
     def __post_init__(self) -> None:
-        for name in ("frames_per_window", "frame_skip", "auto_steps", "max_steps", "per_device_train_batch_size",
-                     "gradient_accumulation_steps", "log_every"):
+        super().__post_init__()
+        for name in ("frames_per_window", "frame_skip", "auto_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: expected >= 1")
         if self.frames_per_window < 2:
@@ -77,9 +65,7 @@ class WorldModelArguments:
                              f"{self.frames_per_window - 1}")
         if self.state_mode not in ("true", "hold", "zero"):
             raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
-        overrides = json.loads(self.config_overrides)
-        if not isinstance(overrides, dict):
-            raise ValueError(f"config_overrides must be a JSON object, got {type(overrides).__name__}")
+        parse_config_overrides(self.config_overrides)
 
 
 @dataclass
@@ -112,7 +98,7 @@ def frame_transform(model: JepaWorldModel) -> EvalTransform:
 def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action_dim: int,
                       state_dim: int) -> JepaWorldModel:
     """A `JepaWorldModel` with the given encoder's weights and a fresh predictor."""
-    overrides = json.loads(args.config_overrides)
+    overrides = parse_config_overrides(args.config_overrides)
     overrides.setdefault("state_update", "add" if args.state_mode == "true" and action_dim == state_dim else "hold")
     config = JepaWorldModelConfig.from_preset(
         args.preset, encoder_config=encoder.config, action_dim=action_dim, state_dim=state_dim,

@@ -4,13 +4,61 @@ model / optimizer / scheduler, run the loop, and hand back the unwrapped model o
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
 from torch import nn
 
 from .loop import LoopConfig, LoopResult, fit
+
+
+@dataclass
+class RunArguments:
+    """The flags every training script shares (loop, optimizer, checkpoints, precision, tracking).
+
+    A script's argument dataclass subclasses it, adds its own flags and may redeclare a field to change its
+    default; `__post_init__` validates these, the subclass calls it and checks the rest.
+    """
+
+    output_dir: str = "runs/train"
+    max_steps: int = 2000
+    per_device_train_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-4
+    start_lr: float = 1e-5
+    final_lr: float = 1e-6
+    warmup_steps: int = 100
+    weight_decay: float = 0.04
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    log_every: int = 10
+    checkpointing_steps: int | None = 500
+    checkpoints_total_limit: int | None = 2
+    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint path"})
+    mixed_precision: Literal["no", "bf16", "fp16"] = field(
+        default="no", metadata={"help": "'no' (fp32; right for CPUs without bf16 units) or bf16 on GPU"})
+    report_to: Literal["none", "tensorboard", "trackio"] = "none"
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: expected >= 1")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate={self.learning_rate}: expected > 0")
+
+
+def parse_config_overrides(text: str) -> dict[str, Any]:
+    """`--config_overrides` JSON -> dict; a clear error for invalid JSON or a non-object."""
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config_overrides={text!r} is not valid JSON: {err}") from err
+    if not isinstance(overrides, dict):
+        raise ValueError(f"config_overrides must be a JSON object, got {type(overrides).__name__}")
+    return overrides
 
 
 def build_accelerator(args: Any, project_name: str) -> Accelerator:
