@@ -239,10 +239,27 @@ class KVCache:
         return self.keys[layer], self.values[layer]
 
     def expand(self, batch_size: int) -> KVCache:
-        """A cache whose batch-1 entries are broadcast to `batch_size` (e.g. one context, many plan samples)."""
-        out = KVCache(len(self.keys))
-        out.keys = [None if k is None else k.expand(batch_size, -1, -1, -1) for k in self.keys]
-        out.values = [None if v is None else v.expand(batch_size, -1, -1, -1) for v in self.values]
+        """A cache whose batch-1 entries are broadcast to `batch_size` (e.g. one shared history, many plan samples).
+
+        Without `capacity` the entries are broadcast views (the next update's concatenation materialises them);
+        with it, each layer gets (batch_size, heads, capacity, d) buffers holding copies of the filled part, so
+        later updates keep writing in place per sample.
+        """
+        out = KVCache(len(self.keys), capacity=self.capacity)
+        for i, (k, v) in enumerate(zip(self.keys, self.values)):
+            if k is None:
+                continue
+            if k.shape[0] != 1:
+                raise ValueError(f"KVCache.expand: layer {i} holds batch {k.shape[0]}; expected 1")
+            if self.capacity is None:
+                out.keys[i], out.values[i] = k.expand(batch_size, -1, -1, -1), v.expand(batch_size, -1, -1, -1)
+                continue
+            shape = (batch_size, k.shape[1], self.capacity, k.shape[3])
+            kbuf, vbuf = k.new_empty(shape), v.new_empty(shape)  # (B, heads, capacity, d) each
+            kbuf[:, :, : k.shape[2]] = k  # broadcast copy of the shared prefix
+            vbuf[:, :, : v.shape[2]] = v
+            out._buffers[i] = (kbuf, vbuf)
+            out.keys[i], out.values[i] = kbuf[:, :, : k.shape[2]], vbuf[:, :, : v.shape[2]]
         return out
 
 

@@ -216,6 +216,7 @@ class JepaWorldModel(JepaWorldModelPreTrainedModel):
         extrinsics: Tensor | None = None,
         frame_grid: tuple[int, int] | None = None,
         use_cache: bool = True,
+        shared_prefix: int = 0,
     ) -> Tensor:
         """Autoregressive rollout from T0 context frames over the H = A_len - T0 + 1 predicted frames.
 
@@ -228,6 +229,10 @@ class JepaWorldModel(JepaWorldModelPreTrainedModel):
             frame_grid: (H', W') tokens per frame; defaults to the config grid.
             use_cache: reuse a KV cache (one step per call); False recomputes the whole history per step
                 (Meta's planning code). Both give the same result.
+            shared_prefix: P < T0 context steps whose latents, actions, states (and extrinsics) are the same in
+                every batch row (an observed history scored under many candidate plans): with the cache, they
+                run once at batch 1 and their keys/values are broadcast to the batch. Row 0 is read; the caller
+                guarantees the rows agree.
 
         Returns:
             (B, H*N, D) predicted latents of frames T0..T0+H-1.
@@ -253,8 +258,16 @@ class JepaWorldModel(JepaWorldModelPreTrainedModel):
         # write would overwrite keys saved for the backward pass.
         capacity = None if torch.is_grad_enabled() else (t0 + horizon - 1) * (self.config.conditioning_tokens + n)
         cache = KVCache(len(self.predictor.predictor_blocks), capacity=capacity) if use_cache else None
-        out = self.predictor(latents, actions[:, :t0], all_states[:, :t0], ext(0, t0), frame_grid=grid,
-                             kv_cache=cache)  # (B, T0*N, D)
+        if not 0 <= shared_prefix < t0:
+            raise ValueError(f"shared_prefix={shared_prefix}: expected 0 <= shared_prefix < {t0} context steps")
+        p = shared_prefix if use_cache else 0
+        if p:
+            ext1 = extrinsics[:1, :p] if extrinsics is not None else None
+            self.predictor(latents[:1, : p * n], actions[:1, :p], all_states[:1, :p], ext1, frame_grid=grid,
+                           kv_cache=cache)  # batch 1: fills the cache with the shared steps
+            cache = cache.expand(latents.shape[0])
+        out = self.predictor(latents[:, p * n:], actions[:, p:t0], all_states[:, p:t0], ext(p, t0), frame_grid=grid,
+                             kv_cache=cache, step_offset=p)  # (B, (T0-P)*N, D)
         preds = [self._normalize(out[:, -n:])]  # frame T0
         history = latents
         for k in range(t0, t0 + horizon - 1):

@@ -33,13 +33,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
                  gpu_encoders=[("vjepa2", "vit_l", 1), ("ijepa", "vit_h14", 8)],
                  train=[("ijepa", "tiny", 8), ("ijepa", "small", 8), ("vjepa2", "tiny", 4), ("vjepa2", "small", 2)],
                  train_warmup=2, train_repeats=5, wm_batch=2, wm_frames=(8, 16),
-                 plan=dict(num_samples=100, topk=10, iterations=3), horizons=(2, 5, 10), plan_repeats=3,
+                 plan=dict(num_samples=100, topk=10, iterations=3), plans=((2, 1), (5, 1), (10, 1), (5, 4), (10, 4)), plan_repeats=3,
                  data_source="builtin:moving_digits", data_workers=(0, 1, 2), data_batch=8, data_batches=12),
     "quick": dict(gemm_size=512, gemm_repeats=3, enc_warmup=1, enc_repeats=3,
                   encoders=[("vjepa2", "tiny", 1), ("ijepa", "tiny", 1)], gpu_encoders=[],
                   train=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)],
                   train_warmup=1, train_repeats=2, wm_batch=1, wm_frames=(4, 8),
-                  plan=dict(num_samples=16, topk=4, iterations=2), horizons=(3,), plan_repeats=1,
+                  plan=dict(num_samples=16, topk=4, iterations=2), plans=((3, 1), (3, 2)), plan_repeats=1,
                   data_source=None, data_workers=(0, 2), data_batch=4, data_batches=2),
 }
 TARGETS = {"encoder_speedup_min": 1.0, "encoder_speedup_tiny": 1.5, "matmul_fraction_small_cpu": 0.75,
@@ -88,10 +88,12 @@ def run_train(s: dict[str, Any], device: torch.device, results: dict[str, Any]) 
 
 def run_planning(s: dict[str, Any], device: torch.device, results: dict[str, Any]) -> None:
     details = results["details"].setdefault("planning", {})
-    for horizon in s["horizons"]:
-        r = hb.planning_benchmark(horizon=horizon, device=device, repeats=s["plan_repeats"], **s["plan"])
-        details[f"horizon_{horizon}"] = r
-        results["planning_speedup_kv_cache"][f"horizon_{horizon}"] = r["speedup"]
+    for horizon, context in s["plans"]:  # (H, T0): T0 observed frames per rollout (an MPC history)
+        r = hb.planning_benchmark(horizon=horizon, context_frames=context, device=device,
+                                  repeats=s["plan_repeats"], **s["plan"])
+        key = f"horizon_{horizon}" + (f"_context_{context}" if context > 1 else "")
+        details[key] = r
+        results["planning_speedup_kv_cache"][key] = r["speedup"]
 
 
 def run_data(s: dict[str, Any], results: dict[str, Any], tmp: Path) -> None:

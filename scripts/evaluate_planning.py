@@ -36,10 +36,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=5, help="planned model steps (each spans frame_skip env steps)")
     p.add_argument("--iterations", type=int, default=30)
     p.add_argument("--topk", type=int, default=30, help="CEM elite size")
+    p.add_argument("--noise_beta", type=float, default=None,
+                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white; default: planner_config)")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
-    p.add_argument("--reduction", choices=["last", "mean"], default="mean",
-                   help="score the last predicted frame (Meta) or the mean over all predicted frames (EB-JEPA)")
+    p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="mean",
+                   help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "
+                        "their mean (EB-JEPA)")
     p.add_argument("--replan_every", type=int, default=1, help="planned actions executed per replan")
+    p.add_argument("--context_frames", type=int, default=1,
+                   help="observed frames (current + earlier, one planned action apart) each rollout starts from")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", default=None, help="write the metrics here (default output_dir/planning.json)")
     p.add_argument("--output_dir", default=None, help="GIF and plot go here (default: beside --json)")
@@ -55,11 +60,14 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = {"horizon": args.horizon, "num_samples": args.num_samples, "iterations": args.iterations}
     if args.planner == "cem":
         sizes["topk"] = min(args.topk, args.num_samples)
+        if args.noise_beta is not None:
+            sizes["noise_beta"] = args.noise_beta
     config = planner_config(model, args.planner, **sizes)
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,
                                    energy=args.energy, reduction=args.reduction, max_steps=args.max_steps,
-                                   replan_every=args.replan_every, env_kwargs=env_kwargs, device=args.device)
+                                   replan_every=args.replan_every,
+                                   context_frames=args.context_frames, env_kwargs=env_kwargs, device=args.device)
     json_path = Path(args.json) if args.json else Path(args.output_dir or ".") / "planning.json"
     out_dir = Path(args.output_dir) if args.output_dir else json_path.parent
     shown = pick_episode(evaluation)

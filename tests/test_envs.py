@@ -229,6 +229,27 @@ def test_exploration_covers_both_rooms_and_is_seeded():
     np.testing.assert_array_equal(run(0), run(0))
     crossings = [np.count_nonzero(np.diff([env.room_of(s) for s in run(seed)])) for seed in range(10)]
     assert np.mean(crossings) >= 0.5, crossings
+    with pytest.raises(ValueError, match="wall_prob"):
+        TwoRoomsExplorer(env, np.random.default_rng(0), door_prob=0.5, wall_prob=0.6)
+
+
+def test_exploration_wall_plans_push_into_the_wall():
+    """wall_prob=1: every plan heads straight for the other room, so the agent ends up blocked at the wall."""
+    env = TwoRoomsEnv(terminate_on_success=False)
+    obs, info = env.reset(seed=0, options={"start": (0.25, 0.7)})
+    policy = TwoRoomsExplorer(env, np.random.default_rng(0), door_prob=0.0, wall_prob=1.0, kappa=50.0)
+    policy.reset(info)
+    blocked = 0
+    for _ in range(60):
+        before = info["state"]
+        action = policy(obs, info)
+        obs, _, _, _, info = env.step(action)
+        moved = np.linalg.norm(info["state"] - before)
+        blocked += moved < 0.5 * np.linalg.norm(action) * env.config.max_norm
+    assert blocked >= 10, blocked  # pushes that the wall stopped
+
+
+def test_correlated_policy_for_other_envs():
     arm = TwoLinkArmEnv()
     policy = make_exploration_policy(arm, np.random.default_rng(0))
     _, info = arm.reset(seed=0)

@@ -135,6 +135,40 @@ def test_world_model_rollout_kv_cache_equals_recompute(tiny_ac_config) -> None:
     torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_world_model_rollout_shared_prefix_equals_full_batch(tiny_ac_config, grad) -> None:
+    """A history shared by every row, run once at batch 1 and broadcast, gives the per-row rollout."""
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    torch.manual_seed(0)
+    z = model.encode(torch.randn(1, 3, 3, 32, 32)).detach().expand(4, -1, -1)  # (4, 3*16, 64): one history
+    history = torch.randn(1, 2, 3).expand(4, -1, -1)  # the 2 executed actions between the 3 frames
+    actions = torch.cat([history, torch.randn(4, 4, 3)], dim=1)  # (4, 6, 3): per-row candidate plans
+    states = torch.randn(1, 3, 3).expand(4, -1, -1)
+    with torch.set_grad_enabled(grad):
+        shared = model.rollout(z, actions, states, shared_prefix=2)
+        full = model.rollout(z, actions, states, use_cache=False)
+    assert shared.shape == (4, 4 * 16, 64)
+    torch.testing.assert_close(shared, full, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="shared_prefix=3"):
+        model.rollout(z, actions, states, shared_prefix=3)
+
+
+def test_kv_cache_expand_with_capacity_keeps_writing_in_place() -> None:
+    cache = KVCache(1, capacity=5)
+    k, v = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4)
+    cache.update(0, k, v)
+    wide = cache.expand(4)
+    new_k, new_v = torch.randn(4, 2, 2, 4), torch.randn(4, 2, 2, 4)
+    keys, values = wide.update(0, new_k, new_v)
+    assert keys.shape == (4, 2, 5, 4) and wide.length == 5
+    torch.testing.assert_close(keys, torch.cat([k.expand(4, -1, -1, -1), new_k], dim=2))
+    torch.testing.assert_close(values, torch.cat([v.expand(4, -1, -1, -1), new_v], dim=2))
+    with pytest.raises(ValueError, match="exceed capacity=5"):
+        wide.update(0, new_k[:, :, :1], new_v[:, :, :1])
+    with pytest.raises(ValueError, match="expected 1"):
+        wide.expand(8)
+
+
 def test_world_model_is_block_causal(tiny_ac_config) -> None:
     """Step t's prediction does not change when later steps change."""
     model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()

@@ -16,6 +16,7 @@ from hf_jepa.planning import (
     MPPIConfig,
     PlanResult,
     cem,
+    colored_noise,
     latent_energy,
     mppi,
     project_actions,
@@ -77,6 +78,20 @@ def test_cem_finds_bowl_minimum():
     assert (res.actions - TARGET).abs().max().item() < 1e-2
     assert res.final_energy < 1e-3
     assert res.energy_history[-1] < res.energy_history[0]
+
+
+def test_colored_noise_unit_variance_and_smooth():
+    """beta=0 is torch.randn itself; beta=2 keeps unit variance per entry and correlates neighbouring steps."""
+    white = colored_noise((4, 6, 2), 0.0, gen(3))
+    torch.testing.assert_close(white, torch.randn(4, 6, 2, generator=gen(3)), rtol=0, atol=0)
+    for h in (5, 8):
+        x = colored_noise((20000, h, 2), 2.0, gen(0))
+        assert x.shape == (20000, h, 2)
+        torch.testing.assert_close(x.var(0), torch.ones(h, 2), atol=0.05, rtol=0)
+        lag1 = (x[:, 1:] * x[:, :-1]).mean().item()
+        assert lag1 > 0.3, lag1  # white noise: ~0
+    res = cem(bowl(TARGET), small_cem(noise_beta=2.0), action_dim=A, generator=gen(0))
+    assert (res.actions - TARGET).abs().max().item() < 1e-2
 
 
 def test_mppi_finds_bowl_minimum():
@@ -238,6 +253,7 @@ def test_debug_logging(caplog):
         (CEMConfig, dict(max_norm=0.0), "max_norm"),
         (CEMConfig, dict(min_std=float("nan")), "min_std"),
         (CEMConfig, dict(seed=-1), "seed"),
+        (CEMConfig, dict(noise_beta=-1.0), "noise_beta"),
         (MPPIConfig, dict(temperature=0.0), "temperature"),
         (MPPIConfig, dict(noise_std=float("inf")), "noise_std"),
         (MPPIConfig, dict(num_samples=True), "num_samples"),

@@ -105,7 +105,7 @@ def test_plan_fn_repeats_macro_actions(pipeline: dict[str, Path]) -> None:
     assert float(result.actions.norm(dim=-1).max()) <= 1.0 + 1e-5  # env actions stay in the unit ball
 
 
-def test_mean_reduction_averages_per_frame_energies(pipeline: dict[str, Path]) -> None:
+def test_mean_and_ramp_reductions_weigh_per_frame_energies(pipeline: dict[str, Path]) -> None:
     model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
     config = planner_config(model, horizon=3, num_samples=4, topk=2, iterations=1)
     env = hf_jepa.envs.make_goal_env("two_rooms")
@@ -120,8 +120,43 @@ def test_mean_reduction_averages_per_frame_energies(pipeline: dict[str, Path]) -
                 for h in (1, 2, 3)]
     torch.testing.assert_close(e_last, per_step[-1])
     torch.testing.assert_close(e_mean, torch.stack(per_step).mean(0), atol=1e-6, rtol=1e-5)
+    e_ramp = WorldModelPlanner(model, config, reduction="ramp").energy_fn(ctx, state, goal)(actions)
+    weights = torch.tensor([0.1, 0.55, 1.0])  # PLDM's linear ramp from 0.1 (first frame) to 1 (last)
+    torch.testing.assert_close(e_ramp, (torch.stack(per_step, 1) @ weights) / weights.sum(), atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="reduction"):
         WorldModelPlanner(model, config, reduction="max")
+
+
+def test_planner_history_context(pipeline: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """context_frames=3: rollouts start from the last 3 observed frames and the planned actions executed between
+    them, the history shared by every sample; the cached plans equal recomputed ones."""
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
+    config = planner_config(model, horizon=2, num_samples=6, topk=2, iterations=2)
+    planners = [WorldModelPlanner(model, config, context_frames=3, use_cache=c) for c in (True, False)]
+    env = hf_jepa.envs.make_goal_env("two_rooms")
+    obs, info = env.reset(seed=2)
+    seen = []
+    rollout = model.rollout
+    monkeypatch.setattr(model, "rollout", lambda *a, **kw: seen.append((a, kw)) or rollout(*a, **kw))
+    frames, executed = [], []
+    for _ in range(4):
+        seen.clear()
+        results = [p.plan(obs, info["goal"], info["state"], generator=torch.Generator().manual_seed(0))
+                   for p in planners]
+        torch.testing.assert_close(results[0].actions, results[1].actions, atol=1e-5, rtol=0)
+        frames.append(obs)
+        (latents, actions, states), kw = seen[0]
+        t0 = min(len(frames), 3)
+        expected = torch.cat([planners[0].encode(f) for f in frames[-t0:]], dim=1)  # (1, T0*N, D)
+        torch.testing.assert_close(latents[:1], expected)
+        assert kw["shared_prefix"] == t0 - 1 and states.shape[1] == t0
+        if t0 > 1:
+            torch.testing.assert_close(actions[0, : t0 - 1], torch.stack(executed[-(t0 - 1):]))
+        executed.append(results[0].actions[0])
+        for _ in range(5):
+            obs, _, _, _, info = env.step(results[0].actions[0].numpy() / 5)
+    with pytest.raises(ValueError, match="context_frames"):
+        WorldModelPlanner(model, config, context_frames=0)
 
 
 def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> None:

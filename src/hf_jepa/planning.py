@@ -148,6 +148,9 @@ class CEMConfig:
         action_high: upper action bound, a float or one per dimension (``inf`` for none).
         max_norm: if set, each action (one step, all dimensions) is projected onto the L2 ball of
             this radius before the box clamp (EB-JEPA's Two-Rooms ``max_norms``).
+        noise_beta: exponent of the sampling noise's power spectrum along the horizon, ``1/f^beta``
+            (iCEM, Pinneri et al. 2020): 0 is white noise (Meta, LeWM); 2 gives smooth, persistent candidate
+            sequences that explore far (detours) instead of jittering in place. Unit variance either way.
         seed: seed for :meth:`make_generator`; the planners themselves use the generator they are given.
     """
 
@@ -159,6 +162,7 @@ class CEMConfig:
     momentum_mean: float = 0.0
     momentum_std: float = 0.0
     min_std: float = 0.0
+    noise_beta: float = 0.0
     action_low: PerDim = -1.0
     action_high: PerDim = 1.0
     max_norm: float | None = None
@@ -175,6 +179,7 @@ class CEMConfig:
         _check_float(c, "momentum_mean", self.momentum_mean, low=0.0, high=1.0, high_open=True)
         _check_float(c, "momentum_std", self.momentum_std, low=0.0, high=1.0, high_open=True)
         _check_float(c, "min_std", self.min_std, low=0.0, high=math.inf, high_open=True)
+        _check_float(c, "noise_beta", self.noise_beta, low=0.0, high=4.0)
         object.__setattr__(
             self, "init_std", _normalize_per_dim(c, "init_std", self.init_std, low=0.0, high=math.inf, high_open=True)
         )
@@ -415,6 +420,26 @@ def _evaluate(energy_fn: EnergyFn, candidates: Tensor) -> Tensor:
     return torch.where(torch.isfinite(energies), energies, math.inf)
 
 
+def colored_noise(shape: tuple[int, int, int], beta: float, generator: torch.Generator) -> Tensor:
+    """Gaussian noise (S, H, A) with power spectrum ``1/f^beta`` along H and unit variance per entry (iCEM).
+
+    ``beta=0`` returns ``torch.randn(shape)`` exactly (same draws). Otherwise white noise is filtered in the
+    frequency domain (rfft over H, amplitudes times ``f^(-beta/2)`` with ``f >= 1/H``, irfft) and divided by the
+    filter's exact per-entry standard deviation.
+    """
+    s, h, a = shape
+    device = generator.device
+    if beta == 0.0 or h == 1:
+        return torch.randn(s, h, a, generator=generator, device=device)
+    white = torch.randn(s, a, h, generator=generator, device=device)  # (S, A, H): filter along the last dim
+    freqs = torch.fft.rfftfreq(h, device=device).clamp_min(1.0 / h)  # (H//2+1,)
+    scale = freqs ** (-beta / 2.0)  # (H//2+1,)
+    noise = torch.fft.irfft(torch.fft.rfft(white, dim=-1) * scale, n=h, dim=-1)  # (S, A, H)
+    k = torch.arange(h, device=device)
+    var = scale[torch.minimum(k, h - k)].square().mean()  # per-entry variance of the circular filter
+    return (noise / var.sqrt()).transpose(1, 2)  # (S, A, H) -> (S, H, A)
+
+
 @torch.no_grad()
 def cem(
     energy_fn: EnergyFn,
@@ -446,7 +471,7 @@ def cem(
     std = _per_dim(config.init_std, action_dim, "init_std", device).expand(h, action_dim).clone()  # (H, A)
     history: list[Tensor] = []  # () per iteration
     for it in range(config.iterations):
-        noise = torch.randn(s, h, action_dim, generator=generator, device=device)  # (S, H, A)
+        noise = colored_noise((s, h, action_dim), config.noise_beta, generator)  # (S, H, A)
         candidates = project_actions(mean + std * noise, low, high, config.max_norm)  # (S, H, A)
         energies = _evaluate(energy_fn, candidates)  # (S,)
         elite_energy, elite_idx = torch.topk(energies, k, largest=False)  # (K,), (K,)

@@ -74,9 +74,10 @@ def evaluate_planning(
     seed: int = 0,
     config: CEMConfig | MPPIConfig | None = None,
     energy: Literal["l1", "mse"] = "l1",
-    reduction: Literal["last", "mean"] = "mean",
+    reduction: Literal["last", "ramp", "mean"] = "mean",
     max_steps: int = 100,
     replan_every: int = 1,
+    context_frames: int = 1,
     env_kwargs: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
@@ -92,17 +93,23 @@ def evaluate_planning(
         config: planner settings in model action units (default `planner_config(model)`).
         energy / reduction: see `WorldModelPlanner`.
         max_steps: env steps per episode at most.
+        context_frames: observed frames each rollout starts from (see `WorldModelPlanner`); > 1 needs
+            replan_every=1.
         env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: expected >= 1")
+    if context_frames > 1 and replan_every != 1:
+        raise ValueError(f"context_frames={context_frames} needs replan_every=1 (the history is one planned action "
+                         f"per frame), got replan_every={replan_every}")
     env_kwargs = dict(env_kwargs or {})
     if "image_size" not in env_kwargs:
         env_kwargs["image_size"] = model.config.encoder_config.image_size
     goal_env = make_goal_env(env, **env_kwargs)
     config = config or planner_config(model)
     k = int(model.config.frame_skip)
-    planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, device=device)
+    planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
+                                device=device)
     out = PlanningEvaluation(results={})
     rooms = out.other_room
     plan_seconds, env_steps, replans = 0.0, 0, 0
@@ -132,6 +139,7 @@ def evaluate_planning(
         "mean_steps": env_steps / episodes,
         "wall_seconds": time.perf_counter() - start,
         "env": env, "seed": seed, "max_steps": max_steps, "frame_skip": k, "replan_every": replan_every,
+        "context_frames": context_frames,
         "energy": energy, "reduction": reduction, "device": str(device),
         "planner": {"kind": type(config).__name__, **dataclasses.asdict(config)},
     }

@@ -25,6 +25,11 @@ from hf_jepa.world_model_training import frame_transform
 logger = logging.getLogger(__name__)
 
 
+REDUCTIONS = ("last", "ramp", "mean")
+RAMP_FIRST = 0.1
+"""Weight of the first predicted frame under reduction='ramp' (PLDM's `loss_coeff_first`); the last has 1."""
+
+
 def frames_to_tensor(frames: np.ndarray | Tensor, model: JepaWorldModel) -> Tensor:
     """uint8 frames (H, W, 3), (T, H, W, 3) or (T, 3, H, W) -> float (1, T, 3, S, S) normalised for the encoder.
 
@@ -51,27 +56,39 @@ class WorldModelPlanner:
         model: the world model (eval mode is set here).
         config: `CEMConfig` or `MPPIConfig` (its horizon H is the rollout length).
         energy: 'l1' (Meta) or 'mse' (LeWM) between predicted and goal latents.
-        reduction: 'last' scores the last predicted frame (Meta, LeWM); 'mean' averages the distance over every
+        reduction: 'last' scores the last predicted frame (Meta, LeWM); 'ramp' weighs frame h of H by a linear
+            ramp from 0.1 to 1 (PLDM's `loss_coeff_first` / `loss_coeff_last`: the end dominates, yet earlier
+            progress counts, so MPC's first action is not left to noise); 'mean' averages the distance over every
             predicted frame (EB-JEPA's ``sum_all_diffs``: prefers plans that get close early and stay close).
         use_cache: KV-cached rollouts (True) or Meta's full recomputation per step (False); same energies.
         warm_start: start each replan from the previous plan shifted by one step.
+        context_frames: observed frames the rollouts start from: the current one plus up to
+            `context_frames - 1` earlier ones, with the planned actions executed between them (the model's
+            teacher-forcing regime). Assumes one planned action is executed per plan (MPC with replan_every=1).
+            With the cache, the history's keys/values are computed once per candidate batch and broadcast to
+            every sample (`rollout(shared_prefix=...)`); recomputation runs it for every sample and step.
         device: where the model runs.
     """
 
     model: JepaWorldModel
     config: CEMConfig | MPPIConfig
     energy: Literal["l1", "mse"] = "l1"
-    reduction: Literal["last", "mean"] = "last"
+    reduction: Literal["last", "ramp", "mean"] = "last"
     use_cache: bool = True
     warm_start: bool = True
+    context_frames: int = 1
     device: str | torch.device = "cpu"
     _previous: Tensor | None = field(default=None, init=False, repr=False)
+    _history: list[tuple[Tensor, Tensor]] = field(default_factory=list, init=False, repr=False)
+    _executed: list[Tensor] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.energy not in ("l1", "mse"):
             raise ValueError(f"energy={self.energy!r}: expected 'l1' or 'mse'")
-        if self.reduction not in ("last", "mean"):
-            raise ValueError(f"reduction={self.reduction!r}: expected 'last' or 'mean'")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"reduction={self.reduction!r}: expected one of {REDUCTIONS}")
+        if not isinstance(self.context_frames, int) or self.context_frames < 1:
+            raise ValueError(f"context_frames={self.context_frames!r}: expected an int >= 1")
         self.model = self.model.to(self.device).eval()
 
     @torch.no_grad()
@@ -80,22 +97,40 @@ class WorldModelPlanner:
         return self.model.encode(frames_to_tensor(frames, self.model).to(self.device))
 
     def reset(self) -> None:
-        """Forget the warm-start plan (call at the start of an episode)."""
+        """Forget the warm-start plan and the observed history (call at the start of an episode)."""
         self._previous = None
+        self._history.clear()
+        self._executed.clear()
 
-    def energy_fn(self, context: Tensor, state: Tensor, goal: Tensor) -> Any:
-        """Energy of (S, H, A) candidate sequences from context latents (1, N, D), state (S_dim,), goal (1, N, D)."""
+    def energy_fn(self, context: Tensor, states: Tensor, goal: Tensor, history_actions: Tensor | None = None) -> Any:
+        """Energy of (S, H, A) candidate sequences toward goal latents (1, N, D).
+
+        Args:
+            context: (1, T0*N, D) latents of the observed frames, oldest first (T0 = 1: the current frame).
+            states: (T0, S_dim) the states fed with them ((S_dim,) for T0 = 1).
+            history_actions: (T0-1, A) the actions executed between the observed frames (None when T0 = 1).
+        """
         n = goal.shape[1]
+        states = states.reshape(-1, self.model.config.state_dim)  # (T0, S_dim)
+        t0 = states.shape[0]
+        past = history_actions if history_actions is not None else context.new_zeros(0, self.model.config.action_dim)
+        if past.shape[0] != t0 - 1:
+            raise ValueError(f"history_actions: expected {t0 - 1} actions for {t0} context frames, got {past.shape[0]}")
 
         @torch.no_grad()
         def fn(actions: Tensor) -> Tensor:
             s = actions.shape[0]
-            preds = self.model.rollout(context.expand(s, -1, -1), actions.to(self.device),
-                                       state.view(1, 1, -1).expand(s, 1, -1), use_cache=self.use_cache)
+            full = torch.cat([past[None].expand(s, -1, -1), actions.to(self.device)], dim=1)  # (S, T0-1+H, A)
+            preds = self.model.rollout(context.expand(s, -1, -1), full, states[None].expand(s, -1, -1),
+                                       use_cache=self.use_cache, shared_prefix=t0 - 1)  # (S, H*N, D)
             if self.reduction == "last":
                 return latent_energy(preds[:, -n:], goal[0], kind=self.energy).cpu()  # (S,)
             per_frame = preds.reshape(s * actions.shape[1], n, -1)  # (S, H*N, D) -> (S*H, N, D)
-            return latent_energy(per_frame, goal[0], kind=self.energy).view(s, -1).mean(1).cpu()  # (S,)
+            energies = latent_energy(per_frame, goal[0], kind=self.energy).view(s, -1)  # (S, H)
+            if self.reduction == "mean":
+                return energies.mean(1).cpu()  # (S,)
+            ramp = torch.linspace(RAMP_FIRST, 1.0, energies.shape[1], device=energies.device)  # (H,)
+            return (energies @ ramp / ramp.sum()).cpu()  # (S,)
 
         return fn
 
@@ -104,18 +139,38 @@ class WorldModelPlanner:
              state: np.ndarray | Tensor, *, generator: torch.Generator | None = None,
              goal_latents: Tensor | None = None) -> PlanResult:
         """Plan H actions from an observation image and its state toward a goal image (or its latents)."""
-        context = self.encode(observation)
         goal_z = goal_latents if goal_latents is not None else self.encode(goal)
         state_t = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.device).reshape(-1)
         if state_t.numel() != self.model.config.state_dim:
             raise ValueError(f"state: expected {self.model.config.state_dim} values, got {state_t.numel()}")
+        context, states, past = self._observe(self.encode(observation), state_t)
         generator = generator or self.config.make_generator()
         init = shift_plan(self._previous) if (self.warm_start and self._previous is not None) else None
         search = cem if isinstance(self.config, CEMConfig) else mppi
-        result = search(self.energy_fn(context, state_t, goal_z), self.config,
+        result = search(self.energy_fn(context, states, goal_z, past), self.config,
                         action_dim=self.model.config.action_dim, generator=generator, init_mean=init)
         self._previous = result.actions
         return result
+
+    def _observe(self, latents: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Add the current frame (1, N, D) and state to the history; return the rollout context.
+
+        Returns:
+            (1, T0*N, D) latents, (T0, S) states (the oldest frame's state held when the model's
+            `state_update` is 'hold', as in training), and the (T0-1, A) actions between the frames or None.
+        """
+        if self.context_frames == 1:
+            return latents, state[None], None
+        if self._history and self._previous is not None:
+            self._executed.append(self._previous[0].to(self.device))  # the planned action MPC executed last
+        self._history.append((latents, state))
+        del self._history[: -self.context_frames]
+        del self._executed[: max(len(self._executed) - (len(self._history) - 1), 0)]
+        context = torch.cat([z for z, _ in self._history], dim=1)  # (1, T0*N, D)
+        states = torch.stack([s for _, s in self._history])  # (T0, S)
+        if self.model.config.state_update == "hold":
+            states = states[:1].expand(len(self._history), -1)
+        return context, states, torch.stack(self._executed) if self._executed else None
 
     def plan_fn(self, *, seed: int = 0, action_repeat: int = 1) -> PlanFn:
         """A `run_mpc` plan function: (observation, goal_observation, info) -> PlanResult, using info['state'].

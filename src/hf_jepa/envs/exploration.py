@@ -12,6 +12,10 @@ the door often (a uniform random walk almost never finds a 12-px door). Two poli
     exit on the other side, then a uniform point in the other room (a crossing),
   - with probability ``goal_prob``: the episode goal (``info["goal_state"]``), through the door if it is
     in the other room (goal-directed steps),
+  - with probability ``wall_prob``: a uniform point in the other room *without* the door detour, at full
+    speed for at most ``wall_timeout`` steps: the agent walks into the dividing wall and pushes/slides along
+    it for several model steps in a row. A world
+    model that never sees blocked pushes predicts the agent through the wall, and a planner exploits it,
   - otherwise: a uniform point in the agent's current room (local wandering, wall bumps included).
 
   With ``door_prob=0.5`` a 100-step episode crosses the door ~1.5 times on average (see the
@@ -83,9 +87,11 @@ class TwoRoomsExplorer:
         rng: the generator.
         door_prob: probability that a new plan crosses the door.
         goal_prob: probability that a new plan heads for the episode goal.
+        wall_prob: probability that a new plan pushes straight into the dividing wall (blocked moves).
         kappa: von Mises concentration of the heading noise (larger: straighter).
         min_speed: smallest action norm (the largest is 1).
         waypoint_timeout: steps before an unreached waypoint plan is dropped.
+        wall_timeout: steps a wall-pushing plan lasts.
     """
 
     def __init__(
@@ -95,27 +101,33 @@ class TwoRoomsExplorer:
         *,
         door_prob: float = 0.5,
         goal_prob: float = 0.0,
+        wall_prob: float = 0.25,
         kappa: float = 4.0,
         min_speed: float = 0.4,
         waypoint_timeout: int = 40,
+        wall_timeout: int = 40,
     ):
         base = env.unwrapped
         if not isinstance(base, TwoRoomsEnv):
             raise ValueError(f"TwoRoomsExplorer env={type(base).__name__} is invalid: expected a TwoRoomsEnv")
-        for name, p in (("door_prob", door_prob), ("goal_prob", goal_prob)):
+        for name, p in (("door_prob", door_prob), ("goal_prob", goal_prob), ("wall_prob", wall_prob)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"TwoRoomsExplorer {name}={p!r} is invalid: expected a probability in [0, 1]")
-        if door_prob + goal_prob > 1.0:
-            raise ValueError(
-                f"TwoRoomsExplorer door_prob + goal_prob = {door_prob + goal_prob} is invalid: expected <= 1"
-            )
+        if door_prob + goal_prob + wall_prob > 1.0:
+            raise ValueError(f"TwoRoomsExplorer door_prob + goal_prob + wall_prob = "
+                             f"{door_prob + goal_prob + wall_prob} is invalid: expected <= 1")
+        for name, steps in (("waypoint_timeout", waypoint_timeout), ("wall_timeout", wall_timeout)):
+            if not isinstance(steps, int) or steps < 1:
+                raise ValueError(f"TwoRoomsExplorer {name}={steps!r} is invalid: expected an int >= 1")
         if not 0.0 < min_speed <= 1.0:
             raise ValueError(f"TwoRoomsExplorer min_speed={min_speed!r} is invalid: expected a float in (0, 1]")
         self.env, self.cfg, self.rng = base, base.config, rng
-        self.door_prob, self.goal_prob, self.kappa = door_prob, goal_prob, kappa
-        self.min_speed, self.waypoint_timeout = min_speed, waypoint_timeout
+        self.door_prob, self.goal_prob, self.wall_prob, self.kappa = door_prob, goal_prob, wall_prob, kappa
+        self.min_speed, self.waypoint_timeout, self.wall_timeout = min_speed, waypoint_timeout, wall_timeout
         self._plan: list[np.ndarray] = []
         self._age = 0
+        self._timeout = waypoint_timeout
+        self._pushing = False
 
     def _door_crossing(self, state: np.ndarray, final: np.ndarray | None) -> list[np.ndarray]:
         slab_lo, slab_hi = self.cfg.wall_slab
@@ -130,6 +142,10 @@ class TwoRoomsExplorer:
 
     def _new_plan(self, state: np.ndarray, info: dict[str, Any]) -> list[np.ndarray]:
         u = self.rng.random()
+        self._timeout, self._pushing = self.waypoint_timeout, False
+        if u >= 1.0 - self.wall_prob:  # straight at the other room: blocked by the wall
+            self._timeout, self._pushing = self.wall_timeout, True
+            return [self.env.sample_state(1 - self.env.room_of(state), self.rng)]
         if u < self.door_prob:
             return self._door_crossing(state, None)
         if u < self.door_prob + self.goal_prob and "goal_state" in info:
@@ -149,12 +165,13 @@ class TwoRoomsExplorer:
         while self._plan and np.linalg.norm(self._plan[0] - state) < self.cfg.max_norm:
             self._plan.pop(0)
             self._age = 0
-        if not self._plan or self._age >= self.waypoint_timeout:
+        if not self._plan or self._age >= self._timeout:
             self._plan, self._age = self._new_plan(state, info), 0
         self._age += 1
         delta = self._plan[0] - state
         heading = np.arctan2(delta[1], delta[0]) + self.rng.vonmises(0.0, self.kappa)
-        speed = self.rng.uniform(self.min_speed, 1.0)
+        # wall plans push at full speed: a planner's candidates push as hard as the action set allows
+        speed = 1.0 if self._pushing else self.rng.uniform(self.min_speed, 1.0)
         # slow down near the waypoint so it is reached rather than circled
         speed = min(speed, float(np.linalg.norm(delta)) / self.cfg.max_norm + 0.2)
         return (speed * np.array([np.cos(heading), np.sin(heading)])).astype(np.float32)
