@@ -246,7 +246,7 @@ class KVCache:
         later updates keep writing in place per sample.
         """
         out = KVCache(len(self.keys), capacity=self.capacity)
-        for i, (k, v) in enumerate(zip(self.keys, self.values)):
+        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
             if k is None:
                 continue
             if k.shape[0] != 1:

@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=30)
     p.add_argument("--topk", type=int, default=30, help="CEM elite size")
     p.add_argument("--noise_beta", type=float, default=None,
-                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white; default: planner_config)")
+                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white; "
+                        "default: planner_config's)")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
     p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="mean",
                    help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "
