@@ -1,4 +1,4 @@
-"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, in about ten minutes.
+"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, in about twelve minutes.
 
 1. collect exploration episodes in Two-Rooms (LeRobot v3 layout)    -> outputs/demo/two_rooms
 2. pretrain a tiny V-JEPA 2 encoder on their video                 -> outputs/demo/pretrain/encoder
@@ -31,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eval_episodes", type=int, default=10)
     p.add_argument("--num_samples", type=int, default=200, help="CEM candidates per iteration")
     p.add_argument("--iterations", type=int, default=8, help="CEM iterations per plan")
-    p.add_argument("--horizon", type=int, default=5, help="planned model steps (5 env steps each)")
+    p.add_argument("--horizon", type=int, default=8, help="planned model steps (5 env steps each)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="redo every stage even if its outputs exist")
     return p.parse_args()
@@ -67,6 +67,7 @@ def main() -> None:
     stage("train the world model", wm / "config.json",
           ["scripts/train_world_model.py", "--encoder", str(pretrain / "encoder"), "--dataset_name", str(data),
            "--output_dir", str(wm_run), "--max_steps", str(args.world_model_steps), "--state_mode", "hold",
+           "--frames_per_window", "8", "--auto_steps", "7",
            "--checkpointing_steps", str(args.world_model_steps), "--log_every", "100", "--seed", seed],
           args.fresh, timings)
     if not wm.exists():
@@ -74,7 +75,8 @@ def main() -> None:
     stage("plan toward goal images", out / "planning.json",
           ["scripts/evaluate_planning.py", "--model", str(wm), "--episodes", str(args.eval_episodes),
            "--other_room_prob", "0.5", "--num_samples", str(args.num_samples), "--iterations",
-           str(args.iterations), "--horizon", str(args.horizon), "--seed", str(1000 + args.seed),
+           str(args.iterations), "--horizon", str(args.horizon), "--reduction", "ramp", "--noise_beta", "2",
+           "--seed", str(1000 + args.seed),
            "--json", str(out / "planning.json")], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
     print("\n== demo summary")

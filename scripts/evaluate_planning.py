@@ -1,7 +1,8 @@
 """Plan toward goal images with a trained world model: N MPC episodes, metrics as JSON, a GIF and an energy plot.
 
     python scripts/evaluate_planning.py --model runs/wm/final --env two_rooms --episodes 50 --seed 0 \
-        --json out.json [--output_dir runs/wm/eval --planner cem --num_samples 300 --horizon 5 --iterations 30]
+        --json out.json [--output_dir runs/wm/eval --planner cem --num_samples 300 --horizon 8 --iterations 10 \
+        --reduction ramp --noise_beta 2]
 
 The JSON holds success_rate, episodes, mean_final_distance, seconds_per_action (planning time per env step),
 seconds_per_plan, the planner settings and, on Two-Rooms, the success rates for goals in the same / other room.
@@ -33,14 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="two_rooms: probability that a goal lies in the other room (env default: 1.0)")
     p.add_argument("--planner", choices=["cem", "mppi"], default="cem")
     p.add_argument("--num_samples", type=int, default=300)
-    p.add_argument("--horizon", type=int, default=5, help="planned model steps (each spans frame_skip env steps)")
-    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--horizon", type=int, default=8, help="planned model steps (each spans frame_skip env steps)")
+    p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--topk", type=int, default=30, help="CEM elite size")
-    p.add_argument("--noise_beta", type=float, default=None,
-                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white; "
-                        "default: planner_config's)")
+    p.add_argument("--noise_beta", type=float, default=2.0,
+                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white)")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
-    p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="mean",
+    p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="ramp",
                    help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "
                         "their mean (EB-JEPA)")
     p.add_argument("--replan_every", type=int, default=1, help="planned actions executed per replan")
@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = {"horizon": args.horizon, "num_samples": args.num_samples, "iterations": args.iterations}
     if args.planner == "cem":
         sizes["topk"] = min(args.topk, args.num_samples)
-        if args.noise_beta is not None:
-            sizes["noise_beta"] = args.noise_beta
+        sizes["noise_beta"] = args.noise_beta
     config = planner_config(model, args.planner, **sizes)
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,

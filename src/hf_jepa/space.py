@@ -119,7 +119,7 @@ class SpaceConfig:
     max_image_pixels: int = 4096 * 4096
     num_samples: int = 200
     iterations: int = 8
-    horizon: int = 5
+    horizon: int = 8
     max_steps: int = 100
     max_plan_samples: int = 512
     max_plan_steps: int = 150
@@ -540,7 +540,7 @@ def plan_in_two_rooms(
     env = TwoRoomsEnv(max_episode_steps=max(max_steps, 1))
     start_p, goal_p = check_position(env, start, "start"), check_position(env, goal, "goal")
     k = int(model.config.frame_skip)  # env steps per planned action
-    planner = WorldModelPlanner(model, config=cem, reduction="mean")
+    planner = WorldModelPlanner(model, config=cem, reduction="ramp")
     inner = planner.plan_fn(seed=seed, action_repeat=k)
     calls = {"n": 0}
 
