@@ -157,6 +157,8 @@ def test_planner_history_context(pipeline: dict[str, Path], monkeypatch: pytest.
             obs, _, _, _, info = env.step(results[0].actions[0].numpy() / 5)
     with pytest.raises(ValueError, match="context_frames"):
         WorldModelPlanner(model, config, context_frames=0)
+    with pytest.raises(ValueError, match="replan_every=1"):  # the history assumes one planned action per frame
+        evaluate_planning(model, episodes=1, config=config, context_frames=2, replan_every=2, show_progress=False)
 
 
 def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> None:
