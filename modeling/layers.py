@@ -430,6 +430,9 @@ class SavesEncoderAsTarget:
     online encoder as `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained
     encoder. Put it before the `PreTrainedModel` base."""
 
+    # That `target_encoder.*` copy is an expected extra when the class is loaded without a target encoder.
+    _keys_to_ignore_on_load_unexpected = [r"^target_encoder\."]
+
     def save_pretrained(self, save_directory: Any, **kwargs: Any) -> Any:
         if getattr(self, "target_encoder", None) is not None:
             return super().save_pretrained(save_directory, **kwargs)

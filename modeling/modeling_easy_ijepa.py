@@ -202,8 +202,6 @@ class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
     """
 
     _auto_class = "AutoModelForPreTraining"
-    # That `target_encoder.*` copy is an expected extra when this class is loaded without a target encoder.
-    _keys_to_ignore_on_load_unexpected = [r"^target_encoder\."]
 
     def __init__(self, config: ImageJepaConfig) -> None:
         super().__init__(config)
@@ -219,7 +217,6 @@ class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
             nn.init.trunc_normal_(self.predictor.mask_token, std=config.initializer_range)
             if self.target_encoder is not None:
                 self.target_encoder.load_state_dict(self.encoder.state_dict())
-
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

@@ -227,8 +227,6 @@ class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
     """
 
     _auto_class = "AutoModelForPreTraining"
-    # That `target_encoder.*` copy is an expected extra when this class is loaded without a target encoder.
-    _keys_to_ignore_on_load_unexpected = [r"^target_encoder\."]
 
     def __init__(self, config: VideoJepaConfig) -> None:
         super().__init__(config)
@@ -244,7 +242,6 @@ class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
             self.predictor.mask_tokens.zero_()
             if self.target_encoder is not None:
                 self.target_encoder.load_state_dict(self.encoder.state_dict())
-
 
     def forward(
         self,

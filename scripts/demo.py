@@ -75,8 +75,7 @@ def main() -> None:
     stage("plan toward goal images", out / "planning.json",
           ["scripts/evaluate_planning.py", "--model", str(wm), "--episodes", str(args.eval_episodes),
            "--other_room_prob", "0.5", "--num_samples", str(args.num_samples), "--iterations",
-           str(args.iterations), "--horizon", str(args.horizon), "--reduction", "ramp", "--noise_beta", "2",
-           "--seed", str(1000 + args.seed),
+           str(args.iterations), "--horizon", str(args.horizon), "--seed", str(1000 + args.seed),
            "--json", str(out / "planning.json")], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
     print("\n== demo summary")

@@ -33,12 +33,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--other_room_prob", type=float, default=None,
                    help="two_rooms: probability that a goal lies in the other room (env default: 1.0)")
     p.add_argument("--planner", choices=["cem", "mppi"], default="cem")
-    p.add_argument("--num_samples", type=int, default=300)
-    p.add_argument("--horizon", type=int, default=8, help="planned model steps (each spans frame_skip env steps)")
-    p.add_argument("--iterations", type=int, default=10)
-    p.add_argument("--topk", type=int, default=30, help="CEM elite size")
-    p.add_argument("--noise_beta", type=float, default=2.0,
-                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white)")
+    # planner sizes left unset take `hf_jepa.planning_eval.planner_config`'s defaults (the values in the help)
+    p.add_argument("--num_samples", type=int, default=None, help="candidates per iteration (300)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="planned model steps, each spanning frame_skip env steps (8)")
+    p.add_argument("--iterations", type=int, default=None, help="planner iterations (10)")
+    p.add_argument("--topk", type=int, default=None, help="CEM elite size (30, at most --num_samples)")
+    p.add_argument("--noise_beta", type=float, default=None,
+                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white) (2)")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
     p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="ramp",
                    help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "
@@ -58,10 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = AutoModel.from_pretrained(args.model)
     if not isinstance(model, JepaWorldModel):
         raise SystemExit(f"--model {args.model!r} loads a {type(model).__name__}; expected a JepaWorldModel")
-    sizes = {"horizon": args.horizon, "num_samples": args.num_samples, "iterations": args.iterations}
-    if args.planner == "cem":
-        sizes["topk"] = min(args.topk, args.num_samples)
-        sizes["noise_beta"] = args.noise_beta
+    names = ("horizon", "num_samples", "iterations") + (("topk", "noise_beta") if args.planner == "cem" else ())
+    sizes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = planner_config(model, args.planner, **sizes)
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,

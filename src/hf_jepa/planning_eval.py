@@ -30,13 +30,14 @@ def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", 
     its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times).
 
     The CEM defaults are the Two-Rooms recipe: H = 8 model steps (40 env steps: a detour through the door fits),
-    300 samples x 10 iterations (warm-started between replans), iCEM's colored noise (beta 2). The issue's reference
-    budget is `horizon=5, iterations=30, noise_beta=0.0`.
+    300 samples x 10 iterations (warm-started between replans), an elite of 30 (clamped to `num_samples`), iCEM's
+    colored noise (beta 2). The issue's reference budget is `horizon=5, iterations=30, noise_beta=0.0`.
     """
     k = float(model.config.frame_skip)
     bounds = {"action_low": -k, "action_high": k, "max_norm": k}
     if kind == "cem":
-        return CEMConfig(**{"horizon": 8, "num_samples": 300, "topk": 30, "iterations": 10, "init_std": k,
+        topk = min(overrides.pop("topk", 30), overrides.get("num_samples", 300))  # an elite within the samples
+        return CEMConfig(**{"horizon": 8, "num_samples": 300, "topk": topk, "iterations": 10, "init_std": k,
                             "min_std": 0.05 * k, "noise_beta": 2.0, **bounds, **overrides})
     if kind == "mppi":
         return MPPIConfig(**{"horizon": 8, "num_samples": 300, "iterations": 10, "noise_std": 0.5 * k,

@@ -30,6 +30,17 @@ RAMP_FIRST = 0.1
 """Weight of the first predicted frame under reduction='ramp' (PLDM's `loss_coeff_first`); the last has 1."""
 
 
+def frame_weights(reduction: str, horizon: int, device: torch.device | str = "cpu") -> Tensor:
+    """(H,) weights of the predicted frames' energies under `reduction` ('last', 'ramp' or 'mean')."""
+    if reduction == "last":
+        weights = torch.zeros(horizon, device=device)  # (H,)
+        weights[-1] = 1.0
+        return weights
+    if reduction == "ramp":
+        return torch.linspace(RAMP_FIRST, 1.0, horizon, device=device)  # (H,)
+    return torch.ones(horizon, device=device)  # (H,)
+
+
 def frames_to_tensor(frames: np.ndarray | Tensor, model: JepaWorldModel) -> Tensor:
     """uint8 frames (H, W, 3), (T, H, W, 3) or (T, 3, H, W) -> float (1, T, 3, S, S) normalised for the encoder.
 
@@ -79,8 +90,8 @@ class WorldModelPlanner:
     context_frames: int = 1
     device: str | torch.device = "cpu"
     _previous: Tensor | None = field(default=None, init=False, repr=False)
-    _history: list[tuple[Tensor, Tensor]] = field(default_factory=list, init=False, repr=False)
-    _executed: list[Tensor] = field(default_factory=list, init=False, repr=False)
+    # observed (latents (1, N, D), state (S,), planned action executed into this frame or None), oldest first
+    _history: list[tuple[Tensor, Tensor, Tensor | None]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.energy not in ("l1", "mse"):
@@ -100,7 +111,6 @@ class WorldModelPlanner:
         """Forget the warm-start plan and the observed history (call at the start of an episode)."""
         self._previous = None
         self._history.clear()
-        self._executed.clear()
 
     def energy_fn(self, context: Tensor, states: Tensor, goal: Tensor, history_actions: Tensor | None = None) -> Any:
         """Energy of (S, H, A) candidate sequences toward goal latents (1, N, D).
@@ -123,14 +133,10 @@ class WorldModelPlanner:
             full = torch.cat([past[None].expand(s, -1, -1), actions.to(self.device)], dim=1)  # (S, T0-1+H, A)
             preds = self.model.rollout(context.expand(s, -1, -1), full, states[None].expand(s, -1, -1),
                                        use_cache=self.use_cache, shared_prefix=t0 - 1)  # (S, H*N, D)
-            if self.reduction == "last":
-                return latent_energy(preds[:, -n:], goal[0], kind=self.energy).cpu()  # (S,)
             per_frame = preds.reshape(s * actions.shape[1], n, -1)  # (S, H*N, D) -> (S*H, N, D)
             energies = latent_energy(per_frame, goal[0], kind=self.energy).view(s, -1)  # (S, H)
-            if self.reduction == "mean":
-                return energies.mean(1).cpu()  # (S,)
-            ramp = torch.linspace(RAMP_FIRST, 1.0, energies.shape[1], device=energies.device)  # (H,)
-            return (energies @ ramp / ramp.sum()).cpu()  # (S,)
+            weights = frame_weights(self.reduction, energies.shape[1], energies.device)  # (H,)
+            return (energies @ weights / weights.sum()).cpu()  # (S,)
 
         return fn
 
@@ -161,16 +167,16 @@ class WorldModelPlanner:
         """
         if self.context_frames == 1:
             return latents, state[None], None
-        if self._history and self._previous is not None:
-            self._executed.append(self._previous[0].to(self.device))  # the planned action MPC executed last
-        self._history.append((latents, state))
+        ran = self._history and self._previous is not None
+        executed = self._previous[0].to(self.device) if ran else None  # the planned action MPC executed last
+        self._history.append((latents, state, executed))
         del self._history[: -self.context_frames]
-        del self._executed[: max(len(self._executed) - (len(self._history) - 1), 0)]
-        context = torch.cat([z for z, _ in self._history], dim=1)  # (1, T0*N, D)
-        states = torch.stack([s for _, s in self._history])  # (T0, S)
+        context = torch.cat([z for z, _, _ in self._history], dim=1)  # (1, T0*N, D)
+        states = torch.stack([s for _, s, _ in self._history])  # (T0, S)
         if self.model.config.state_update == "hold":
             states = states[:1].expand(len(self._history), -1)
-        return context, states, torch.stack(self._executed) if self._executed else None
+        between = [a for _, _, a in self._history[1:]]  # T0-1 actions between consecutive frames
+        return context, states, torch.stack(between) if between else None
 
     def plan_fn(self, *, seed: int = 0, action_repeat: int = 1) -> PlanFn:
         """A `run_mpc` plan function: (observation, goal_observation, info) -> PlanResult, using info['state'].

@@ -126,8 +126,7 @@ class TwoRoomsExplorer:
         self.min_speed, self.waypoint_timeout, self.wall_timeout = min_speed, waypoint_timeout, wall_timeout
         self._plan: list[np.ndarray] = []
         self._age = 0
-        self._timeout = waypoint_timeout
-        self._pushing = False
+        self._pushing = False  # the current plan pushes into the wall (full speed, `wall_timeout`)
 
     def _door_crossing(self, state: np.ndarray, final: np.ndarray | None) -> list[np.ndarray]:
         slab_lo, slab_hi = self.cfg.wall_slab
@@ -142,9 +141,8 @@ class TwoRoomsExplorer:
 
     def _new_plan(self, state: np.ndarray, info: dict[str, Any]) -> list[np.ndarray]:
         u = self.rng.random()
-        self._timeout, self._pushing = self.waypoint_timeout, False
-        if u >= 1.0 - self.wall_prob:  # straight at the other room: blocked by the wall
-            self._timeout, self._pushing = self.wall_timeout, True
+        self._pushing = u >= 1.0 - self.wall_prob
+        if self._pushing:  # straight at the other room: blocked by the wall
             return [self.env.sample_state(1 - self.env.room_of(state), self.rng)]
         if u < self.door_prob:
             return self._door_crossing(state, None)
@@ -165,7 +163,8 @@ class TwoRoomsExplorer:
         while self._plan and np.linalg.norm(self._plan[0] - state) < self.cfg.max_norm:
             self._plan.pop(0)
             self._age = 0
-        if not self._plan or self._age >= self._timeout:
+        timeout = self.wall_timeout if self._pushing else self.waypoint_timeout
+        if not self._plan or self._age >= timeout:
             self._plan, self._age = self._new_plan(state, info), 0
         self._age += 1
         delta = self._plan[0] - state
