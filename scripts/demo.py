@@ -29,9 +29,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pretrain_steps", type=int, default=300)
     p.add_argument("--world_model_steps", type=int, default=1000)
     p.add_argument("--eval_episodes", type=int, default=10)
-    p.add_argument("--num_samples", type=int, default=200, help="CEM candidates per iteration")
-    p.add_argument("--iterations", type=int, default=8, help="CEM iterations per plan")
-    p.add_argument("--horizon", type=int, default=8, help="planned model steps (5 env steps each)")
+    p.add_argument("--frame_skip", type=int, default=10, help="env steps per world-model step")
+    # planner sizes left unset take evaluate_planning.py's defaults (hf_jepa.planning_eval.planner_config)
+    p.add_argument("--num_samples", type=int, default=None, help="CEM candidates per iteration (300)")
+    p.add_argument("--iterations", type=int, default=None, help="CEM iterations per plan (10)")
+    p.add_argument("--horizon", type=int, default=None, help="planned model steps, frame_skip env steps each (6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="redo every stage even if its outputs exist")
     return p.parse_args()
@@ -67,15 +69,16 @@ def main() -> None:
     stage("train the world model", wm / "config.json",
           ["scripts/train_world_model.py", "--encoder", str(pretrain / "encoder"), "--dataset_name", str(data),
            "--output_dir", str(wm_run), "--max_steps", str(args.world_model_steps), "--state_mode", "hold",
-           "--frames_per_window", "8", "--auto_steps", "7",
+           "--frames_per_window", "8", "--auto_steps", "7", "--frame_skip", str(args.frame_skip),
            "--checkpointing_steps", str(args.world_model_steps), "--log_every", "100", "--seed", seed],
           args.fresh, timings)
     if not wm.exists():
         shutil.copytree(wm_run / "final", wm)
+    planner_flags = [f for name in ("num_samples", "iterations", "horizon") if getattr(args, name) is not None
+                     for f in (f"--{name}", str(getattr(args, name)))]
     stage("plan toward goal images", out / "planning.json",
           ["scripts/evaluate_planning.py", "--model", str(wm), "--episodes", str(args.eval_episodes),
-           "--other_room_prob", "0.5", "--num_samples", str(args.num_samples), "--iterations",
-           str(args.iterations), "--horizon", str(args.horizon), "--seed", str(1000 + args.seed),
+           "--other_room_prob", "0.5", *planner_flags, "--seed", str(1000 + args.seed),
            "--json", str(out / "planning.json")], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
     print("\n== demo summary")

@@ -23,6 +23,13 @@ import hf_jepa  # noqa: F401  (registers the Auto classes)
 from hf_jepa.planning_eval import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
 
 
+def _flag(value: str) -> bool:
+    """'true' / 'false' (any case) -> bool."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return value.lower() == "true"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="world-model folder or Hub id (JepaWorldModel)")
@@ -36,11 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # planner sizes left unset take `hf_jepa.planning_eval.planner_config`'s defaults (the values in the help)
     p.add_argument("--num_samples", type=int, default=None, help="candidates per iteration (300)")
     p.add_argument("--horizon", type=int, default=None,
-                   help="planned model steps, each spanning frame_skip env steps (8)")
+                   help="planned model steps, each spanning frame_skip env steps (6)")
     p.add_argument("--iterations", type=int, default=None, help="planner iterations (10)")
     p.add_argument("--topk", type=int, default=None, help="CEM elite size (30, at most --num_samples)")
     p.add_argument("--noise_beta", type=float, default=None,
                    help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white) (2)")
+    p.add_argument("--keep_elites", type=int, default=None,
+                   help="CEM: elites carried into the next iteration (iCEM's elite memory) (10)")
+    p.add_argument("--return_best", type=_flag, default=None, metavar="{true,false}", help="CEM: execute the best sequence found, not the final mean (true)")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
     p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="ramp",
                    help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = AutoModel.from_pretrained(args.model)
     if not isinstance(model, JepaWorldModel):
         raise SystemExit(f"--model {args.model!r} loads a {type(model).__name__}; expected a JepaWorldModel")
-    names = ("horizon", "num_samples", "iterations") + (("topk", "noise_beta") if args.planner == "cem" else ())
+    names = ("horizon", "num_samples", "iterations") + (("topk", "noise_beta", "keep_elites", "return_best") if args.planner == "cem" else ())
     sizes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = planner_config(model, args.planner, **sizes)
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}

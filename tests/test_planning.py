@@ -94,6 +94,31 @@ def test_colored_noise_unit_variance_and_smooth():
     assert (res.actions - TARGET).abs().max().item() < 1e-2
 
 
+def test_cem_elite_memory_and_best_sample():
+    """keep_elites carries the elite into the next iteration without re-scoring it (so the elite energy never
+    rises); return_best returns the lowest-energy candidate ever scored, with its energy."""
+    scored: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def energy(actions: torch.Tensor) -> torch.Tensor:
+        e = bowl(TARGET)(actions) + 0.3 * torch.sin(7 * actions).sum(dim=(1, 2))  # (S,) bumpy: local minima
+        scored.append((actions.clone(), e))
+        return e
+
+    cfg = small_cem(iterations=6, keep_elites=16, return_best=True)
+    res = cem(energy, cfg, action_dim=A, generator=gen(0))
+    rows = [a.shape[0] for a, _ in scored]
+    assert rows == [256] + [256 - 16] * 5  # the kept elites are not scored again
+    assert all(b <= a + 1e-6 for a, b in zip(res.energy_history, res.energy_history[1:]))  # monotone
+    every_action, every_energy = torch.cat([a for a, _ in scored]), torch.cat([e for _, e in scored])
+    i = int(every_energy.argmin())
+    torch.testing.assert_close(res.actions, every_action[i])
+    assert res.final_energy == pytest.approx(float(every_energy[i]))
+    plain = cem(energy, small_cem(iterations=6), action_dim=A, generator=gen(0))
+    assert res.final_energy <= plain.final_energy
+    with pytest.raises(ValueError, match="CEMConfig.keep_elites=17"):
+        small_cem(keep_elites=17)
+
+
 def test_mppi_finds_bowl_minimum():
     cfg = small_mppi()
     res = mppi(bowl(TARGET), cfg, action_dim=A, generator=gen(0))

@@ -174,6 +174,14 @@ def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> 
     assert saved["episodes"] == 2 and 0.0 <= saved["success_rate"] <= 1.0
     assert saved["planner"]["num_samples"] == 8 and saved["planner"]["horizon"] == 2
     assert saved["mean_steps"] <= 10 and saved["frame_skip"] == 5
+    records = saved["per_episode"]  # one per episode, enough to replay it
+    assert [r["seed"] for r in records] == [0, 1] and sum(r["success"] for r in records) == saved["successes"]
+    env = hf_jepa.envs.make_goal_env("two_rooms", other_room_goal_prob=0.5)
+    for r in records:
+        _, info = env.reset(seed=r["seed"])
+        np.testing.assert_allclose(r["start"], info["state"], atol=1e-6)
+        np.testing.assert_allclose(r["goal"], env.unwrapped.goal_state, atol=1e-6)
+        assert r["steps"] <= 10 and isinstance(r["other_room"], bool)
     import imageio.v2 as imageio
 
     gif = imageio.mimread(out / "planning_episode.gif")

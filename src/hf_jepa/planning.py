@@ -133,7 +133,7 @@ class CEMConfig:
     energies (the elite) and moves the sampling distribution toward the elite with momentum
     (V-JEPA 2-AC convention: ``mean <- (1 - momentum_mean) * elite_mean + momentum_mean * mean``,
     likewise for ``std``; momentum 0 replaces the distribution by the elite statistics, as LeWM /
-    DINO-WM). The plan is the final ``mean``.
+    DINO-WM). The plan is the final ``mean``, or with ``return_best`` the lowest-energy candidate seen.
 
     Attributes:
         horizon: ``H``, number of actions per candidate sequence.
@@ -151,6 +151,13 @@ class CEMConfig:
         noise_beta: exponent of the sampling noise's power spectrum along the horizon, ``1/f^beta``
             (iCEM, Pinneri et al. 2020): 0 is white noise (Meta, LeWM); 2 gives smooth, persistent candidate
             sequences that explore far (detours) instead of jittering in place. Unit variance either way.
+        keep_elites: number of the previous iteration's elites carried into the next iteration's candidates
+            (iCEM's elite memory), ``0 <= keep_elites <= topk``; they replace as many fresh samples, so the
+            cost per iteration is unchanged. A rare good sequence (a detour the Gaussian seldom draws) then
+            stays in the elite until something better is found instead of being averaged away.
+        return_best: return the lowest-energy candidate of the whole search instead of the final mean (iCEM
+            executes the best sequence): when the elite is multi-modal (a detour vs. a push into a wall) the mean
+            of the modes can be worse than either.
         seed: seed for :meth:`make_generator`; the planners themselves use the generator they are given.
     """
 
@@ -163,6 +170,8 @@ class CEMConfig:
     momentum_std: float = 0.0
     min_std: float = 0.0
     noise_beta: float = 0.0
+    keep_elites: int = 0
+    return_best: bool = False
     action_low: PerDim = -1.0
     action_high: PerDim = 1.0
     max_norm: float | None = None
@@ -175,6 +184,11 @@ class CEMConfig:
         _check_int(c, "topk", self.topk, minimum=1)
         if self.topk > self.num_samples:
             raise _fail(c, "topk", self.topk, f"1 <= topk <= num_samples={self.num_samples}")
+        _check_int(c, "keep_elites", self.keep_elites, minimum=0)
+        if self.keep_elites > self.topk:
+            raise _fail(c, "keep_elites", self.keep_elites, f"0 <= keep_elites <= topk={self.topk}")
+        if not isinstance(self.return_best, bool):
+            raise _fail(c, "return_best", self.return_best, "a bool")
         _check_int(c, "iterations", self.iterations, minimum=1)
         _check_float(c, "momentum_mean", self.momentum_mean, low=0.0, high=1.0, high_open=True)
         _check_float(c, "momentum_std", self.momentum_std, low=0.0, high=1.0, high_open=True)
@@ -470,12 +484,20 @@ def cem(
     mean = _initial_mean(init_mean, h, action_dim, low, high)  # (H, A)
     std = _per_dim(config.init_std, action_dim, "init_std", device).expand(h, action_dim).clone()  # (H, A)
     history: list[Tensor] = []  # () per iteration
+    kept = torch.empty(0, h, action_dim, device=device)  # (E, H, A) elites carried over, E <= keep_elites
+    kept_energy = torch.empty(0, device=device)  # (E,) their energies (not recomputed: the energy is deterministic)
+    best, best_energy = mean, math.inf
     for it in range(config.iterations):
         noise = colored_noise((s, h, action_dim), config.noise_beta, generator)  # (S, H, A)
-        candidates = project_actions(mean + std * noise, low, high, config.max_norm)  # (S, H, A)
-        energies = _evaluate(energy_fn, candidates)  # (S,)
-        elite_energy, elite_idx = torch.topk(energies, k, largest=False)  # (K,), (K,)
+        fresh = project_actions(mean + std * noise, low, high, config.max_norm)[: s - kept.shape[0]]  # (S-E, H, A)
+        candidates = torch.cat([kept, fresh])  # (S, H, A)
+        energies = torch.cat([kept_energy, _evaluate(energy_fn, fresh)])  # (S,)
+        elite_energy, elite_idx = torch.topk(energies, k, largest=False)  # (K,), (K,) ascending
         elite = candidates[elite_idx]  # (K, H, A)
+        if config.keep_elites:
+            kept, kept_energy = elite[: config.keep_elites], elite_energy[: config.keep_elites]
+        if config.return_best and float(elite_energy[0]) < best_energy:
+            best, best_energy = elite[0], float(elite_energy[0])
         elite_mean = elite.mean(dim=0)  # (H, A)
         elite_std = elite.std(dim=0, correction=1 if k > 1 else 0)  # (H, A)
         mean = (1.0 - config.momentum_mean) * elite_mean + config.momentum_mean * mean
@@ -492,6 +514,8 @@ def cem(
                 elite_energy[0].item(),
                 std.mean().item(),
             )
+    if config.return_best:
+        return PlanResult(actions=best, energy_history=torch.stack(history).tolist(), final_energy=best_energy)
     # the momentum mean of in-set points is in the set when 0 is inside it; project to be sure
     mean = project_actions(mean, low, high, config.max_norm)
     final_energy = _evaluate(energy_fn, mean[None]).item()

@@ -29,18 +29,22 @@ def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", 
     """Planner settings in the model's action units: a planned action is the sum of `frame_skip` env actions, so
     its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times).
 
-    The CEM defaults are the Two-Rooms recipe: H = 8 model steps (40 env steps: a detour through the door fits),
-    300 samples x 10 iterations (warm-started between replans), an elite of 30 (clamped to `num_samples`), iCEM's
-    colored noise (beta 2). The issue's reference budget is `horizon=5, iterations=30, noise_beta=0.0`.
+    The CEM defaults are the Two-Rooms recipe: H = 6 model steps (60 env steps at the demo's frame_skip 10: a
+    detour through the door fits), 300 samples x 10 iterations (warm-started between replans), an elite of 30
+    (clamped to `num_samples`) and iCEM's colored noise (beta 2), elite memory (10 carried over, clamped to the
+    elite) and best-sequence execution. The issue's reference budget is `horizon=5, iterations=30,
+    noise_beta=0.0, keep_elites=0, return_best=False`.
     """
     k = float(model.config.frame_skip)
     bounds = {"action_low": -k, "action_high": k, "max_norm": k}
     if kind == "cem":
         topk = min(overrides.pop("topk", 30), overrides.get("num_samples", 300))  # an elite within the samples
-        return CEMConfig(**{"horizon": 8, "num_samples": 300, "topk": topk, "iterations": 10, "init_std": k,
-                            "min_std": 0.05 * k, "noise_beta": 2.0, **bounds, **overrides})
+        keep = min(overrides.pop("keep_elites", 10), topk)  # carried elites within the elite
+        return CEMConfig(**{"horizon": 6, "num_samples": 300, "topk": topk, "iterations": 10, "init_std": k,
+                            "min_std": 0.05 * k, "noise_beta": 2.0, "keep_elites": keep, "return_best": True,
+                            **bounds, **overrides})
     if kind == "mppi":
-        return MPPIConfig(**{"horizon": 8, "num_samples": 300, "iterations": 10, "noise_std": 0.5 * k,
+        return MPPIConfig(**{"horizon": 6, "num_samples": 300, "iterations": 10, "noise_std": 0.5 * k,
                              **bounds, **overrides})
     raise ValueError(f"planner kind={kind!r}: expected 'cem' or 'mppi'")
 
@@ -52,7 +56,8 @@ class PlanningEvaluation:
     Attributes:
         results: JSON-ready metrics: success_rate, episodes, successes, mean_final_distance, seconds_per_action
             (planning time per env step), seconds_per_plan, mean_steps, other-room and same-room success rates
-            where the env reports rooms, the planner settings and the evaluation settings.
+            where the env reports rooms, the planner settings, the evaluation settings and `per_episode` (one
+            record per episode: reset seed, success, steps, final distance, other room, start and goal states).
         episodes: the `Episode`s, in order (frames, actions, energies per replan).
         goals: the goal image of each episode, uint8 (H, W, 3).
         other_room: per episode, whether the goal was in the other room (None where the env has no rooms).
@@ -70,6 +75,21 @@ def _room_pair(env: Any, episode: Episode, goal_state: np.ndarray | None) -> boo
     if room_of is None or goal_state is None or not episode.states:
         return None
     return room_of(episode.states[0]) != room_of(goal_state)
+
+
+def _as_list(value: Any) -> list[float] | None:
+    """A state as a JSON list of floats, or None."""
+    return None if value is None else [float(v) for v in np.asarray(value, dtype=np.float64).ravel()]
+
+
+def _episode_record(seed: int, episode: Episode, other_room: bool | None, goal_state: Any) -> dict[str, Any]:
+    """One episode's JSON record: what a reader needs to find and replay a failure (`reset(seed=seed)`)."""
+    return {
+        "seed": seed, "success": bool(episode.success), "steps": len(episode.actions),
+        "final_distance": None if episode.final_distance is None else float(episode.final_distance),
+        "other_room": other_room, "start": _as_list(episode.states[0]) if episode.states else None,
+        "goal": _as_list(goal_state),
+    }
 
 
 def evaluate_planning(
@@ -117,7 +137,7 @@ def evaluate_planning(
     planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
                                 device=device)
     out = PlanningEvaluation(results={})
-    rooms = out.other_room
+    rooms, goal_states = out.other_room, []
     plan_seconds, env_steps, replans = 0.0, 0, 0
     start = time.perf_counter()
     bar = tqdm(range(episodes), desc="planning episodes", disable=not show_progress)
@@ -126,6 +146,7 @@ def evaluate_planning(
         episode = run_mpc(goal_env, planner.plan_fn(seed=seed + i, action_repeat=k), max_steps=max_steps,
                           execute_actions=k, replan_every=replan_every, seed=seed + i)
         goal_state = getattr(goal_env.unwrapped, "goal_state", None)  # (S,) when the env exposes it
+        goal_states.append(None if goal_state is None else np.array(goal_state, dtype=np.float64))
         rooms.append(_room_pair(goal_env, episode, goal_state))
         out.episodes.append(episode)
         out.goals.append(np.asarray(episode.goal))
@@ -135,6 +156,8 @@ def evaluate_planning(
         bar.set_postfix(success=f"{np.mean([e.success for e in out.episodes]):.2f}")
     success = np.array([e.success for e in out.episodes], dtype=bool)
     distances = [e.final_distance for e in out.episodes if e.final_distance is not None]
+    per_episode = [_episode_record(seed + i, e, rooms[i], goal_state) for i, (e, goal_state) in
+                   enumerate(zip(out.episodes, goal_states))]
     results: dict[str, Any] = {
         "success_rate": float(success.mean()),
         "episodes": episodes,
@@ -154,6 +177,7 @@ def evaluate_planning(
         results["other_room_fraction"] = float(other.mean())
         results["success_rate_other_room"] = float(success[other].mean()) if other.any() else None
         results["success_rate_same_room"] = float(success[~other].mean()) if (~other).any() else None
+    results["per_episode"] = per_episode
     out.results = results
     logger.info("planning: success %.2f over %d episodes, %.3f s/action", results["success_rate"], episodes,
                 results["seconds_per_action"])

@@ -119,7 +119,7 @@ class SpaceConfig:
     max_image_pixels: int = 4096 * 4096
     num_samples: int = 200
     iterations: int = 8
-    horizon: int = 8
+    horizon: int = 6
     max_steps: int = 100
     max_plan_samples: int = 512
     max_plan_steps: int = 150
