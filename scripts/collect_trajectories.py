@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--goal_prob", type=float, default=0.0, help="two_rooms: probability of goal-directed plans")
     p.add_argument("--wall_prob", type=float, default=0.25,
                    help="two_rooms: probability of a plan that pushes into the dividing wall (blocked moves)")
+    p.add_argument("--door_edge_prob", type=float, default=0.0,
+                   help="two_rooms: fraction of the wall pushes made beside the door, sliding away from it")
     p.add_argument("--task", default=None, help="task text stored with every episode")
     p.add_argument("--overwrite", action="store_true")
     return p.parse_args(argv)
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     env = make_goal_env(args.env, image_size=args.image_size, terminate_on_success=False, **env_kwargs)
     two_rooms = isinstance(env.unwrapped, TwoRoomsEnv)
     rng = np.random.default_rng(args.seed)
-    policy_kwargs = ({"door_prob": args.door_prob, "goal_prob": args.goal_prob, "wall_prob": args.wall_prob}
+    policy_kwargs = ({"door_prob": args.door_prob, "goal_prob": args.goal_prob, "wall_prob": args.wall_prob,
+                      "door_edge_prob": args.door_edge_prob}
                      if two_rooms else {})
     policy = make_exploration_policy(env, rng, **policy_kwargs)
 

@@ -1,4 +1,4 @@
-"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, in about twelve minutes.
+"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, in about ten minutes.
 
 1. collect exploration episodes in Two-Rooms (LeRobot v3 layout)    -> outputs/demo/two_rooms
 2. pretrain a tiny V-JEPA 2 encoder on their video                 -> outputs/demo/pretrain/encoder

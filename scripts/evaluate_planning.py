@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white) (2)")
     p.add_argument("--keep_elites", type=int, default=None,
                    help="CEM: elites carried into the next iteration (iCEM's elite memory) (10)")
-    p.add_argument("--return_best", type=_flag, default=None, metavar="{true,false}", help="CEM: execute the best sequence found, not the final mean (true)")
+    p.add_argument("--return_best", type=_flag, default=None, metavar="{true,false}",
+                   help="CEM: execute the best sequence found, not the final mean (true)")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
     p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="ramp",
                    help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = AutoModel.from_pretrained(args.model)
     if not isinstance(model, JepaWorldModel):
         raise SystemExit(f"--model {args.model!r} loads a {type(model).__name__}; expected a JepaWorldModel")
-    names = ("horizon", "num_samples", "iterations") + (("topk", "noise_beta", "keep_elites", "return_best") if args.planner == "cem" else ())
+    cem_only = ("topk", "noise_beta", "keep_elites", "return_best")
+    names = ("horizon", "num_samples", "iterations") + (cem_only if args.planner == "cem" else ())
     sizes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = planner_config(model, args.planner, **sizes)
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}

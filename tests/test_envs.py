@@ -249,6 +249,31 @@ def test_exploration_wall_plans_push_into_the_wall():
     assert blocked >= 10, blocked  # pushes that the wall stopped
 
 
+def test_exploration_door_edge_pushes_stay_blocked_beside_the_door():
+    """door_edge_prob=1: each wall plan walks to the wall beside the door and pushes into the other room away from
+    the door, so the agent slides along the wall without crossing (the transitions a model must see)."""
+    env = TwoRoomsEnv(terminate_on_success=False)
+    obs, info = env.reset(seed=0, options={"start": (0.25, 0.7)})
+    policy = TwoRoomsExplorer(env, np.random.default_rng(1), door_prob=0.0, wall_prob=1.0, door_edge_prob=1.0,
+                              kappa=50.0)
+    policy.reset(info)
+    door_lo, door_hi = env.config.door_span
+    beside = 0
+    for _ in range(120):
+        before = info["state"]
+        action = policy(obs, info)
+        obs, _, _, _, info = env.step(action)
+        s = info["state"]
+        assert env.room_of(s) == 0, s  # never through the door
+        at_wall = s[0] >= env.config.wall_slab[0] - 1e-6
+        near_door = door_lo - 0.25 < s[1] < door_hi + 0.25
+        blocked = np.linalg.norm(s - before) < 0.9 * np.linalg.norm(action) * env.config.max_norm
+        beside += bool(at_wall and near_door and blocked)
+    assert beside >= 10, beside
+    with pytest.raises(ValueError, match="door_edge_prob"):
+        TwoRoomsExplorer(env, np.random.default_rng(0), door_edge_prob=1.5)
+
+
 def test_correlated_policy_for_other_envs():
     arm = TwoLinkArmEnv()
     policy = make_exploration_policy(arm, np.random.default_rng(0))

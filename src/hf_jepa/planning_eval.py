@@ -157,7 +157,7 @@ def evaluate_planning(
     success = np.array([e.success for e in out.episodes], dtype=bool)
     distances = [e.final_distance for e in out.episodes if e.final_distance is not None]
     per_episode = [_episode_record(seed + i, e, rooms[i], goal_state) for i, (e, goal_state) in
-                   enumerate(zip(out.episodes, goal_states))]
+                   enumerate(zip(out.episodes, goal_states, strict=True))]
     results: dict[str, Any] = {
         "success_rate": float(success.mean()),
         "episodes": episodes,

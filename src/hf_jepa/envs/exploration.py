@@ -15,7 +15,11 @@ the door often (a uniform random walk almost never finds a 12-px door). Two poli
   - with probability ``wall_prob``: a uniform point in the other room *without* the door detour, at full
     speed for at most ``wall_timeout`` steps: the agent walks into the dividing wall and pushes/slides along
     it for several model steps in a row. A world
-    model that never sees blocked pushes predicts the agent through the wall, and a planner exploits it,
+    model that never sees blocked pushes predicts the agent through the wall, and a planner exploits it.
+    A fraction ``door_edge_prob`` of these plans first walk to the wall just beside the door (0.03-0.2 above or
+    below the passable span), then push diagonally into the other room *away* from the door: the agent slides
+    along the wall and stays blocked. Without them a model learns "next to the door, a push crosses" and
+    predicts these diagonal pushes through the wall (the failure planning hit most),
   - otherwise: a uniform point in the agent's current room (local wandering, wall bumps included).
 
   With ``door_prob=0.5`` a 100-step episode crosses the door ~1.5 times on average (see the
@@ -91,7 +95,8 @@ class TwoRoomsExplorer:
         kappa: von Mises concentration of the heading noise (larger: straighter).
         min_speed: smallest action norm (the largest is 1).
         waypoint_timeout: steps before an unreached waypoint plan is dropped.
-        wall_timeout: steps a wall-pushing plan lasts.
+        wall_timeout: steps a wall-pushing plan lasts (per waypoint).
+        door_edge_prob: fraction of the wall-pushing plans that push beside the door, sliding away from it.
     """
 
     def __init__(
@@ -106,11 +111,13 @@ class TwoRoomsExplorer:
         min_speed: float = 0.4,
         waypoint_timeout: int = 40,
         wall_timeout: int = 40,
+        door_edge_prob: float = 0.0,
     ):
         base = env.unwrapped
         if not isinstance(base, TwoRoomsEnv):
             raise ValueError(f"TwoRoomsExplorer env={type(base).__name__} is invalid: expected a TwoRoomsEnv")
-        for name, p in (("door_prob", door_prob), ("goal_prob", goal_prob), ("wall_prob", wall_prob)):
+        for name, p in (("door_prob", door_prob), ("goal_prob", goal_prob), ("wall_prob", wall_prob),
+                        ("door_edge_prob", door_edge_prob)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"TwoRoomsExplorer {name}={p!r} is invalid: expected a probability in [0, 1]")
         if door_prob + goal_prob + wall_prob > 1.0:
@@ -124,6 +131,7 @@ class TwoRoomsExplorer:
         self.env, self.cfg, self.rng = base, base.config, rng
         self.door_prob, self.goal_prob, self.wall_prob, self.kappa = door_prob, goal_prob, wall_prob, kappa
         self.min_speed, self.waypoint_timeout, self.wall_timeout = min_speed, waypoint_timeout, wall_timeout
+        self.door_edge_prob = door_edge_prob
         self._plan: list[np.ndarray] = []
         self._age = 0
         self._pushing = False  # the current plan pushes into the wall (full speed, `wall_timeout`)
@@ -139,11 +147,26 @@ class TwoRoomsExplorer:
         final = self.env.sample_state(1 - room, self.rng) if final is None else final
         return [entry, exit_, final]
 
+    def _door_edge_push(self, state: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
+        """Waypoints: beside the door on the agent's side of the wall, then `target` moved to the far side of that
+        point from the door (so the push slides along the wall away from the door, blocked)."""
+        slab_lo, slab_hi = self.cfg.wall_slab
+        door_lo, door_hi = self.cfg.door_span
+        lo, hi = self.cfg.center_bounds
+        above = self.rng.random() < 0.5  # beside the door's upper (smaller y) or lower end
+        offset = self.rng.uniform(0.03, 0.2)
+        y = max(lo, door_lo - offset) if above else min(hi, door_hi + offset)
+        margin = self.cfg.max_norm
+        x = slab_lo - margin if self.env.room_of(state) == 0 else slab_hi + margin
+        target = np.array([target[0], self.rng.uniform(lo, y) if above else self.rng.uniform(y, hi)])
+        return [np.array([x, y]), target]
+
     def _new_plan(self, state: np.ndarray, info: dict[str, Any]) -> list[np.ndarray]:
         u = self.rng.random()
         self._pushing = u >= 1.0 - self.wall_prob
         if self._pushing:  # straight at the other room: blocked by the wall
-            return [self.env.sample_state(1 - self.env.room_of(state), self.rng)]
+            target = self.env.sample_state(1 - self.env.room_of(state), self.rng)
+            return self._door_edge_push(state, target) if self.rng.random() < self.door_edge_prob else [target]
         if u < self.door_prob:
             return self._door_crossing(state, None)
         if u < self.door_prob + self.goal_prob and "goal_state" in info:
