@@ -18,8 +18,9 @@ the door often (a uniform random walk almost never finds a 12-px door). Two poli
     model that never sees blocked pushes predicts the agent through the wall, and a planner exploits it.
     A fraction ``door_edge_prob`` of these plans first walk to the wall just beside the door (0.03-0.2 above or
     below the passable span), then push diagonally into the other room *away* from the door: the agent slides
-    along the wall and stays blocked. Without them a model learns "next to the door, a push crosses" and
-    predicts these diagonal pushes through the wall (the failure planning hit most),
+    along the wall and stays blocked. They target the failure planning hits most (a model that learned "next to
+    the door, a push crosses" predicts such diagonal pushes through the wall); off by default, since on the
+    Two-Rooms evaluation they fixed only part of the leak in one-step predictions and no failed episode,
   - otherwise: a uniform point in the agent's current room (local wandering, wall bumps included).
 
   With ``door_prob=0.5`` a 100-step episode crosses the door ~1.5 times on average (see the
