@@ -167,7 +167,9 @@ class TwoRoomsExplorer:
         self._pushing = u >= 1.0 - self.wall_prob
         if self._pushing:  # straight at the other room: blocked by the wall
             target = self.env.sample_state(1 - self.env.room_of(state), self.rng)
-            return self._door_edge_push(state, target) if self.rng.random() < self.door_edge_prob else [target]
+            # draw only when enabled: with door_edge_prob=0 the random stream (and the data) is what it was without
+            edge = self.door_edge_prob > 0 and self.rng.random() < self.door_edge_prob
+            return self._door_edge_push(state, target) if edge else [target]
         if u < self.door_prob:
             return self._door_crossing(state, None)
         if u < self.door_prob + self.goal_prob and "goal_state" in info:
