@@ -489,7 +489,8 @@ def cem(
     best, best_energy = mean, math.inf
     for it in range(config.iterations):
         noise = colored_noise((s, h, action_dim), config.noise_beta, generator)  # (S, H, A)
-        fresh = project_actions(mean + std * noise, low, high, config.max_norm)[: s - kept.shape[0]]  # (S-E, H, A)
+        # the full (S, H, A) draw keeps the random stream independent of keep_elites; E rows are left unused
+        fresh = project_actions(mean + std * noise[: s - kept.shape[0]], low, high, config.max_norm)  # (S-E, H, A)
         candidates = torch.cat([kept, fresh])  # (S, H, A)
         energies = torch.cat([kept_energy, _evaluate(energy_fn, fresh)])  # (S,)
         elite_energy, elite_idx = torch.topk(energies, k, largest=False)  # (K,), (K,) ascending

@@ -137,7 +137,7 @@ def evaluate_planning(
     planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
                                 device=device)
     out = PlanningEvaluation(results={})
-    rooms, goal_states = out.other_room, []
+    rooms, per_episode = out.other_room, []
     plan_seconds, env_steps, replans = 0.0, 0, 0
     start = time.perf_counter()
     bar = tqdm(range(episodes), desc="planning episodes", disable=not show_progress)
@@ -146,8 +146,8 @@ def evaluate_planning(
         episode = run_mpc(goal_env, planner.plan_fn(seed=seed + i, action_repeat=k), max_steps=max_steps,
                           execute_actions=k, replan_every=replan_every, seed=seed + i)
         goal_state = getattr(goal_env.unwrapped, "goal_state", None)  # (S,) when the env exposes it
-        goal_states.append(None if goal_state is None else np.array(goal_state, dtype=np.float64))
         rooms.append(_room_pair(goal_env, episode, goal_state))
+        per_episode.append(_episode_record(seed + i, episode, rooms[-1], goal_state))
         out.episodes.append(episode)
         out.goals.append(np.asarray(episode.goal))
         plan_seconds += episode.seconds_per_action * len(episode.actions)
@@ -156,8 +156,6 @@ def evaluate_planning(
         bar.set_postfix(success=f"{np.mean([e.success for e in out.episodes]):.2f}")
     success = np.array([e.success for e in out.episodes], dtype=bool)
     distances = [e.final_distance for e in out.episodes if e.final_distance is not None]
-    per_episode = [_episode_record(seed + i, e, rooms[i], goal_state) for i, (e, goal_state) in
-                   enumerate(zip(out.episodes, goal_states, strict=True))]
     results: dict[str, Any] = {
         "success_rate": float(success.mean()),
         "episodes": episodes,
