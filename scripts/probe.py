@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from hf_jepa.probing import (
+    PROBE_TRAINING_DEFAULTS,
     build_classifier,
     detect_modality,
     evaluate_probe,
@@ -49,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval_split", default="test")
     p.add_argument("--output_dir", default="runs/probe")
     p.add_argument("--json", default="results.json", help="results file (relative to --output_dir)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=None, help="default: 20 attentive, 100 linear")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate; default: 1e-3 attentive, 5e-2 linear")
     p.add_argument("--weight_decay", type=float, default=0.01)
     p.add_argument("--batch_size", type=int, default=64, help="probe training batch size")
     p.add_argument("--feature_batch_size", type=int, default=32, help="encoder batch size")
@@ -64,7 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--feature_dtype", choices=("float32", "float16", "bfloat16"), default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no_save_model", action="store_true", help="skip the classifier folder")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name, value in PROBE_TRAINING_DEFAULTS[args.probe].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:

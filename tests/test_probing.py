@@ -330,3 +330,15 @@ def test_probe_script_end_to_end(tmp_path, builtin_dirs) -> None:
     with pytest.raises(LabelColumnError, match="label column 'label' is not in"):
         main(["--model", "pixels", "--dataset_name", str(builtin_dirs["moving_digits"]), "--output_dir",
               str(tmp_path / "bad"), *common])
+
+
+def test_probe_script_training_defaults_depend_on_probe() -> None:
+    spec = importlib.util.spec_from_file_location("probe_script_args", ROOT / "scripts" / "probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    attentive = module.parse_args(["--model", "pixels", "--probe", "attentive"])
+    linear = module.parse_args(["--model", "pixels", "--probe", "linear"])
+    assert (attentive.lr, attentive.epochs) == (1e-3, 20)
+    assert (linear.lr, linear.epochs) == (5e-2, 100)
+    explicit = module.parse_args(["--model", "pixels", "--probe", "linear", "--lr", "0.2", "--epochs", "3"])
+    assert (explicit.lr, explicit.epochs) == (0.2, 3)

@@ -44,6 +44,7 @@ from hf_jepa.plotting import pyplot, save_figure
 from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION
 
 __all__ = [
+    "PROBE_TRAINING_DEFAULTS",
     "FeatureSplit",
     "FrozenEncoder",
     "LabelColumnError",
@@ -65,6 +66,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MODALITIES = ("video", "image")
+
+# Probe-training defaults per probe type. The attentive probe follows Meta's evals (AdamW, ~1e-3). The linear probe
+# sees BatchNorm-standardised pooled features and needs a larger step and longer schedule to converge: at 1e-3 x 20
+# epochs it stops far short of the logistic-regression optimum (measured on the I-JEPA digit frames: train top-1 28%
+# vs 53% for a converged scikit-learn fit, test 21% vs 37%); 5e-2 x 100 epochs reaches train 49%, test 36%.
+PROBE_TRAINING_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "attentive": {"lr": 1e-3, "epochs": 20},
+    "linear": {"lr": 5e-2, "epochs": 100},
+}
 
 
 class LabelColumnError(ValueError):
