@@ -149,6 +149,20 @@ def test_loss_falls_on_builtin_data_and_outputs_load(script, tmp_path, model_typ
     assert f"| objective | {objective} |" in card and f"| steps | {steps} |" in card
 
 
+@pytest.mark.parametrize("arguments", ["pretrain", "world_model"])
+def test_help_lists_every_flag(arguments: str, capsys) -> None:
+    """`--help` prints every flag and exits 0 (a bare '%' in a help string used to crash argparse)."""
+    from hf_jepa.training.runner import parse_flags
+    from hf_jepa.world_model_training import WorldModelArguments
+
+    dataclass_type = {"pretrain": PretrainArguments, "world_model": WorldModelArguments}[arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        parse_flags(dataclass_type, ["--help"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "--max_steps" in printed and "--output_dir" in printed
+
+
 def test_seed_sets_the_initialization() -> None:
     """Same --seed: same initial weights whatever ran before in the process; another seed: other weights."""
     from accelerate import Accelerator

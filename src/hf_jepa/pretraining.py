@@ -58,7 +58,9 @@ class PretrainArguments(RunArguments):
     camera_key: str | None = field(default=None, metadata={"help": "LeRobot datasets: video key (default first)"})
     frames_per_clip: int | None = field(default=None, metadata={"help": "default: the preset's num_frames"})
     frame_step: int = 1
-    decay_steps: int | None = field(default=None, metadata={"help": "V-JEPA 2 cool-down length (default 10%)"})
+    decay_steps: int | None = field(
+        default=None, metadata={"help": "V-JEPA 2 cool-down length in steps (default: a tenth of max_steps)"}
+    )
     max_grad_norm: float | None = 10.0
     ema_start: float = 0.996
     ema_end: float = 1.0
