@@ -10,6 +10,8 @@ What is measured, and how:
 - **FLOPs**: `vit_forward_flops` counts multiply-adds x 2 analytically: the patch projection, the linear layers
   (qkv, output projection, MLP) and both attention matmuls (QK^T, AV). Norms, softmax, GELU and RoPE are left
   out (they are not matmuls), so the "matmul fraction" is achieved matmul FLOP/s over the measured GEMM rate.
+  On CUDA the encoders are timed under bf16 autocast (the GEMM's precision; fp32 would be read against a rate it
+  cannot reach); their equality with transformers is asserted in fp32 before timing either way.
 - **Peak memory**: on CUDA `torch.cuda.max_memory_allocated` minus the allocation before the call (tensors only).
   On CPU the resident set: the kernel's high-water mark (`VmHWM`) is reset through `/proc/self/clear_refs`, and
   the peak is `VmHWM` after the call minus `VmRSS` before it. glibc would otherwise serve large tensors from
@@ -326,14 +328,23 @@ def encoder_comparison(
         def run_ours() -> torch.Tensor:
             return ours(x).last_hidden_state
 
+    def in_timing_dtype(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        # On CUDA both encoders are timed under bf16 autocast, the precision of the GEMM rate they are read against.
+        def run() -> torch.Tensor:
+            with torch.autocast(device.type, dtype=gemm_dtype, enabled=device.type == "cuda"):
+                return fn()
+        return run
+
+    run_ref_t, run_ours_t = in_timing_dtype(run_ref), in_timing_dtype(run_ours)
     with torch.inference_mode():
         expected, got = run_ref(), run_ours()
         diff = float((expected - got).abs().max())
         if expected.shape != got.shape or not diff <= atol:
             raise AssertionError(f"{family}/{preset}: outputs differ from transformers' (max |diff| {diff} > {atol})")
+        diff_timed = float((run_ref_t().float() - run_ours_t().float()).abs().max())
         # The GEMM runs interleaved with both encoders, so the rate they are compared with saw the same load.
         a = torch.randn(gemm_size, gemm_size, generator=gen).to(device, gemm_dtype)
-        t = time_interleaved({"transformers": run_ref, "ours": run_ours, "gemm": lambda: a @ a}, device=device,
+        t = time_interleaved({"transformers": run_ref_t, "ours": run_ours_t, "gemm": lambda: a @ a}, device=device,
                              warmup=warmup, repeats=repeats)
     gemm_flops_per_s = 2.0 * gemm_size**3 / t["gemm"].median_s
     flops = vit_forward_flops(tokens=tokens, hidden_size=cfg.hidden_size, num_layers=cfg.num_hidden_layers,
@@ -341,7 +352,8 @@ def encoder_comparison(
                               batch_size=batch_size)
     ours_s, ref_s = t["ours"].median_s, t["transformers"].median_s
     out = {
-        "batch_size": batch_size, "tokens": tokens, "max_abs_diff": diff, "flops": flops,
+        "batch_size": batch_size, "tokens": tokens, "max_abs_diff": diff, "timed_dtype": str(gemm_dtype),
+        "max_abs_diff_timed_dtype": diff_timed, "flops": flops,
         "ours_s": ours_s, "transformers_s": ref_s, "matmul_flops_per_s": gemm_flops_per_s, "speedup": ref_s / ours_s,
         "ours_flops_per_s": flops / ours_s, "transformers_flops_per_s": flops / ref_s,
         "ours_matmul_fraction": flops / ours_s / gemm_flops_per_s,
