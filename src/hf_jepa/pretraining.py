@@ -40,12 +40,9 @@ from hf_jepa.training.step import ComputeLoss
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATASETS = {"ijepa": "builtin:moving_digit_frames", "vjepa2": "builtin:moving_digits"}
-# EMA target momentum (start, end) per family. V-JEPA 2: Meta's (configs/train/*/pretrain-*.yaml,
-# `ema: [0.99925, 0.99925]`, constant). I-JEPA: Meta's linear ramp to 1, but from 0.999 instead of 0.996: at
-# 0.996 (a 170-step half-life) the target chased the predictor and collapsed in short runs on the built-in
-# frames (linear digit probe 21.6%, random init 20.0%), at 0.999 it learned (37.4%); see README "Probing".
-# `--ema_start 0.996` restores Meta's ramp exactly.
-DEFAULT_EMA = {"ijepa": (0.999, 1.0), "vjepa2": (0.99925, 0.99925)}
+# Meta's EMA target momentum (start, end) per family: I-JEPA's configs ramp 0.996 -> 1 over the run, V-JEPA 2's
+# (configs/train/*/pretrain-*.yaml, `ema: [0.99925, 0.99925]`) keep it constant.
+DEFAULT_EMA = {"ijepa": (0.996, 1.0), "vjepa2": (0.99925, 0.99925)}
 
 
 @dataclass
@@ -69,7 +66,7 @@ class PretrainArguments(RunArguments):
     )
     max_grad_norm: float | None = 10.0
     ema_start: float | None = field(default=None, metadata={
-        "help": "EMA target momentum at step 0 (default: I-JEPA 0.999 (Meta: 0.996), V-JEPA 2 0.99925 (Meta's))"})
+        "help": "EMA target momentum at step 0 (default: Meta's, I-JEPA 0.996, V-JEPA 2 0.99925)"})
     ema_end: float | None = field(default=None, metadata={
         "help": "EMA target momentum at max_steps, linear in between (default: Meta's, I-JEPA 1.0, V-JEPA 2 0.99925)"})
     objective: Literal["meta", "sigreg"] = "meta"
