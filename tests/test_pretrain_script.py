@@ -193,6 +193,9 @@ def test_ema_defaults_are_per_family_and_reach_the_schedule() -> None:
     assert PretrainArguments(model_type="vjepa2", ema_start=0.99, ema_end=1.0).ema_start == 0.99
     with pytest.raises(ValueError, match=r"ema_end=1.5: expected a momentum in \[0, 1\]"):
         PretrainArguments(model_type="ijepa", ema_end=1.5)
+    with pytest.raises(ValueError, match=r"\{'ema_start': 0.99\}: objective='sigreg' trains without an EMA target"):
+        PretrainArguments(model_type="vjepa2", objective="sigreg", ema_start=0.99)
+    assert PretrainArguments(model_type="vjepa2", objective="sigreg").ema_start is None
 
 # ----------------------------------------------------------------------------- b. exact resume
 

@@ -84,6 +84,12 @@ class PretrainArguments(RunArguments):
             raise ValueError(f"objective={self.objective!r}: expected 'meta' or 'sigreg'")
         parse_config_overrides(self.config_overrides)
         self.dataset_name = self.dataset_name or DEFAULT_DATASETS[self.model_type]
+        if self.objective == "sigreg":
+            given = {name: getattr(self, name) for name in ("ema_start", "ema_end") if getattr(self, name) is not None}
+            if given:
+                raise ValueError(f"{given}: objective='sigreg' trains without an EMA target; drop the EMA flags "
+                                 "or use objective='meta'")
+            return
         start, end = DEFAULT_EMA[self.model_type]
         self.ema_start = start if self.ema_start is None else self.ema_start
         self.ema_end = end if self.ema_end is None else self.ema_end
