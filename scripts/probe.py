@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> dict:
     probe = probe.cpu()
     metrics = evaluate_probe(probe, test.features, test_labels)
     train_metrics = evaluate_probe(probe, train.features, train_labels)
-    logger.info("%s %s probe on %r: top-1 %.4f, top-5 %.4f (train top-1 %.4f)", args.model, args.probe,
-                args.label_column, metrics.top1, metrics.top5, train_metrics.top1)
+    logger.info("%s %s probe on %r: %s split top-1 %.4f, top-5 %.4f; fit on %s split: top-1 %.4f", args.model,
+                args.probe, args.label_column, args.eval_split, metrics.top1, metrics.top5, args.train_split,
+                train_metrics.top1)
 
     # 4. outputs: JSON, confusion matrix, classifier folder with processor + model card
     title = f"{args.model} | {args.probe} probe | {args.label_column}: top-1 {metrics.top1:.3f}"
