@@ -59,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replan_every", type=int, default=1, help="planned actions executed per replan")
     p.add_argument("--context_frames", type=int, default=1,
                    help="observed frames (current + earlier, one planned action apart) each rollout starts from")
+    p.add_argument("--adapt_steps", type=int, default=10,
+                   help="test-time adaptation: predictor gradient steps on the episode's observed transitions after "
+                        "each executed action (0 = the frozen model, as Meta plans)")
+    p.add_argument("--adapt_lr", type=float, default=1e-4, help="learning rate of the adaptation steps")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", default=None, help="write the metrics here (default output_dir/planning.json)")
     p.add_argument("--output_dir", default=None, help="GIF and plot go here (default: beside --json)")
@@ -79,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,
                                    energy=args.energy, reduction=args.reduction, max_steps=args.max_steps,
                                    replan_every=args.replan_every,
-                                   context_frames=args.context_frames, env_kwargs=env_kwargs, device=args.device)
+                                   context_frames=args.context_frames, adapt_steps=args.adapt_steps,
+                                   adapt_lr=args.adapt_lr, env_kwargs=env_kwargs, device=args.device)
     json_path = Path(args.json) if args.json else Path(args.output_dir or ".") / "planning.json"
     out_dir = Path(args.output_dir) if args.output_dir else json_path.parent
     shown = pick_episode(evaluation)

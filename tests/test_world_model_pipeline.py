@@ -205,3 +205,55 @@ def test_world_model_arguments_validation() -> None:
         WorldModelArguments(state_mode="sometimes")
     with pytest.raises(ValueError, match="config_overrides"):
         WorldModelArguments(config_overrides="[1, 2]")
+
+
+def test_online_adaptation_learns_the_observed_transition(pipeline: dict[str, Path]) -> None:
+    """Test-time adaptation: after observing (frame, executed action, next frame), the predictor's one-step error
+    on that transition drops; reset() restores the trained weights exactly; evaluation leaves the model as trained."""
+    from hf_jepa.wm_adaptation import OnlineAdaptation
+
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
+    trained = {k: v.clone() for k, v in model.predictor.state_dict().items()}
+    env = hf_jepa.envs.make_goal_env("two_rooms")
+    obs, info = env.reset(seed=1)
+    planner = WorldModelPlanner(model, planner_config(model, horizon=2, num_samples=6, topk=2, iterations=2))
+    action = torch.tensor([0.0, -5.0])  # one planned action = 5 env steps (frame_skip 5)
+    for _ in range(5):
+        nxt, _, _, _, next_info = env.step(action.numpy() / 5)
+    z0, z1 = planner.encode(obs), planner.encode(nxt)
+    state0 = torch.as_tensor(info["state"], dtype=torch.float32)
+
+    def one_step_error() -> float:
+        with torch.no_grad():
+            pred = model.rollout(z0, action[None, None], state0[None, None])  # (1, N, D)
+        return float((pred - z1).abs().mean())
+
+    before = one_step_error()
+    adaptation = OnlineAdaptation(model, steps=5, lr=1e-3)
+    adaptation.observe(z0, state0, None)  # the episode's first frame: nothing to learn yet
+    assert adaptation.num_transitions == 0 and adaptation.last_loss is None
+    adaptation.observe(z1, torch.as_tensor(next_info["state"], dtype=torch.float32), action)
+    assert adaptation.num_transitions == 1
+    assert one_step_error() < 0.8 * before
+    adaptation.reset()
+    for k, v in model.predictor.state_dict().items():
+        torch.testing.assert_close(v, trained[k], atol=0, rtol=0)
+    assert one_step_error() == pytest.approx(before, abs=1e-6)
+
+    config = planner_config(model, horizon=2, num_samples=8, topk=2, iterations=2)
+    runs = [evaluate_planning(model, episodes=1, seed=3, config=config, max_steps=15, adapt_steps=a,
+                              adapt_lr=1e-3, show_progress=False) for a in (0, 2, 2)]
+    assert runs[1].results["adapt_steps"] == 2 and runs[1].results["adapt_lr"] == 1e-3
+    assert WorldModelPlanner(model, config, adapt_steps=1).model is not model  # adapts its own copy
+    # the first plan is made before anything was observed; later ones see the adapted model
+    np.testing.assert_array_equal(runs[0].episodes[0].actions[0], runs[1].episodes[0].actions[0])
+    assert not np.array_equal(np.stack(runs[0].episodes[0].actions), np.stack(runs[1].episodes[0].actions))
+    np.testing.assert_array_equal(np.stack(runs[1].episodes[0].actions), np.stack(runs[2].episodes[0].actions))
+    for k, v in model.predictor.state_dict().items():
+        torch.testing.assert_close(v, trained[k], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="adapt_steps=-1"):
+        WorldModelPlanner(model, config, adapt_steps=-1)
+    with pytest.raises(ValueError, match="lr=0"):
+        OnlineAdaptation(model, steps=1, lr=0)
+    with pytest.raises(ValueError, match="replan_every=1"):
+        evaluate_planning(model, episodes=1, config=config, adapt_steps=1, replan_every=2, show_progress=False)

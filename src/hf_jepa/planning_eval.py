@@ -104,6 +104,8 @@ def evaluate_planning(
     max_steps: int = 100,
     replan_every: int = 1,
     context_frames: int = 1,
+    adapt_steps: int = 10,
+    adapt_lr: float = 1e-4,
     env_kwargs: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
@@ -121,6 +123,9 @@ def evaluate_planning(
         max_steps: env steps per episode at most.
         context_frames: observed frames each rollout starts from (see `WorldModelPlanner`); > 1 needs
             replan_every=1.
+        adapt_steps / adapt_lr: test-time adaptation of the predictor on each episode's observed transitions
+            (see `WorldModelPlanner`; 0 = the frozen model, as Meta plans; the Two-Rooms recipe takes 10 steps); needs replan_every=1. Every episode starts from the
+            trained weights; `model` itself is not changed.
         env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
     """
     if episodes < 1:
@@ -128,6 +133,9 @@ def evaluate_planning(
     if context_frames > 1 and replan_every != 1:
         raise ValueError(f"context_frames={context_frames} needs replan_every=1 (the history is one planned action "
                          f"per frame), got replan_every={replan_every}")
+    if adapt_steps and replan_every != 1:
+        raise ValueError(f"adapt_steps={adapt_steps} needs replan_every=1 (each transition is one planned action), "
+                         f"got replan_every={replan_every}")
     env_kwargs = dict(env_kwargs or {})
     if "image_size" not in env_kwargs:
         env_kwargs["image_size"] = model.config.encoder_config.image_size
@@ -135,7 +143,7 @@ def evaluate_planning(
     config = config or planner_config(model)
     k = int(model.config.frame_skip)
     planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
-                                device=device)
+                                adapt_steps=adapt_steps, adapt_lr=adapt_lr, device=device)
     out = PlanningEvaluation(results={})
     rooms, per_episode = out.other_room, []
     plan_seconds, env_steps, replans = 0.0, 0, 0
@@ -166,7 +174,7 @@ def evaluate_planning(
         "mean_steps": env_steps / episodes,
         "wall_seconds": time.perf_counter() - start,
         "env": env, "seed": seed, "max_steps": max_steps, "frame_skip": k, "replan_every": replan_every,
-        "context_frames": context_frames,
+        "context_frames": context_frames, "adapt_steps": adapt_steps, "adapt_lr": adapt_lr,
         "energy": energy, "reduction": reduction, "device": str(device),
         "planner": {"kind": type(config).__name__, **dataclasses.asdict(config)},
     }

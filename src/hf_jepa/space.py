@@ -513,6 +513,7 @@ def plan_in_two_rooms(
     cem: CEMConfig,
     max_steps: int,
     seed: int = 0,
+    adapt_steps: int = 10,
     display_size: int = 320,
     out_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -526,6 +527,7 @@ def plan_in_two_rooms(
             action runs as the model's `frame_skip` env steps.
         max_steps: MPC steps (the episode also ends on success).
         seed: seeds the planner's generator.
+        adapt_steps: test-time adaptation steps per executed action (`WorldModelPlanner`; on a copy of `model`).
         display_size: side of the GIF / goal image.
         out_dir: where the files go (default: a new temporary folder).
         progress: called as `progress(step, max_steps)` before each replan.
@@ -540,7 +542,7 @@ def plan_in_two_rooms(
     env = TwoRoomsEnv(max_episode_steps=max(max_steps, 1))
     start_p, goal_p = check_position(env, start, "start"), check_position(env, goal, "goal")
     k = int(model.config.frame_skip)  # env steps per planned action
-    planner = WorldModelPlanner(model, config=cem, reduction="ramp")
+    planner = WorldModelPlanner(model, config=cem, reduction="ramp", adapt_steps=adapt_steps)
     inner = planner.plan_fn(seed=seed, action_repeat=k)
     calls = {"n": 0}
 

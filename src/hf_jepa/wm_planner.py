@@ -7,6 +7,7 @@ candidate action sequence by the distance between the latents of the last predic
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import logging
@@ -20,6 +21,7 @@ from torch import Tensor
 
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, MPPIConfig, PlanFn, PlanResult, cem, latent_energy, mppi, shift_plan
+from hf_jepa.wm_adaptation import OnlineAdaptation
 from hf_jepa.world_model_training import frame_transform
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,12 @@ class WorldModelPlanner:
             teacher-forcing regime). Assumes one planned action is executed per plan (MPC with replan_every=1).
             With the cache, the history's keys/values are computed once per candidate batch and broadcast to
             every sample (`rollout(shared_prefix=...)`); recomputation runs it for every sample and step.
+        adapt_steps: test-time adaptation (`hf_jepa.wm_adaptation.OnlineAdaptation`): after each executed
+            planned action, this many gradient steps of the predictor on the episode's observed transitions
+            (0: the model stays frozen). Assumes one planned action is executed per plan. The planner then adapts
+            its own copy of the model (the one passed in is never changed); `reset()` restores the trained
+            weights.
+        adapt_lr: learning rate of those steps.
         device: where the model runs.
     """
 
@@ -88,7 +96,10 @@ class WorldModelPlanner:
     use_cache: bool = True
     warm_start: bool = True
     context_frames: int = 1
+    adapt_steps: int = 0
+    adapt_lr: float = 1e-4
     device: str | torch.device = "cpu"
+    _adaptation: OnlineAdaptation | None = field(default=None, init=False, repr=False)
     _previous: Tensor | None = field(default=None, init=False, repr=False)
     # observed (latents (1, N, D), state (S,), planned action executed into this frame or None), oldest first
     _history: list[tuple[Tensor, Tensor, Tensor | None]] = field(default_factory=list, init=False, repr=False)
@@ -100,7 +111,13 @@ class WorldModelPlanner:
             raise ValueError(f"reduction={self.reduction!r}: expected one of {REDUCTIONS}")
         if not isinstance(self.context_frames, int) or self.context_frames < 1:
             raise ValueError(f"context_frames={self.context_frames!r}: expected an int >= 1")
+        if not isinstance(self.adapt_steps, int) or self.adapt_steps < 0:
+            raise ValueError(f"adapt_steps={self.adapt_steps!r}: expected an int >= 0")
+        if self.adapt_steps:  # adapt a private copy: the caller's model (shared by a Space, say) stays as trained
+            self.model = copy.deepcopy(self.model)
         self.model = self.model.to(self.device).eval()
+        if self.adapt_steps:
+            self._adaptation = OnlineAdaptation(self.model, steps=self.adapt_steps, lr=self.adapt_lr)
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray | Tensor) -> Tensor:
@@ -108,9 +125,11 @@ class WorldModelPlanner:
         return self.model.encode(frames_to_tensor(frames, self.model).to(self.device))
 
     def reset(self) -> None:
-        """Forget the warm-start plan and the observed history (call at the start of an episode)."""
+        """Forget the warm-start plan and the observed history, restore adapted weights (start of an episode)."""
         self._previous = None
         self._history.clear()
+        if self._adaptation is not None:
+            self._adaptation.reset()
 
     def energy_fn(self, context: Tensor, states: Tensor, goal: Tensor, history_actions: Tensor | None = None) -> Any:
         """Energy of (S, H, A) candidate sequences toward goal latents (1, N, D).
@@ -149,7 +168,11 @@ class WorldModelPlanner:
         state_t = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.device).reshape(-1)
         if state_t.numel() != self.model.config.state_dim:
             raise ValueError(f"state: expected {self.model.config.state_dim} values, got {state_t.numel()}")
-        context, states, past = self._observe(self.encode(observation), state_t)
+        latents = self.encode(observation)  # (1, N, D)
+        if self._adaptation is not None:  # learn from the transition the last executed action made
+            executed = self._previous[0].to(self.device) if self._previous is not None else None  # (A,)
+            self._adaptation.observe(latents, state_t, executed)
+        context, states, past = self._observe(latents, state_t)
         generator = generator or self.config.make_generator()
         init = shift_plan(self._previous) if (self.warm_start and self._previous is not None) else None
         search = cem if isinstance(self.config, CEMConfig) else mppi
