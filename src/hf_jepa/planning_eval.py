@@ -124,8 +124,8 @@ def evaluate_planning(
         context_frames: observed frames each rollout starts from (see `WorldModelPlanner`); > 1 needs
             replan_every=1.
         adapt_steps / adapt_lr: test-time adaptation of the predictor on each episode's observed transitions
-            (see `WorldModelPlanner`; 0 = the frozen model, as Meta plans; the Two-Rooms recipe takes 10 steps); needs replan_every=1. Every episode starts from the
-            trained weights; `model` itself is not changed.
+            (see `WorldModelPlanner`; 0 = the frozen model, as Meta plans; the Two-Rooms recipe takes 10 steps);
+            needs replan_every=1. Every episode starts from the trained weights; `model` itself is not changed.
         env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
     """
     if episodes < 1:

@@ -210,7 +210,7 @@ def _encode_mp4(frames: torch.Tensor) -> bytes:
             pixel_format="yuv420p",
             crf=18,
             preset="veryfast",
-            extra_options={"threads": 1},  # single-threaded x264: bit-exact reruns
+            extra_options={"threads": 1},  # single-threaded x264: bit-exact within a process
         )
         return encoded.numpy().tobytes()
     import imageio.v3 as iio
@@ -327,7 +327,9 @@ def generate_builtin_dataset(
 
     ``num_train`` / ``num_test`` count clips (``moving_digit_frames`` has ``len(IMAGE_FRAMES)``
     images per clip). Each split is cut into ``min(num_shards, rows)`` contiguous shards.
-    Deterministic in ``seed``. Returns ``out_dir``.
+    Deterministic in ``seed``: labels, clip parameters and rendered frames; the H.264 bytes of a few clips differ
+    from run to run with FFmpeg 5.1's libx264 (even single-threaded): a few pixel levels at a few pixels.
+    Returns ``out_dir``.
     """
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}")
