@@ -27,7 +27,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--output_dir", default="outputs/demo")
     p.add_argument("--episodes", type=int, default=300, help="exploration episodes to collect (100 steps each)")
     p.add_argument("--pretrain_steps", type=int, default=300)
-    p.add_argument("--world_model_steps", type=int, default=1000)
+    # 2000 steps of 32 windows: the compute of 1000 x 64, twice the updates (final loss 0.16 vs 0.22; Two-Rooms
+    # 50-episode success 90% vs 80% on the same data, README "World model and planning")
+    p.add_argument("--world_model_steps", type=int, default=2000)
+    p.add_argument("--world_model_batch_size", type=int, default=32, help="windows per world-model step")
     p.add_argument("--eval_episodes", type=int, default=10)
     p.add_argument("--frame_skip", type=int, default=10, help="env steps per world-model step")
     # planner sizes left unset take evaluate_planning.py's defaults (hf_jepa.planning_eval.planner_config)
@@ -72,6 +75,7 @@ def main() -> None:
     stage("train the world model", wm / "config.json",
           ["scripts/train_world_model.py", "--encoder", str(pretrain / "encoder"), "--dataset_name", str(data),
            "--output_dir", str(wm_run), "--max_steps", str(args.world_model_steps), "--state_mode", "hold",
+           "--per_device_train_batch_size", str(args.world_model_batch_size),
            "--frames_per_window", "8", "--auto_steps", "7", "--frame_skip", str(args.frame_skip),
            "--checkpointing_steps", str(args.world_model_steps), "--log_every", "100", "--seed", seed],
           args.fresh, timings)
