@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--goal_prob", type=float, default=0.0, help="two_rooms: probability of goal-directed plans")
     p.add_argument("--wall_prob", type=float, default=0.25,
                    help="two_rooms: probability of a plan that pushes into the dividing wall (blocked moves)")
-    p.add_argument("--door_edge_prob", type=float, default=0.0,
+    p.add_argument("--door_edge_prob", type=float, default=0.5,
                    help="two_rooms: fraction of the wall pushes made beside the door, sliding away from it")
     p.add_argument("--task", default=None, help="task text stored with every episode")
     p.add_argument("--overwrite", action="store_true")

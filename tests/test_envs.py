@@ -281,3 +281,28 @@ def test_correlated_policy_for_other_envs():
     policy.reset(info)
     for _ in range(20):
         assert arm.action_space.contains(policy(None, info))
+
+
+def _plan_speeds(wall_prob: float, steps: int = 3000) -> np.ndarray:
+    """Action norms of TwoRoomsExplorer away from waypoints (the plan speed, before the slow-down near a waypoint)."""
+    env = TwoRoomsEnv(terminate_on_success=False)
+    obs, info = env.reset(seed=0)
+    policy = TwoRoomsExplorer(env, np.random.default_rng(0), door_prob=1.0 - wall_prob, wall_prob=wall_prob)
+    policy.reset(info)
+    norms = []
+    for _ in range(steps):
+        action = policy(obs, info)
+        obs, _, _, _, info = env.step(action)
+        norms.append(float(np.linalg.norm(action)))
+    return np.array(norms)
+
+
+def test_exploration_speed_does_not_reveal_the_plan_kind():
+    """Blocked wall pushes and free door crossings move at the same speeds (drawn per plan, in [min_speed, 1]): a
+    world model must learn the wall from the image, not from the action norm. When wall pushes ran at full speed
+    only, a trained model predicted every full-speed move as blocked and slower pushes through the wall."""
+    pushes, crossings = _plan_speeds(wall_prob=1.0), _plan_speeds(wall_prob=0.0)
+    for norms in (pushes, crossings):
+        assert norms.max() <= 1.0 + 1e-6 and np.quantile(norms, 0.95) > 0.9  # full speed occurs in both
+        assert np.quantile(norms, 0.2) < 0.7  # and so do slow plans
+    assert abs(np.median(pushes) - np.median(crossings)) < 0.15, (np.median(pushes), np.median(crossings))
