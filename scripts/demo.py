@@ -85,7 +85,7 @@ def main() -> None:
                      for f in (f"--{name}", str(getattr(args, name)))]
     stage("plan toward goal images", out / "planning.json",
           ["scripts/evaluate_planning.py", "--model", str(wm), "--episodes", str(args.eval_episodes),
-           "--other_room_prob", "0.5", *planner_flags, "--seed", str(1000 + args.seed),
+           "--other_room_prob", "0.5", "--subgoal_dataset", str(data), *planner_flags, "--seed", str(1000 + args.seed),
            "--json", str(out / "planning.json")], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
     print("\n== demo summary")

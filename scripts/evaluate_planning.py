@@ -21,6 +21,7 @@ from transformers import AutoModel
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
 from hf_jepa.planning_eval import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
+from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
 from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
 
 
@@ -64,6 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="test-time adaptation: predictor gradient steps on the episode's observed transitions after "
                         "each executed action (0 = the frozen model, as Meta plans)")
     p.add_argument("--adapt_lr", type=float, default=ADAPT_LR, help="learning rate of the adaptation steps")
+    p.add_argument("--subgoal_dataset", default=None,
+                   help="LeRobot folder or Hub id (the world model's training data): plan toward waypoints along "
+                        "the data's shortest path to the goal (hf_jepa.subgoals); default: the goal itself")
+    p.add_argument("--subgoal_stride", type=int, default=SubgoalConfig.stride,
+                   help="dataset frames between graph nodes")
+    p.add_argument("--subgoal_lookahead", type=int, default=SubgoalConfig.lookahead,
+                   help="graph steps (of --subgoal_stride frames) from the current frame to its waypoint")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", default=None, help="write the metrics here (default output_dir/planning.json)")
     p.add_argument("--output_dir", default=None, help="GIF and plot go here (default: beside --json)")
@@ -80,12 +88,16 @@ def main(argv: list[str] | None = None) -> dict:
     names = ("horizon", "num_samples", "iterations") + (cem_only if args.planner == "cem" else ())
     sizes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = planner_config(model, args.planner, **sizes)
+    subgoals = None
+    if args.subgoal_dataset:
+        subgoals = LatentSubgoalGraph.from_dataset(args.subgoal_dataset, model, SubgoalConfig(
+            stride=args.subgoal_stride, lookahead=args.subgoal_lookahead))
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,
                                    energy=args.energy, reduction=args.reduction, max_steps=args.max_steps,
                                    replan_every=args.replan_every,
                                    context_frames=args.context_frames, adapt_steps=args.adapt_steps,
-                                   adapt_lr=args.adapt_lr, env_kwargs=env_kwargs, device=args.device)
+                                   adapt_lr=args.adapt_lr, subgoals=subgoals, env_kwargs=env_kwargs, device=args.device)
     json_path = Path(args.json) if args.json else Path(args.output_dir or ".") / "planning.json"
     out_dir = Path(args.output_dir) if args.output_dir else json_path.parent
     shown = pick_episode(evaluation)

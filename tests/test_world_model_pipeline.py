@@ -18,7 +18,7 @@ from hf_jepa.data.trajectories import LatentEpisodeCache
 from hf_jepa.planning import PlanResult
 from hf_jepa.planning_eval import evaluate_planning, planner_config
 from hf_jepa.wm_planner import WorldModelPlanner
-from hf_jepa.world_model_training import WorldModelArguments
+from hf_jepa.world_model_training import WorldModelArguments, frame_transform
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ENCODER = json.dumps({"hidden_size": 48, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -257,3 +257,43 @@ def test_online_adaptation_learns_the_observed_transition(pipeline: dict[str, Pa
         OnlineAdaptation(model, steps=1, lr=0)
     with pytest.raises(ValueError, match="replan_every=1"):
         evaluate_planning(model, episodes=1, config=config, adapt_steps=1, replan_every=2, show_progress=False)
+
+
+def test_evaluate_planning_script_with_subgoals(pipeline: dict[str, Path], tmp_path: Path) -> None:
+    """`--subgoal_dataset`: a graph over the training data's frames (4 episodes x 31 frames, every 5th kept), encoded
+    with the world model's own encoder; the settings land in the JSON."""
+    from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final")
+    graph = LatentSubgoalGraph.from_dataset(str(pipeline["data"]), model, SubgoalConfig(stride=5, lookahead=2),
+                                            show_progress=False)
+    assert graph.nodes.shape[0] == 4 * 7 and graph.nodes.shape[1:] == (16, model.config.encoder_config.hidden_size)
+    results = _script("evaluate_planning").main([
+        "--model", str(pipeline["wm"] / "final"), "--episodes", "1", "--max_steps", "10", "--num_samples", "8",
+        "--topk", "2", "--iterations", "2", "--horizon", "2", "--subgoal_dataset", str(pipeline["data"]),
+        "--subgoal_lookahead", "2", "--json", str(tmp_path / "planning.json")])
+    assert results["subgoals"] == {"stride": 5, "lookahead": 2, "link_scale": SubgoalConfig.link_scale}
+    assert results["episodes"] == 1 and results["mean_steps"] <= 10
+
+
+def test_planner_aims_at_the_subgoal(pipeline: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a subgoal graph, each plan's energy is measured against the graph's subgoal for (current frame, goal)."""
+    from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+
+    model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
+    cache = LatentEpisodeCache.build(str(pipeline["data"]), model.encode,
+                                     frame_transform(model), show_progress=False)
+    graph = LatentSubgoalGraph.from_episodes([z.float() for z in cache.latents], SubgoalConfig(stride=2, lookahead=1))
+    planner = WorldModelPlanner(model, planner_config(model, horizon=2, num_samples=6, topk=2, iterations=2),
+                                subgoals=graph)
+    env = hf_jepa.envs.make_goal_env("two_rooms")
+    obs, info = env.reset(seed=2)
+    asked, aimed = [], []
+    subgoal, energy_fn = graph.subgoal, planner.energy_fn
+    monkeypatch.setattr(graph, "subgoal", lambda z, g: asked.append((z, g)) or subgoal(z, g))
+    monkeypatch.setattr(planner, "energy_fn", lambda c, s, g, p=None: aimed.append(g) or energy_fn(c, s, g, p))
+    planner.plan(obs, info["goal"], info["state"])
+    (z, g), = asked
+    torch.testing.assert_close(z, planner.encode(obs))
+    torch.testing.assert_close(g, planner.encode(info["goal"]))
+    torch.testing.assert_close(aimed[0], subgoal(z, g))

@@ -19,6 +19,7 @@ from hf_jepa.envs import make_goal_env
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, Episode, MPPIConfig, run_mpc
 from hf_jepa.plotting import pyplot, save_figure
+from hf_jepa.subgoals import LatentSubgoalGraph
 from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.wm_planner import WorldModelPlanner
 
@@ -107,6 +108,7 @@ def evaluate_planning(
     context_frames: int = 1,
     adapt_steps: int = ADAPT_STEPS,
     adapt_lr: float = ADAPT_LR,
+    subgoals: LatentSubgoalGraph | None = None,
     env_kwargs: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
@@ -127,6 +129,7 @@ def evaluate_planning(
         adapt_steps / adapt_lr: test-time adaptation of the predictor on each episode's observed transitions
             (see `WorldModelPlanner`; 0 = the frozen model, as Meta plans; the Two-Rooms recipe takes 10 steps);
             needs replan_every=1. Every episode starts from the trained weights; `model` itself is not changed.
+        subgoals: plan toward waypoints along a graph of dataset frames (see `WorldModelPlanner`; None: the goal).
         env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
     """
     if episodes < 1:
@@ -142,7 +145,7 @@ def evaluate_planning(
     config = config or planner_config(model)
     k = int(model.config.frame_skip)
     planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
-                                adapt_steps=adapt_steps, adapt_lr=adapt_lr, device=device)
+                                adapt_steps=adapt_steps, adapt_lr=adapt_lr, subgoals=subgoals, device=device)
     out = PlanningEvaluation(results={})
     rooms, per_episode = out.other_room, []
     plan_seconds, env_steps, replans = 0.0, 0, 0
@@ -176,6 +179,7 @@ def evaluate_planning(
         "context_frames": context_frames, "adapt_steps": adapt_steps, "adapt_lr": adapt_lr,
         "energy": energy, "reduction": reduction, "device": str(device),
         "planner": {"kind": type(config).__name__, **dataclasses.asdict(config)},
+        "subgoals": dataclasses.asdict(subgoals.config) if subgoals is not None else None,
     }
     if all(r is not None for r in rooms):
         other = np.array(rooms, dtype=bool)

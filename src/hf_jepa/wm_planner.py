@@ -21,6 +21,7 @@ from torch import Tensor
 
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning import CEMConfig, MPPIConfig, PlanFn, PlanResult, cem, latent_energy, mppi, shift_plan
+from hf_jepa.subgoals import LatentSubgoalGraph
 from hf_jepa.wm_adaptation import ADAPT_LR, OnlineAdaptation
 from hf_jepa.world_model_training import frame_transform
 
@@ -86,6 +87,9 @@ class WorldModelPlanner:
             its own copy of the model (the one passed in is never changed); `reset()` restores the trained
             weights.
         adapt_lr: learning rate of those steps.
+        subgoals: a graph of dataset frames (`hf_jepa.subgoals.LatentSubgoalGraph`, built with this model's
+            encoder): each plan aims at the frame a few steps along the data's shortest path to the goal instead of
+            the goal itself (None: the goal).
         device: where the model runs.
     """
 
@@ -98,6 +102,7 @@ class WorldModelPlanner:
     context_frames: int = 1
     adapt_steps: int = 0
     adapt_lr: float = ADAPT_LR
+    subgoals: LatentSubgoalGraph | None = None
     device: str | torch.device = "cpu"
     _adaptation: OnlineAdaptation | None = field(default=None, init=False, repr=False)
     _previous: Tensor | None = field(default=None, init=False, repr=False)
@@ -175,6 +180,8 @@ class WorldModelPlanner:
         if self._adaptation is not None:  # learn from the transition it made
             self._adaptation.observe(latents, state_t, executed)
         context, states, past = self._observe(latents, state_t, executed)
+        if self.subgoals is not None:  # a waypoint along the data's shortest path (the goal once it is near)
+            goal_z = self.subgoals.subgoal(latents, goal_z)
         generator = generator or self.config.make_generator()
         init = shift_plan(self._previous) if (self.warm_start and self._previous is not None) else None
         search = cem if isinstance(self.config, CEMConfig) else mppi
