@@ -222,7 +222,8 @@ def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None)
         ax.plot(range(1, len(hist) + 1), hist, color=cmap(i / max(n - 1, 1)), lw=1)
     ax.set(xlabel="planner iteration", ylabel="elite energy", title="energy per replan (light = later)")
     ax2.plot(range(1, n + 1), [h[-1] for h in episode.energies], marker="o", ms=3)
-    ax2.set(xlabel="replan (control cycle)", ylabel="final elite energy", title="energy to the goal over the episode")
+    ax2.set(xlabel="replan (control cycle)", ylabel="final elite energy",
+            title="energy to the target (goal or subgoal)")
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)

@@ -8,7 +8,7 @@ environment: the frames of the trajectories the world model was trained on are t
 
 - in time: frame t and frame t + stride of the same episode (a transition that happened; cost 1), and
 - in place: two frames whose latents are closer than ``link_scale`` times the median latent distance of a
-  time link (the agent was at about the same place in two episodes; cost distance / median, below 1).
+  time link (the agent was at about the same place in two episodes; cost distance / median, below link_scale).
 
 The walls of an environment are never crossed by a time link, and a place link joins only frames that look alike,
 so the shortest path from the current frame's nearest node to the goal's nearest node goes the way the data went
