@@ -204,3 +204,32 @@ def test_space_requirements_install_this_version_of_the_package() -> None:
     assert wheel in lines, f"{wheel} not in {lines}"
     assert any(ln.startswith("gradio") for ln in lines)
     assert "space-bundle:" in (root / "Makefile").read_text()
+
+
+def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_JEPA_SUBGOAL_DATASET turns subgoals on; `plan_in_two_rooms` then asks the graph for every replan's target;
+    a missing dataset is a clear error naming the variable."""
+    from hf_jepa.planning_eval import planner_config
+    from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+    from hf_jepa.wm_planner import frames_to_tensor
+
+    monkeypatch.setenv(space.ENV_SUBGOALS, str(tmp_path / "data"))
+    assert space.SpaceConfig.from_env().subgoal_dataset == str(tmp_path / "data")
+    monkeypatch.delenv(space.ENV_SUBGOALS)
+    assert space.SpaceConfig.from_env().subgoal_dataset is None
+    config = _tiny_models(tmp_path / "models")
+    model = space.load_model(config.world_model, "world model")
+    with pytest.raises(space.ModelUnavailable, match=space.ENV_SUBGOALS):
+        space.load_subgoal_graph(str(tmp_path / "no_such_data"), model)
+    env = space.TwoRoomsEnv()
+    path = [(0.25, y) for y in np.linspace(0.7, 0.35, 8)] + [(x, 0.35) for x in np.linspace(0.3, 0.75, 8)]
+    with torch.no_grad():
+        latents = torch.cat([model.encode(frames_to_tensor(env.render_state(np.array(p)), model)) for p in path])
+    graph = LatentSubgoalGraph.from_episodes([latents], SubgoalConfig(stride=1, lookahead=2))
+    asked = []
+    subgoal = graph.subgoal
+    monkeypatch.setattr(graph, "subgoal", lambda z, g: asked.append(1) or subgoal(z, g))
+    cem = planner_config(model, "cem", horizon=2, num_samples=8, topk=2, iterations=2)
+    out = space.plan_in_two_rooms(model, (0.25, 0.7), (0.75, 0.35), cem=cem, max_steps=2 * model.config.frame_skip,
+                                  subgoals=graph, out_dir=tmp_path / "plan")
+    assert len(asked) == 2 and Path(out.trajectory_gif).is_file()

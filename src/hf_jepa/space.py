@@ -7,6 +7,8 @@ leaves)::
     HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)             outputs/demo/pretrain/encoder
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification  outputs/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                        outputs/demo/world_model
+    HF_JEPA_SUBGOAL_DATASET  optional: the world model's LeRobot training data; planning then aims at subgoals
+                             along the data's shortest path (hf_jepa.subgoals)                (unset: the goal)
 
 A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
 pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
@@ -36,6 +38,7 @@ from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning import CEMConfig, Episode, run_mpc
 from hf_jepa.planning_eval import planner_config
+from hf_jepa.subgoals import LatentSubgoalGraph
 from hf_jepa.wm_adaptation import ADAPT_STEPS
 from hf_jepa.wm_planner import WorldModelPlanner
 
@@ -55,6 +58,7 @@ __all__ = [
     "extract_patch_features",
     "features_panel",
     "load_model",
+    "load_subgoal_graph",
     "model_status",
     "pca_rgb",
     "plan_in_two_rooms",
@@ -65,6 +69,7 @@ __all__ = [
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
 ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODEL", "HF_JEPA_WORLD_MODEL"
+ENV_SUBGOALS = "HF_JEPA_SUBGOAL_DATASET"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _MAKE_HINT = {
     "encoder": "Run `make demo` to train one (it writes outputs/demo/pretrain/encoder), or set HF_JEPA_ENCODER to a "
@@ -110,6 +115,9 @@ class SpaceConfig:
             length, MPC steps); the UI lets users change them within `max_plan_*`.
         max_plan_samples, max_plan_steps: upper limits of the planning sliders (and of the API).
         display_size: side of the arena / trajectory images in pixels.
+        subgoal_dataset: the world model's training data (LeRobot folder or Hub id): plans aim at subgoals along
+            its shortest path to the goal (`hf_jepa.subgoals`; the graph is built once, on the first plan).
+            None: at the goal itself.
     """
 
     encoder: str = "outputs/demo/pretrain/encoder"
@@ -125,14 +133,17 @@ class SpaceConfig:
     max_plan_samples: int = 512
     max_plan_steps: int = 150
     display_size: int = 320
+    subgoal_dataset: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SpaceConfig:
-        """Model sources from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (else `make demo`)."""
+        """Model sources from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (else `make demo`), the
+        subgoal data from HF_JEPA_SUBGOAL_DATASET (else none)."""
         values: dict[str, Any] = {
             "encoder": os.environ.get(ENV_ENCODER) or _default_path(cls.encoder),
             "probe_model": os.environ.get(ENV_PROBE) or _default_path(cls.probe_model),
             "world_model": os.environ.get(ENV_WORLD_MODEL) or _default_path(cls.world_model),
+            "subgoal_dataset": os.environ.get(ENV_SUBGOALS) or None,
         }
         values.update(overrides)
         return cls(**values)
@@ -142,7 +153,7 @@ class SpaceConfig:
 # models
 
 
-_MODELS: dict[str, nn.Module] = {}
+_MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -215,6 +226,26 @@ def load_model(source: str, what: str) -> nn.Module:
                     time.perf_counter() - start)
         _MODELS[resolved] = model
         return model
+
+
+def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
+    """The subgoal graph of `dataset`'s frames encoded by `model` (built once per dataset and model, then cached).
+
+    Raises:
+        ModelUnavailable: the dataset is missing or does not read (message naming HF_JEPA_SUBGOAL_DATASET).
+    """
+    key = f"subgoals:{dataset}:{id(model)}"
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            start = time.perf_counter()
+            try:
+                _MODELS[key] = LatentSubgoalGraph.from_dataset(dataset, model, show_progress=False)
+            except Exception as err:  # noqa: BLE001  (any failure becomes a message in the UI)
+                logger.exception("building the subgoal graph of %s failed", dataset)
+                raise ModelUnavailable(f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point "
+                                       f"it at the world model's LeRobot training data, or unset it.") from err
+            logger.info("subgoal graph of %s built in %.1fs", dataset, time.perf_counter() - start)
+        return _MODELS[key]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -515,6 +546,7 @@ def plan_in_two_rooms(
     max_steps: int,
     seed: int = 0,
     adapt_steps: int = ADAPT_STEPS,
+    subgoals: LatentSubgoalGraph | None = None,
     display_size: int = 320,
     out_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -529,6 +561,7 @@ def plan_in_two_rooms(
         max_steps: MPC steps (the episode also ends on success).
         seed: seeds the planner's generator.
         adapt_steps: test-time adaptation steps per executed action (`WorldModelPlanner`; on a copy of `model`).
+        subgoals: plan toward subgoals of this graph of `model`'s training frames (None: toward the goal).
         display_size: side of the GIF / goal image.
         out_dir: where the files go (default: a new temporary folder).
         progress: called as `progress(step, max_steps)` before each replan.
@@ -543,7 +576,7 @@ def plan_in_two_rooms(
     env = TwoRoomsEnv(max_episode_steps=max(max_steps, 1))
     start_p, goal_p = check_position(env, start, "start"), check_position(env, goal, "goal")
     k = int(model.config.frame_skip)  # env steps per planned action
-    planner = WorldModelPlanner(model, config=cem, reduction="ramp", adapt_steps=adapt_steps)
+    planner = WorldModelPlanner(model, config=cem, reduction="ramp", adapt_steps=adapt_steps, subgoals=subgoals)
     inner = planner.plan_fn(seed=seed, action_repeat=k)
     calls = {"n": 0}
 
@@ -674,8 +707,9 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
             def report(i: int, n: int) -> None:
                 progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
 
+            subgoals = (load_subgoal_graph(config.subgoal_dataset, model) if config.subgoal_dataset else None)
             out = plan_in_two_rooms(model, (sx, sy), (gx, gy), cem=cem, max_steps=steps, seed=int(seed),
-                                    display_size=size, progress=report)
+                                    subgoals=subgoals, display_size=size, progress=report)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
         return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances,
