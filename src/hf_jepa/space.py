@@ -206,26 +206,33 @@ def load_model(source: str, what: str) -> nn.Module:
         ModelUnavailable: the source is missing or does not load (message with how to make one).
     """
     resolved = _check_source(source, what)
-    with _MODELS_LOCK:
-        if resolved in _MODELS:
-            return _MODELS[resolved]
+
+    def build() -> nn.Module:
         from transformers import AutoConfig, AutoModel
 
         import hf_jepa  # noqa: F401  (registers our model types)
 
-        start = time.perf_counter()
-        try:
-            config = AutoConfig.from_pretrained(resolved)
-            archs = getattr(config, "architectures", None) or []
-            cls = _model_class(archs[0]) if archs else None
-            model = (cls or AutoModel).from_pretrained(resolved).eval()
-        except Exception as err:  # noqa: BLE001  (any loading failure becomes a message in the UI)
-            logger.exception("loading %s from %s failed", what, resolved)
-            raise ModelUnavailable(f"Could not load the {what} from `{source}`: {err}. {_MAKE_HINT[what]}") from err
-        logger.info("loaded %s %s from %s in %.1fs", what, type(model).__name__, resolved,
-                    time.perf_counter() - start)
-        _MODELS[resolved] = model
-        return model
+        config = AutoConfig.from_pretrained(resolved)
+        archs = getattr(config, "architectures", None) or []
+        cls = _model_class(archs[0]) if archs else None
+        return (cls or AutoModel).from_pretrained(resolved).eval()
+
+    return _load_once(resolved, f"{what} from {resolved}", build,
+                      lambda err: f"Could not load the {what} from `{source}`: {err}. {_MAKE_HINT[what]}")
+
+
+def _load_once(key: str, what: str, build: Callable[[], Any], message: Callable[[Exception], str]) -> Any:
+    """`build()` once per `key` (then cached), timed and logged; any failure -> ModelUnavailable(message(err))."""
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            start = time.perf_counter()
+            try:
+                _MODELS[key] = build()
+            except Exception as err:  # noqa: BLE001  (any loading failure becomes a message in the UI)
+                logger.exception("loading %s failed", what)
+                raise ModelUnavailable(message(err)) from err
+            logger.info("loaded %s (%s) in %.1fs", what, type(_MODELS[key]).__name__, time.perf_counter() - start)
+        return _MODELS[key]
 
 
 def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
@@ -234,18 +241,10 @@ def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
     Raises:
         ModelUnavailable: the dataset is missing or does not read (message naming HF_JEPA_SUBGOAL_DATASET).
     """
-    key = f"subgoals:{dataset}:{id(model)}"
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            start = time.perf_counter()
-            try:
-                _MODELS[key] = LatentSubgoalGraph.from_dataset(dataset, model, show_progress=False)
-            except Exception as err:  # noqa: BLE001  (any failure becomes a message in the UI)
-                logger.exception("building the subgoal graph of %s failed", dataset)
-                raise ModelUnavailable(f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point "
-                                       f"it at the world model's LeRobot training data, or unset it.") from err
-            logger.info("subgoal graph of %s built in %.1fs", dataset, time.perf_counter() - start)
-        return _MODELS[key]
+    return _load_once(f"subgoals:{dataset}:{id(model)}", f"subgoal graph of {dataset}",
+                      lambda: LatentSubgoalGraph.from_dataset(dataset, model, show_progress=False),
+                      lambda err: f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point it at "
+                                  f"the world model's LeRobot training data, or unset it.")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -79,9 +79,10 @@ class LatentSubgoalGraph:
         m = self._flat.shape[0]
         same = self.episode_of[1:] == self.episode_of[:-1]  # (M-1,) node i -> i+1 is a time link
         src = torch.nonzero(same).squeeze(1)  # (E_t,)
-        step = (self._flat[src + 1] - self._flat[src]).norm(dim=1)  # (E_t,) latent length of a time link
         if src.numel() == 0:
             raise ValueError("nodes: no two consecutive nodes of one episode (episodes shorter than the stride?)")
+        self._time_link_from = same.numpy()  # (M-1,) bool: node i -> i+1 is a time link
+        step = (self._flat[src + 1] - self._flat[src]).norm(dim=1)  # (E_t,) latent length of a time link
         self.time_link_distance = float(step.median())
         radius = self.config.link_scale * self.time_link_distance
         dist = torch.cdist(self._flat, self._flat)  # (M, M)
@@ -100,6 +101,7 @@ class LatentSubgoalGraph:
         self._graph = coo_matrix((np.r_[costs, costs], both), shape=(m, m)).tocsr()
         self.num_place_links = int(close.shape[0])
         self._routes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # goal node -> (distances, predecessors)
+        self._goal: tuple[Tensor, int] | None = None  # the last goal latents asked for and their nearest node
         logger.info("subgoal graph: %d nodes, %d time links, %d place links (radius %.3f)", m, src.numel(),
                     self.num_place_links, radius)
 
@@ -135,10 +137,16 @@ class LatentSubgoalGraph:
             self._routes[goal_node] = (dist, pred)
         return self._routes[goal_node]
 
+    def _goal_node(self, goal: Tensor) -> int:
+        """`nearest(goal)`, looked up once per goal tensor (a planner passes the same one every replan)."""
+        if self._goal is None or self._goal[0] is not goal:
+            self._goal = (goal, self.nearest(goal))
+        return self._goal[1]
+
     def path(self, latents: Tensor, goal: Tensor) -> list[int]:
         """Nodes of the shortest path from the node nearest `latents` to the node nearest `goal` (both ends
         included; just the start when the goal node is unreachable)."""
-        start, goal_node = self.nearest(latents), self.nearest(goal)
+        start, goal_node = self.nearest(latents), self._goal_node(goal)
         _, pred = self._route(goal_node)
         nodes = [start]
         while nodes[-1] != goal_node and pred[nodes[-1]] >= 0:
@@ -152,7 +160,7 @@ class LatentSubgoalGraph:
         path = self.path(latents, goal)
         hops = 0
         for node, nxt in zip(path[:-1], path[1:], strict=True):
-            hops += int(self.episode_of[node] == self.episode_of[nxt] and abs(node - nxt) == 1)  # a time link
+            hops += int(abs(node - nxt) == 1 and self._time_link_from[min(node, nxt)])
             if hops >= self.config.lookahead:
                 return self.nodes[nxt][None].to(goal)
         return goal
