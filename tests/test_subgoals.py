@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig, place_links
 
 CENTRES = torch.stack(torch.meshgrid(torch.linspace(0, 1, 11), torch.linspace(0, 1, 11), indexing="ij"), -1)
 
@@ -55,3 +55,19 @@ def test_subgoal_config_is_validated() -> None:
     graph = LatentSubgoalGraph.from_episodes([torch.randn(6, 4, 8)], SubgoalConfig(stride=1))
     with pytest.raises(ValueError, match="latents: expected"):
         graph.nearest(torch.zeros(1, 4, 9))
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 1000])
+def test_place_links_in_blocks_equal_the_full_distance_matrix(block_rows: int) -> None:
+    points = torch.randn(60, 12, generator=torch.Generator().manual_seed(0))  # (M, F)
+    full = torch.cdist(points, points)  # (M, M)
+    upper = full[torch.triu_indices(60, 60, offset=1).unbind()]  # (M(M-1)/2,) each pair once
+    ordered = upper.sort().values
+    radius = float(ordered[500] + ordered[501]) / 2  # between two distances: no pair on the border
+    expected = torch.nonzero(torch.triu(full < radius, diagonal=1))  # (E, 2) sorted by (i, j)
+    pairs, dists = place_links(points, radius, block_rows=block_rows)
+    assert pairs.shape == (501, 2)
+    assert torch.equal(pairs, expected)
+    torch.testing.assert_close(dists, full[expected[:, 0], expected[:, 1]])
+    with pytest.raises(ValueError, match="block_rows=0"):
+        place_links(points, radius, block_rows=0)

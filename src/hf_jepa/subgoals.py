@@ -57,6 +57,27 @@ class SubgoalConfig:
             raise ValueError(f"SubgoalConfig link_scale={self.link_scale!r}: expected > 0")
 
 
+def place_links(points: Tensor, radius: float, *, block_rows: int = 1024) -> tuple[Tensor, Tensor]:
+    """All pairs of rows of `points` (M, F) closer than `radius` (L2), each pair once (i < j), with their distances.
+
+    Computed in blocks of `block_rows` rows against the rows after them, so memory is O(block_rows * M) rather
+    than the O(M^2) of a full distance matrix (6,300 nodes: 26 MB per block of 1,024 rows instead of 160 MB).
+
+    Returns:
+        (E, 2) long pairs sorted by (i, j), and (E,) float distances.
+    """
+    if block_rows < 1:
+        raise ValueError(f"block_rows={block_rows}: expected >= 1")
+    pairs, dists = [torch.zeros(0, 2, dtype=torch.long)], [torch.zeros(0)]
+    for start in range(0, points.shape[0], block_rows):
+        dist = torch.cdist(points[start:start + block_rows], points[start:])  # (b, M - start) block: rows vs later
+        close = torch.nonzero(dist < radius)  # (e, 2) local (row, col) indices
+        close = close[close[:, 1] > close[:, 0]]  # keep j > i (drops the diagonal and the block's lower half)
+        dists.append(dist[close[:, 0], close[:, 1]])
+        pairs.append(close + start)  # local -> global indices (both offset by start)
+    return torch.cat(pairs), torch.cat(dists)
+
+
 class LatentSubgoalGraph:
     """A graph over dataset frames (see module docstring).
 
@@ -85,13 +106,10 @@ class LatentSubgoalGraph:
         step = (self._flat[src + 1] - self._flat[src]).norm(dim=1)  # (E_t,) latent length of a time link
         self.time_link_distance = float(step.median())
         radius = self.config.link_scale * self.time_link_distance
-        dist = torch.cdist(self._flat, self._flat)  # (M, M)
-        dist.fill_diagonal_(float("inf"))
-        close = torch.nonzero(dist < radius)  # (E_p, 2) place links, both directions
-        close = close[close[:, 0] < close[:, 1]]  # (E_p, 2) each pair once, i < j
+        close, close_dist = place_links(self._flat, radius)  # (E_p, 2) pairs i < j, (E_p,) their distances
         rows = torch.cat([src, close[:, 0]]).numpy()
         cols = torch.cat([src + 1, close[:, 1]]).numpy()
-        costs = torch.cat([torch.ones(src.numel()), dist[close[:, 0], close[:, 1]] / self.time_link_distance]).numpy()
+        costs = torch.cat([torch.ones(src.numel()), close_dist / self.time_link_distance]).numpy()
         # a pair both time- and place-linked keeps its cheaper link (a sparse matrix would add duplicates up)
         order = np.lexsort((costs, rows * m + cols))  # by pair, cheapest first
         keys = (rows * m + cols)[order]
@@ -166,4 +184,4 @@ class LatentSubgoalGraph:
         return goal
 
 
-__all__ = ["LatentSubgoalGraph", "SubgoalConfig"]
+__all__ = ["LatentSubgoalGraph", "SubgoalConfig", "place_links"]
