@@ -3,7 +3,9 @@
 1. collect exploration episodes in Two-Rooms (LeRobot v3 layout)    -> outputs/demo/two_rooms
 2. pretrain a tiny V-JEPA 2 encoder on their video                 -> outputs/demo/pretrain/encoder
 3. train the action-conditioned predictor on the frozen encoder    -> outputs/demo/world_model
-4. plan toward goal images with CEM in the world model's latents   -> outputs/demo/planning.json, GIF, plot
+   (+ subgoal_graph.safetensors: the training frames' latents, the subgoal graph of step 4)
+4. plan toward goal images with CEM in the world model's latents,  -> outputs/demo/planning.json, GIF, plot
+   through subgoals on the training data's shortest path
 
 Each stage is the same script a user runs (printed before it starts); stages whose outputs exist are skipped
 (`--fresh` redoes everything). Sizes are flags; the defaults fit the 15-minute budget of a 2-core CPU.
@@ -18,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from hf_jepa.subgoals import GRAPH_FILENAME
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,15 +81,17 @@ def main() -> None:
            "--output_dir", str(wm_run), "--max_steps", str(args.world_model_steps), "--state_mode", "hold",
            "--per_device_train_batch_size", str(args.world_model_batch_size),
            "--frames_per_window", "8", "--auto_steps", "7", "--frame_skip", str(args.frame_skip),
-           "--checkpointing_steps", str(args.world_model_steps), "--log_every", "100", "--seed", seed],
-          args.fresh, timings)
+           "--checkpointing_steps", str(args.world_model_steps), "--log_every", "100", "--seed", seed,
+           "--save_subgoal_graph"], args.fresh, timings)
     if not wm.exists():
         shutil.copytree(wm_run / "final", wm)
     planner_flags = [f for name in ("num_samples", "iterations", "horizon") if getattr(args, name) is not None
                      for f in (f"--{name}", str(getattr(args, name)))]
+    graph = wm / GRAPH_FILENAME  # the training frames' latents; a world model from an older demo has none
     stage("plan toward goal images", out / "planning.json",
           ["scripts/evaluate_planning.py", "--model", str(wm), "--episodes", str(args.eval_episodes),
-           "--other_room_prob", "0.5", "--subgoal_dataset", str(data), *planner_flags, "--seed", str(1000 + args.seed),
+           "--other_room_prob", "0.5", "--subgoals", str(graph if graph.is_file() else data), *planner_flags,
+           "--seed", str(1000 + args.seed),
            "--json", str(out / "planning.json")], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
     print("\n== demo summary")

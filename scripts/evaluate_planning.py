@@ -21,7 +21,7 @@ from transformers import AutoModel
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
 from hf_jepa.planning_eval import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
-from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+from hf_jepa.subgoals import SubgoalConfig, subgoal_graph_from
 from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
 
 
@@ -65,11 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="test-time adaptation: predictor gradient steps on the episode's observed transitions after "
                         "each executed action (0 = the frozen model, as Meta plans)")
     p.add_argument("--adapt_lr", type=float, default=ADAPT_LR, help="learning rate of the adaptation steps")
-    p.add_argument("--subgoal_dataset", default=None,
-                   help="LeRobot folder or Hub id (the world model's training data): plan toward waypoints along "
-                        "the data's shortest path to the goal (hf_jepa.subgoals); default: the goal itself")
-    p.add_argument("--subgoal_stride", type=int, default=SubgoalConfig.stride,
-                   help="dataset frames between graph nodes")
+    p.add_argument("--subgoals", "--subgoal_dataset", dest="subgoals", default=None,
+                   help="plan toward waypoints along the training data's shortest path to the goal (hf_jepa.subgoals): "
+                        "the world model's LeRobot data (folder or Hub id; its frames get encoded) or the "
+                        "subgoal_graph.safetensors that train_world_model.py --save_subgoal_graph wrote beside the "
+                        "model; default: the goal itself")
+    p.add_argument("--subgoal_stride", type=int, default=None,
+                   help=f"dataset frames between graph nodes (default {SubgoalConfig.stride}; a saved graph's own)")
     p.add_argument("--subgoal_lookahead", type=int, default=SubgoalConfig.lookahead,
                    help="graph steps (of --subgoal_stride frames) from the current frame to its waypoint")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -89,9 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = planner_config(model, args.planner, **sizes)
     subgoals = None
-    if args.subgoal_dataset:
-        subgoals = LatentSubgoalGraph.from_dataset(args.subgoal_dataset, model, SubgoalConfig(
-            stride=args.subgoal_stride, lookahead=args.subgoal_lookahead))
+    if args.subgoals:
+        subgoals = subgoal_graph_from(args.subgoals, model, stride=args.subgoal_stride,
+                                      lookahead=args.subgoal_lookahead)
     env_kwargs = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,
                                    energy=args.energy, reduction=args.reduction, max_steps=args.max_steps,

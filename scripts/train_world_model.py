@@ -4,7 +4,8 @@
         --output_dir runs/wm --max_steps 2000 [--frame_skip 5 --frames_per_window 4 --auto_steps 2]
 
 Writes output_dir/metrics.jsonl, output_dir/checkpoints/step_N (exact resume) and output_dir/final (a
-`JepaWorldModel` folder loadable with AutoModel, with a model card).
+`JepaWorldModel` folder loadable with AutoModel, with a model card; with --save_subgoal_graph also
+final/subgoal_graph.safetensors, for `evaluate_planning.py --subgoals`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from hf_jepa.hub import write_model_card
 from hf_jepa.training.runner import build_accelerator, parse_flags, run_fit
-from hf_jepa.world_model_training import WorldModelArguments, build_world_model_training
+from hf_jepa.world_model_training import WorldModelArguments, build_world_model_training, save_subgoal_graph
 
 logger = logging.getLogger("train_world_model")
 
@@ -24,10 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_flags(WorldModelArguments, sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     accelerator = build_accelerator(args, "world_model")
-    model, result = run_fit(args, accelerator, build_world_model_training(args, accelerator))
+    setup = build_world_model_training(args, accelerator)
+    model, result = run_fit(args, accelerator, setup)
     if accelerator.is_main_process:
         final = Path(args.output_dir) / "final"
         model.save_pretrained(final)
+        if args.save_subgoal_graph:
+            save_subgoal_graph(args, setup, model, final, accelerator)
         training = {"dataset": args.dataset_name, "encoder": args.encoder, "steps": result.global_step,
                     "frames_per_window": args.frames_per_window, "frame_skip": args.frame_skip,
                     "auto_steps": args.auto_steps, "state_mode": args.state_mode,

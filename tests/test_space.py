@@ -207,8 +207,8 @@ def test_space_requirements_install_this_version_of_the_package() -> None:
 
 
 def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """HF_JEPA_SUBGOAL_DATASET turns subgoals on; `plan_in_two_rooms` then asks the graph for every replan's target;
-    a missing dataset is a clear error naming the variable."""
+    """HF_JEPA_SUBGOAL_DATASET turns subgoals on (a dataset or a saved graph file); `plan_in_two_rooms` then asks the
+    graph for every replan's target; a missing dataset is a clear error naming the variable."""
     from hf_jepa.planning_eval import planner_config
     from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
     from hf_jepa.wm_planner import frames_to_tensor
@@ -226,6 +226,8 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with torch.no_grad():
         latents = torch.cat([model.encode(frames_to_tensor(env.render_state(np.array(p)), model)) for p in path])
     graph = LatentSubgoalGraph.from_episodes([latents], SubgoalConfig(stride=1, lookahead=2))
+    saved = space.load_subgoal_graph(str(graph.save(tmp_path / "subgoal_graph.safetensors")), model)  # a saved graph
+    assert saved.config == graph.config and saved.nodes.shape == graph.nodes.shape
     asked = []
     subgoal = graph.subgoal
     monkeypatch.setattr(graph, "subgoal", lambda z, g: asked.append(1) or subgoal(z, g))

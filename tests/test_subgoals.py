@@ -71,3 +71,31 @@ def test_place_links_in_blocks_equal_the_full_distance_matrix(block_rows: int) -
     torch.testing.assert_close(dists, full[expected[:, 0], expected[:, 1]])
     with pytest.raises(ValueError, match="block_rows=0"):
         place_links(points, radius, block_rows=0)
+
+
+def test_saved_graph_loads_with_the_same_links_and_routes(tmp_path) -> None:
+    """`save` -> `load` (and `subgoal_graph_from` on the file): same nodes, links and subgoals; overrides apply,
+    a stride the nodes do not have and files that are not graphs are clear errors."""
+    from safetensors.torch import save_file
+
+    from hf_jepa.subgoals import GRAPH_FILENAME, subgoal_graph_from
+
+    path = u_path()
+    episodes = [torch.cat([embed(p) for p in ps]).half().float() for ps in (path, path.flip(0))]  # (L, 4, 121) each
+    graph = LatentSubgoalGraph.from_episodes(episodes, SubgoalConfig(stride=2, lookahead=3))
+    file = graph.save(tmp_path / "wm" / GRAPH_FILENAME)  # float16: lossless for these float16-valued latents
+    loaded = LatentSubgoalGraph.load(file)
+    assert loaded.config == graph.config and torch.equal(loaded.nodes, graph.nodes)
+    assert torch.equal(loaded.episode_of, graph.episode_of) and loaded.num_place_links == graph.num_place_links
+    start, goal = embed((0.0, 0.0)), embed((1.0, 0.0))
+    assert loaded.path(start, goal) == graph.path(start, goal)
+    torch.testing.assert_close(loaded.subgoal(start, goal), graph.subgoal(start, goal))
+    other = subgoal_graph_from(file, model=None, lookahead=1, stride=None)  # a file needs no model
+    assert other.config == SubgoalConfig(stride=2, lookahead=1)
+    with pytest.raises(ValueError, match="stride=3, but .* every 2 frames"):
+        LatentSubgoalGraph.load(file, stride=3)
+    with pytest.raises(FileNotFoundError, match="no_such.safetensors"):
+        LatentSubgoalGraph.load(tmp_path / "no_such.safetensors")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not a file written by LatentSubgoalGraph.save"):
+        LatentSubgoalGraph.load(tmp_path / "other.safetensors")

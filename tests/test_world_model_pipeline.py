@@ -50,7 +50,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                        "--config_overrides", TINY_PREDICTOR, "--output_dir", str(wm),
                                        "--max_steps", "4", "--per_device_train_batch_size", "8",
                                        "--warmup_steps", "1", "--log_every", "1", "--checkpointing_steps", "4",
-                                       "--state_mode", "hold"])
+                                       "--state_mode", "hold", "--save_subgoal_graph"])
     return {"data": data, "encoder": enc / "encoder", "wm": wm}
 
 
@@ -260,20 +260,31 @@ def test_online_adaptation_learns_the_observed_transition(pipeline: dict[str, Pa
 
 
 def test_evaluate_planning_script_with_subgoals(pipeline: dict[str, Path], tmp_path: Path) -> None:
-    """`--subgoal_dataset`: a graph over the training data's frames (4 episodes x 31 frames, every 5th kept), encoded
-    with the world model's own encoder; the settings land in the JSON."""
-    from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+    """`--subgoals DATA`: a graph over the training data's frames (4 episodes x 31 frames, every 5th kept), encoded
+    with the world model's own encoder; `train_world_model.py --save_subgoal_graph` saved the same graph beside the
+    model (from the latents training cached), and `--subgoals FILE` plans the same episode with it."""
+    from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
 
-    model = AutoModel.from_pretrained(pipeline["wm"] / "final")
+    final = pipeline["wm"] / "final"
+    model = AutoModel.from_pretrained(final)
     graph = LatentSubgoalGraph.from_dataset(str(pipeline["data"]), model, SubgoalConfig(stride=5, lookahead=2),
                                             show_progress=False)
     assert graph.nodes.shape[0] == 4 * 7 and graph.nodes.shape[1:] == (16, model.config.encoder_config.hidden_size)
-    results = _script("evaluate_planning").main([
-        "--model", str(pipeline["wm"] / "final"), "--episodes", "1", "--max_steps", "10", "--num_samples", "8",
-        "--topk", "2", "--iterations", "2", "--horizon", "2", "--subgoal_dataset", str(pipeline["data"]),
-        "--subgoal_lookahead", "2", "--json", str(tmp_path / "planning.json")])
-    assert results["subgoals"] == {"stride": 5, "lookahead": 2, "link_scale": SubgoalConfig.link_scale}
-    assert results["episodes"] == 1 and results["mean_steps"] <= 10
+    saved = LatentSubgoalGraph.load(final / GRAPH_FILENAME)
+    assert saved.config == SubgoalConfig()  # train_world_model's --subgoal_stride default
+    torch.testing.assert_close(saved.nodes, graph.nodes, rtol=0, atol=0)
+    assert torch.equal(saved.episode_of, graph.episode_of)
+    flags = ["--model", str(final), "--episodes", "1", "--max_steps", "10", "--num_samples", "8", "--topk", "2",
+             "--iterations", "2", "--horizon", "2", "--subgoal_lookahead", "2"]
+    from_data = _script("evaluate_planning").main(
+        flags + ["--subgoals", str(pipeline["data"]), "--json", str(tmp_path / "data.json")])
+    assert from_data["subgoals"] == {"stride": 5, "lookahead": 2, "link_scale": SubgoalConfig.link_scale}
+    assert from_data["episodes"] == 1 and from_data["mean_steps"] <= 10
+    from_file = _script("evaluate_planning").main(
+        flags + ["--subgoal_dataset", str(final / GRAPH_FILENAME), "--json", str(tmp_path / "file.json")])
+    assert from_file["subgoals"] == from_data["subgoals"]
+    assert from_file["success_rate"] == from_data["success_rate"]
+    assert from_file["mean_final_distance"] == pytest.approx(from_data["mean_final_distance"], abs=1e-6)
 
 
 def test_planner_aims_at_the_subgoal(pipeline: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,9 @@ leaves)::
     HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)             outputs/demo/pretrain/encoder
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification  outputs/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                        outputs/demo/world_model
-    HF_JEPA_SUBGOAL_DATASET  optional: the world model's LeRobot training data; planning then aims at subgoals
-                             along the data's shortest path (hf_jepa.subgoals)                (unset: the goal)
+    HF_JEPA_SUBGOAL_DATASET  optional: the world model's LeRobot training data, or the subgoal_graph.safetensors
+                             train_world_model.py --save_subgoal_graph wrote beside it; planning then aims at
+                             subgoals along the data's shortest path (hf_jepa.subgoals)     (unset: the goal)
 
 A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
 pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
@@ -38,7 +39,7 @@ from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning import CEMConfig, Episode, run_mpc
 from hf_jepa.planning_eval import planner_config
-from hf_jepa.subgoals import LatentSubgoalGraph
+from hf_jepa.subgoals import LatentSubgoalGraph, subgoal_graph_from
 from hf_jepa.wm_adaptation import ADAPT_STEPS
 from hf_jepa.wm_planner import WorldModelPlanner
 
@@ -115,9 +116,9 @@ class SpaceConfig:
             length, MPC steps); the UI lets users change them within `max_plan_*`.
         max_plan_samples, max_plan_steps: upper limits of the planning sliders (and of the API).
         display_size: side of the arena / trajectory images in pixels.
-        subgoal_dataset: the world model's training data (LeRobot folder or Hub id): plans aim at subgoals along
-            its shortest path to the goal (`hf_jepa.subgoals`; the graph is built once, on the first plan).
-            None: at the goal itself.
+        subgoal_dataset: the world model's training data (LeRobot folder or Hub id) or a saved subgoal graph
+            (`*.safetensors`): plans aim at subgoals along the data's shortest path to the goal
+            (`hf_jepa.subgoals`; the graph is built or read once, on the first plan). None: at the goal itself.
     """
 
     encoder: str = "outputs/demo/pretrain/encoder"
@@ -236,15 +237,17 @@ def _load_once(key: str, what: str, build: Callable[[], Any], message: Callable[
 
 
 def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
-    """The subgoal graph of `dataset`'s frames encoded by `model` (built once per dataset and model, then cached).
+    """The subgoal graph of `dataset`'s frames encoded by `model`, or read from a saved graph file (built or read
+    once per source and model, then cached).
 
     Raises:
         ModelUnavailable: the dataset is missing or does not read (message naming HF_JEPA_SUBGOAL_DATASET).
     """
     return _load_once(f"subgoals:{dataset}:{id(model)}", f"subgoal graph of {dataset}",
-                      lambda: LatentSubgoalGraph.from_dataset(dataset, model, show_progress=False),
+                      lambda: subgoal_graph_from(dataset, model, show_progress=False),
                       lambda err: f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point it at "
-                                  f"the world model's LeRobot training data, or unset it.")
+                                  f"the world model's LeRobot training data or its subgoal_graph.safetensors, or "
+                                  f"unset it.")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -25,6 +26,7 @@ from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
 from hf_jepa.training import build_lr_scheduler, build_optimizer, warmup_cosine, world_model_loss
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
@@ -48,6 +50,10 @@ class WorldModelArguments(RunArguments):
     state_mode: Literal["true", "hold", "zero"] = field(default="true", metadata={
         "help": "states fed to the predictor: 'true' (Meta), 'hold' (the window's first state, as a rollout "
                 "without a state model sees it) or 'zero' (no proprioception)"})
+    save_subgoal_graph: bool = field(default=False, metadata={
+        "help": "also write output_dir/final/subgoal_graph.safetensors: the training frames' latents (every "
+                "--subgoal_stride-th) for planning toward subgoals (hf_jepa.subgoals) without the data"})
+    subgoal_stride: int = field(default=SubgoalConfig.stride, metadata={"help": "dataset frames between graph nodes"})
     output_dir: str = "runs/world_model"
     per_device_train_batch_size: int = 64
     final_lr: float = 1e-5
@@ -66,6 +72,7 @@ class WorldModelArguments(RunArguments):
         if self.state_mode not in ("true", "hold", "zero"):
             raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
         parse_config_overrides(self.config_overrides)
+        SubgoalConfig(stride=self.subgoal_stride)  # validates it
 
 
 @dataclass
@@ -78,6 +85,7 @@ class WorldModelSetup:
     dataloader_factory: Callable[[int], Iterable[dict[str, Any]]]
     prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]]
     compute_loss: ComputeLoss
+    latent_cache: LatentEpisodeCache | None = None  # this rank's episodes, encoded once (reused for the subgoals)
 
 
 def load_encoder(name_or_path: str) -> VideoJepaModel:
@@ -170,4 +178,20 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
 
     return WorldModelSetup(model=model, optimizer=optimizer,
                            lr_scheduler=build_lr_scheduler(optimizer, lr_fn, peak_lr=args.learning_rate),
-                           dataloader_factory=factory, prepare_batch=prepare, compute_loss=world_model_loss)
+                           dataloader_factory=factory, prepare_batch=prepare, compute_loss=world_model_loss,
+                           latent_cache=cache)
+
+
+def save_subgoal_graph(args: WorldModelArguments, setup: WorldModelSetup, model: JepaWorldModel, folder: Path,
+                       accelerator: Accelerator) -> Path:
+    """Write `folder/subgoal_graph.safetensors` (main process): the subgoal graph of the training data.
+
+    One process reuses the latents training cached (the encoder is frozen, so they are the final model's); with
+    several, each cached only its own episodes, so the main process encodes the whole dataset again.
+    """
+    config = SubgoalConfig(stride=args.subgoal_stride)
+    if accelerator.num_processes == 1 and setup.latent_cache is not None:
+        graph = LatentSubgoalGraph.from_episodes([z.float() for z in setup.latent_cache.latents], config)
+    else:
+        graph = LatentSubgoalGraph.from_dataset(args.dataset_name, model, config, camera_key=args.camera_key)
+    return graph.save(folder / GRAPH_FILENAME)
