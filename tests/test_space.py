@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Iterator
@@ -226,7 +227,12 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with torch.no_grad():
         latents = torch.cat([model.encode(frames_to_tensor(env.render_state(np.array(p)), model)) for p in path])
     graph = LatentSubgoalGraph.from_episodes([latents], SubgoalConfig(stride=1, lookahead=2))
-    saved = space.load_subgoal_graph(str(graph.save(tmp_path / "subgoal_graph.safetensors")), model)  # a saved graph
+    assert config.subgoal_source() is None  # no graph beside the world model: plans aim at the goal
+    file = graph.save(Path(config.world_model) / "subgoal_graph.safetensors")  # as train_world_model.py saves it
+    assert config.subgoal_source() == str(file)
+    assert dataclasses.replace(config, subgoal_dataset="none").subgoal_source() is None
+    assert dataclasses.replace(config, subgoal_dataset="data").subgoal_source() == "data"
+    saved = space.load_subgoal_graph(config.subgoal_source(), model)
     assert saved.config == graph.config and saved.nodes.shape == graph.nodes.shape
     asked = []
     subgoal = graph.subgoal

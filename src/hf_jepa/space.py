@@ -7,9 +7,10 @@ leaves)::
     HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)             outputs/demo/pretrain/encoder
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification  outputs/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                        outputs/demo/world_model
-    HF_JEPA_SUBGOAL_DATASET  optional: the world model's LeRobot training data, or the subgoal_graph.safetensors
-                             train_world_model.py --save_subgoal_graph wrote beside it; planning then aims at
-                             subgoals along the data's shortest path (hf_jepa.subgoals)     (unset: the goal)
+    HF_JEPA_SUBGOAL_DATASET  the world model's LeRobot training data, or the subgoal_graph.safetensors that
+                             train_world_model.py --save_subgoal_graph wrote; planning then aims at subgoals
+                             along the data's shortest path (hf_jepa.subgoals); 'none': at the goal
+                             (unset: the graph saved in a local world-model folder if there is one, else the goal)
 
 A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
 pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
@@ -39,7 +40,7 @@ from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning import CEMConfig, Episode, run_mpc
 from hf_jepa.planning_eval import planner_config
-from hf_jepa.subgoals import LatentSubgoalGraph, subgoal_graph_from
+from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, subgoal_graph_from
 from hf_jepa.wm_adaptation import ADAPT_STEPS
 from hf_jepa.wm_planner import WorldModelPlanner
 
@@ -118,7 +119,8 @@ class SpaceConfig:
         display_size: side of the arena / trajectory images in pixels.
         subgoal_dataset: the world model's training data (LeRobot folder or Hub id) or a saved subgoal graph
             (`*.safetensors`): plans aim at subgoals along the data's shortest path to the goal
-            (`hf_jepa.subgoals`; the graph is built or read once, on the first plan). None: at the goal itself.
+            (`hf_jepa.subgoals`; the graph is built or read once, on the first plan). None: the graph saved in the
+            world-model folder, if it is a local folder holding one (`subgoal_source`); 'none': at the goal.
     """
 
     encoder: str = "outputs/demo/pretrain/encoder"
@@ -127,14 +129,23 @@ class SpaceConfig:
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
     max_image_pixels: int = 4096 * 4096
-    num_samples: int = 200
-    iterations: int = 8
+    num_samples: int = 300  # the evaluated recipe (README: 300 x 10, H = 6, an elite of a tenth)
+    iterations: int = 10
     horizon: int = 6
     max_steps: int = 100
     max_plan_samples: int = 512
     max_plan_steps: int = 150
     display_size: int = 320
     subgoal_dataset: str | None = None
+
+    def subgoal_source(self) -> str | None:
+        """Where plans take their subgoals from: `subgoal_dataset` when set ('none': nowhere), else the
+        `subgoal_graph.safetensors` beside a local world-model folder (`make demo` writes one), else None (plans
+        aim at the goal)."""
+        if self.subgoal_dataset:
+            return None if self.subgoal_dataset.lower() == "none" else self.subgoal_dataset
+        beside = Path(self.world_model) / GRAPH_FILENAME
+        return str(beside) if beside.is_file() else None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SpaceConfig:
@@ -703,13 +714,14 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
                 raise InputError("CEM iterations must be in [1, 50] and the horizon in [1, 16].")
             model = load_model(config.world_model, "world model")
             cem = planner_config(model, "cem", horizon=int(horizon), num_samples=samples,
-                                 topk=max(2, samples // 8), iterations=int(iterations), seed=int(seed))
+                                 topk=max(2, samples // 10), iterations=int(iterations), seed=int(seed))
             progress(0, desc="Encoding the start and goal images")
 
             def report(i: int, n: int) -> None:
                 progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
 
-            subgoals = (load_subgoal_graph(config.subgoal_dataset, model) if config.subgoal_dataset else None)
+            source = config.subgoal_source()
+            subgoals = load_subgoal_graph(source, model) if source else None
             out = plan_in_two_rooms(model, (sx, sy), (gx, gy), cem=cem, max_steps=steps, seed=int(seed),
                                     subgoals=subgoals, display_size=size, progress=report)
         except Exception as err:  # noqa: BLE001
