@@ -241,3 +241,33 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     out = space.plan_in_two_rooms(model, (0.25, 0.7), (0.75, 0.35), cem=cem, max_steps=2 * model.config.frame_skip,
                                   subgoals=graph, out_dir=tmp_path / "plan")
     assert len(asked) == 2 and Path(out.trajectory_gif).is_file()
+
+
+def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A world model given as a Hub id brings its subgoal_graph.safetensors when its repo has one (resolved from a
+    pre-populated HF cache, offline); a repo without one, or an id that is no repo, plans toward the goal."""
+    from huggingface_hub import constants
+
+    from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
+
+    commit = "0" * 40
+    for repo, with_graph in (("org/with-graph", True), ("org/no-graph", False)):
+        snapshot = tmp_path / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
+        snapshot.mkdir(parents=True)
+        (snapshot / "config.json").write_text("{}")
+        if with_graph:
+            LatentSubgoalGraph.from_episodes([torch.randn(4, 2, 3)], SubgoalConfig(stride=1)).save(
+                snapshot / GRAPH_FILENAME)
+        (snapshot.parents[1] / "refs").mkdir()
+        (snapshot.parents[1] / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    space._hub_subgoal_graph.cache_clear()
+    try:
+        found = space.SpaceConfig(world_model="org/with-graph").subgoal_source()
+        assert found is not None and Path(found).resolve().parent.name == commit
+        assert LatentSubgoalGraph.load(found).nodes.shape == (4, 2, 3)
+        assert space.SpaceConfig(world_model="org/no-graph").subgoal_source() is None
+        assert space.SpaceConfig(world_model=str(tmp_path / "not" / "a" / "repo")).subgoal_source() is None
+    finally:
+        space._hub_subgoal_graph.cache_clear()

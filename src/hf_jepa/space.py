@@ -10,7 +10,7 @@ leaves)::
     HF_JEPA_SUBGOAL_DATASET  the world model's LeRobot training data, or the subgoal_graph.safetensors that
                              train_world_model.py --save_subgoal_graph wrote; planning then aims at subgoals
                              along the data's shortest path (hf_jepa.subgoals); 'none': at the goal
-                             (unset: the graph saved in a local world-model folder if there is one, else the goal)
+                             (unset: the world model's saved graph, local or on the Hub, if any, else the goal)
 
 A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
 pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
@@ -19,6 +19,7 @@ pixels, video length) and every failure reaches the UI as a short `gr.Error` mes
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -119,8 +120,8 @@ class SpaceConfig:
         display_size: side of the arena / trajectory images in pixels.
         subgoal_dataset: the world model's training data (LeRobot folder or Hub id) or a saved subgoal graph
             (`*.safetensors`): plans aim at subgoals along the data's shortest path to the goal
-            (`hf_jepa.subgoals`; the graph is built or read once, on the first plan). None: the graph saved in the
-            world-model folder, if it is a local folder holding one (`subgoal_source`); 'none': at the goal.
+            (`hf_jepa.subgoals`; the graph is built or read once, on the first plan). None: the graph saved with
+            the world model (its folder or Hub repo), if any (`subgoal_source`); 'none': at the goal.
     """
 
     encoder: str = "outputs/demo/pretrain/encoder"
@@ -140,12 +141,14 @@ class SpaceConfig:
 
     def subgoal_source(self) -> str | None:
         """Where plans take their subgoals from: `subgoal_dataset` when set ('none': nowhere), else the
-        `subgoal_graph.safetensors` beside a local world-model folder (`make demo` writes one), else None (plans
-        aim at the goal)."""
+        `subgoal_graph.safetensors` of the world model (in its local folder, as `make demo` writes it, or in its
+        Hub repo, as `push_to_hub.py` uploads that folder), else None (plans aim at the goal)."""
         if self.subgoal_dataset:
             return None if self.subgoal_dataset.lower() == "none" else self.subgoal_dataset
-        beside = Path(self.world_model) / GRAPH_FILENAME
-        return str(beside) if beside.is_file() else None
+        if Path(self.world_model).is_dir():
+            beside = Path(self.world_model) / GRAPH_FILENAME
+            return str(beside) if beside.is_file() else None
+        return _hub_subgoal_graph(self.world_model)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SpaceConfig:
@@ -245,6 +248,20 @@ def _load_once(key: str, what: str, build: Callable[[], Any], message: Callable[
                 raise ModelUnavailable(message(err)) from err
             logger.info("loaded %s (%s) in %.1fs", what, type(_MODELS[key]).__name__, time.perf_counter() - start)
         return _MODELS[key]
+
+
+@functools.lru_cache(maxsize=8)
+def _hub_subgoal_graph(repo_id: str) -> str | None:
+    """Local path of `repo_id`'s subgoal_graph.safetensors (downloaded once, or read from the HF cache offline), or
+    None when the repo has none or the id is not a Hub repo."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return hf_hub_download(repo_id, GRAPH_FILENAME)
+    except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, ValueError) as err:  # ValueError: bad id
+        logger.info("no subgoal graph in %s (%s): plans aim at the goal", repo_id, type(err).__name__)
+        return None
 
 
 def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
