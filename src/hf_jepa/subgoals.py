@@ -146,7 +146,12 @@ class LatentSubgoalGraph:
         from hf_jepa.data.trajectories import LatentEpisodeCache
         from hf_jepa.world_model_training import frame_transform
 
-        cache = LatentEpisodeCache.build(path, model.encode, frame_transform(model), camera_key=camera_key,
+        device = next(model.parameters()).device
+
+        def encode(frames: Tensor) -> Tensor:  # (B, 1, C, S, S) on the CPU -> (B, N, D) on the CPU
+            return model.encode(frames.to(device)).cpu()
+
+        cache = LatentEpisodeCache.build(path, encode, frame_transform(model), camera_key=camera_key,
                                          show_progress=show_progress)
         return cls.from_episodes(cache.latents, config)
 
