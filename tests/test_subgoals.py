@@ -94,6 +94,8 @@ def test_saved_graph_loads_with_the_same_links_and_routes(tmp_path) -> None:
     assert other.config == SubgoalConfig(stride=2, lookahead=1)
     with pytest.raises(ValueError, match="stride=3, but .* every 2 frames"):
         LatentSubgoalGraph.load(file, stride=3)
+    with pytest.raises(ValueError, match=r"\['horizon'\]: expected fields of SubgoalConfig"):
+        LatentSubgoalGraph.load(file, horizon=3)
     with pytest.raises(FileNotFoundError, match="no_such.safetensors"):
         LatentSubgoalGraph.load(tmp_path / "no_such.safetensors")
     save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))

@@ -64,6 +64,15 @@ class SubgoalConfig:
             raise ValueError(f"SubgoalConfig link_scale={self.link_scale!r}: expected > 0")
 
 
+def _config_fields(overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` without None values, checked to name `SubgoalConfig` fields."""
+    names = [f.name for f in dataclasses.fields(SubgoalConfig)]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ValueError(f"subgoal settings {unknown}: expected fields of SubgoalConfig {names}")
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
 def place_links(points: Tensor, radius: float, *, block_rows: int = 1024) -> tuple[Tensor, Tensor]:
     """All pairs of rows of `points` (M, F) closer than `radius` (L2), each pair once (i < j), with their distances.
 
@@ -189,7 +198,7 @@ class LatentSubgoalGraph:
                                  "(not a file written by LatentSubgoalGraph.save)")
             nodes, episode_of = f.get_tensor("nodes"), f.get_tensor("episode_of")
         saved = SubgoalConfig(**json.loads(meta["config"]))
-        overrides = {k: v for k, v in overrides.items() if v is not None}
+        overrides = _config_fields(overrides)
         if overrides.get("stride", saved.stride) != saved.stride:
             raise ValueError(f"subgoal stride={overrides['stride']}, but {path} holds nodes every {saved.stride} "
                              "frames (leave the stride unset to use the file's)")
@@ -245,7 +254,7 @@ def subgoal_graph_from(source: str | Path, model: torch.nn.Module, *, show_progr
     Hub id) whose frames `model` encodes. `overrides`: `SubgoalConfig` fields (None values are ignored)."""
     if str(source).endswith(".safetensors"):
         return LatentSubgoalGraph.load(source, **overrides)
-    config = SubgoalConfig(**{k: v for k, v in overrides.items() if v is not None})
+    config = SubgoalConfig(**_config_fields(overrides))
     return LatentSubgoalGraph.from_dataset(str(source), model, config, show_progress=show_progress)
 
 
