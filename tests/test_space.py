@@ -115,7 +115,7 @@ def test_plan_endpoint(client: gradio_client.Client) -> None:
         assert anim.format == "GIF" and anim.n_frames >= 2 and anim.size == (320, 320)
     assert Image.open(goal).size == (320, 320)
     assert plot is not None
-    assert "in 3 steps" in summary and "Final distance" in summary
+    assert "in 3 steps" in summary and "Final distance" in summary and "Aimed at the goal image." in summary
 
 
 def test_invalid_inputs_give_clear_errors(client: gradio_client.Client, media: dict[str, Path]) -> None:
@@ -241,6 +241,7 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     out = space.plan_in_two_rooms(model, (0.25, 0.7), (0.75, 0.35), cem=cem, max_steps=2 * model.config.frame_skip,
                                   subgoals=graph, out_dir=tmp_path / "plan")
     assert len(asked) == 2 and Path(out.trajectory_gif).is_file()
+    assert f"Aimed at subgoals on the training data's shortest path ({len(path)} frames)" in out.summary
 
 
 def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

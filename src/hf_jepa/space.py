@@ -274,8 +274,8 @@ def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
     return _load_once(f"subgoals:{dataset}:{id(model)}", f"subgoal graph of {dataset}",
                       lambda: subgoal_graph_from(dataset, model, show_progress=False),
                       lambda err: f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point it at "
-                                  f"the world model's LeRobot training data or its subgoal_graph.safetensors, or "
-                                  f"unset it.")
+                                  f"the world model's LeRobot training data or its subgoal_graph.safetensors, or set "
+                                  f"it to `none` to plan toward the goal.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -635,7 +635,9 @@ def plan_in_two_rooms(
     verdict = "**Reached the goal**" if episode.success else "**Did not reach the goal**"
     summary = (f"{verdict} in {len(episode.actions)} steps (limit {max_steps}). Final distance "
                f"{distances[-1]:.3f} (success below {env.config.success_radius:g}). Planning "
-               f"{episode.seconds_per_action:.2f} s per action, {seconds:.1f} s in all.")
+               f"{episode.seconds_per_action:.2f} s per action, {seconds:.1f} s in all. "
+               + (f"Aimed at subgoals on the training data's shortest path ({subgoals.nodes.shape[0]} frames)."
+                  if subgoals is not None else "Aimed at the goal image."))
     logger.info("plan %s -> %s: success=%s steps=%d final_distance=%.3f", start_p, goal_p, episode.success,
                 len(episode.actions), distances[-1])
     return PlanOutput(episode=episode, trajectory_gif=str(gif), goal_png=str(goal_png), summary=summary,
