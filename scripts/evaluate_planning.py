@@ -72,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "model; default: the goal itself")
     p.add_argument("--subgoal_stride", type=int, default=None,
                    help=f"dataset frames between graph nodes (default {SubgoalConfig.stride}; a saved graph's own)")
-    p.add_argument("--subgoal_lookahead", type=int, default=SubgoalConfig.lookahead,
-                   help="graph steps (of --subgoal_stride frames) from the current frame to its waypoint")
+    p.add_argument("--subgoal_lookahead", type=int, default=None,
+                   help=f"graph steps (of --subgoal_stride frames) from the current frame to its waypoint (default "
+                        f"{SubgoalConfig.lookahead}; a saved graph's own)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", default=None, help="write the metrics here (default output_dir/planning.json)")
     p.add_argument("--output_dir", default=None, help="GIF and plot go here (default: beside --json)")

@@ -1,6 +1,9 @@
-"""Shared test fixtures: deterministic torch, tiny configs."""
+"""Shared test fixtures: deterministic torch, tiny configs; an HF-cache snapshot helper for offline Hub tests."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,3 +37,17 @@ def tiny_ac_config(tiny_vjepa2_config: hf_jepa.VideoJepaConfig) -> hf_jepa.JepaW
     return hf_jepa.JepaWorldModelConfig(encoder_config=tiny_vjepa2_config, predictor_hidden_size=32,
                                         predictor_num_hidden_layers=2, predictor_num_attention_heads=2,
                                         predictor_intermediate_size=64, action_dim=3, state_dim=3, max_steps=8)
+
+
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hub_cache_snapshot(hub_cache: Path, repo_id: str, files: Path) -> Path:
+    """Place the files of folder `files` as an HF cache snapshot of `repo_id` (`models--org--name/snapshots/<hash>`,
+    `refs/main`), as a download would leave them; `HF_HUB_OFFLINE=1` then resolves the repo id from there."""
+    repo_dir = hub_cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo_dir / "snapshots" / HUB_COMMIT
+    shutil.copytree(files, snapshot)
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(HUB_COMMIT)
+    return snapshot

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import HUB_COMMIT as COMMIT
+from conftest import hub_cache_snapshot
 from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
@@ -27,7 +29,6 @@ from hf_jepa.hub import (
 )
 
 REPO_ID = "org/name"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 BLOCK_HF_JEPA = """
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
@@ -76,16 +77,6 @@ def wm_folder(tmp_path: Path, tiny_ac_config: hf_jepa.JepaWorldModelConfig) -> P
     return folder
 
 
-def _cache_layout(hub_cache: Path, repo_id: str, files: Path) -> Path:
-    """Place committed files as an HF cache snapshot (`models--org--name/snapshots/<hash>`, `refs/main`)."""
-    repo_dir = hub_cache / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo_dir / "snapshots" / COMMIT
-    shutil.copytree(files, snapshot)
-    (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(COMMIT)
-    return snapshot
-
-
 def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
            "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HOME": str(tmp_path / "hf_home")}
@@ -111,7 +102,7 @@ def test_push_captured_commit_loads_offline_by_repo_id(tmp_path: Path, wm_folder
         committed)
     assert not any("__pycache__" in p for p in committed)
 
-    _cache_layout(tmp_path / "hub", REPO_ID, api.commit_dir)
+    hub_cache_snapshot(tmp_path / "hub", REPO_ID, api.commit_dir)
     frames = torch.randn(1, 2, 3, 32, 32)
     torch.save(frames, tmp_path / "frames.pt")
     with torch.no_grad():

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import HUB_COMMIT, hub_cache_snapshot
 from PIL import Image
 
 import hf_jepa
@@ -251,22 +252,20 @@ def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.
 
     from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
 
-    commit = "0" * 40
     for repo, with_graph in (("org/with-graph", True), ("org/no-graph", False)):
-        snapshot = tmp_path / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
-        snapshot.mkdir(parents=True)
-        (snapshot / "config.json").write_text("{}")
+        files = tmp_path / repo
+        files.mkdir(parents=True)
+        (files / "config.json").write_text("{}")
         if with_graph:
             LatentSubgoalGraph.from_episodes([torch.randn(4, 2, 3)], SubgoalConfig(stride=1)).save(
-                snapshot / GRAPH_FILENAME)
-        (snapshot.parents[1] / "refs").mkdir()
-        (snapshot.parents[1] / "refs" / "main").write_text(commit)
+                files / GRAPH_FILENAME)
+        hub_cache_snapshot(tmp_path / "hub", repo, files)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     space._hub_subgoal_graph.cache_clear()
     try:
         found = space.SpaceConfig(world_model="org/with-graph").subgoal_source()
-        assert found is not None and Path(found).resolve().parent.name == commit
+        assert found is not None and Path(found).resolve().parent.name == HUB_COMMIT
         assert LatentSubgoalGraph.load(found).nodes.shape == (4, 2, 3)
         assert space.SpaceConfig(world_model="org/no-graph").subgoal_source() is None
         assert space.SpaceConfig(world_model=str(tmp_path / "not" / "a" / "repo")).subgoal_source() is None

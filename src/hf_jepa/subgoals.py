@@ -73,6 +73,53 @@ def _config_fields(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
+def episode_nodes(latents: list[Tensor], stride: int) -> tuple[Tensor, Tensor]:
+    """The node frames of per-episode latents, each (L, N, D): every `stride`-th frame.
+
+    Returns:
+        (M, N, D) node latents (in the latents' dtype) and (M,) episode index of each node.
+    """
+    kept = [z[::stride] for z in latents]  # each (ceil(L / stride), N, D)
+    episode_of = torch.cat([torch.full((z.shape[0],), i) for i, z in enumerate(kept)])  # (M,)
+    return torch.cat(kept), episode_of
+
+
+def dataset_latents(path: str, model: torch.nn.Module, *, camera_key: str | None = None,
+                    show_progress: bool = True) -> list[Tensor]:
+    """Per-episode (L, N, D) float16 latents of every frame of a LeRobot v3 dataset (folder or Hub id; `camera_key`:
+    its video, default the first), encoded by `model.encode` on the model's device after its frame transform."""
+    from hf_jepa.data.trajectories import LatentEpisodeCache
+    from hf_jepa.world_model_training import frame_transform
+
+    device = next(model.parameters()).device
+
+    def encode(frames: Tensor) -> Tensor:  # (B, 1, C, S, S) on the CPU -> (B, N, D) on the CPU
+        return model.encode(frames.to(device)).cpu()
+
+    return LatentEpisodeCache.build(path, encode, frame_transform(model), camera_key=camera_key,
+                                    show_progress=show_progress).latents
+
+
+def save_graph(path: str | Path, nodes: Tensor, episode_of: Tensor, config: SubgoalConfig, *,
+               dtype: torch.dtype = torch.float16) -> Path:
+    """Write (M, N, D) `nodes`, their (M,) `episode_of` and `config` to one safetensors file for
+    `LatentSubgoalGraph.load` (which computes the links; nothing derived is stored).
+
+    Nodes are stored in `dtype`: float16 is lossless for nodes from a latent cache (it holds float16); the demo's
+    6,300 nodes of 16 x 192 latents take 39 MB (a larger `stride` stores fewer). With the file beside a world model,
+    planning needs neither the dataset nor its encoding.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": GRAPH_FORMAT, "config": json.dumps(dataclasses.asdict(config))}
+    save_file({"nodes": nodes.to(dtype).contiguous(), "episode_of": episode_of.long().contiguous()}, str(path),
+              metadata=meta)
+    logger.info("saved a subgoal graph (%d nodes) to %s", nodes.shape[0], path)
+    return path
+
+
 def place_links(points: Tensor, radius: float, *, block_rows: int = 1024) -> tuple[Tensor, Tensor]:
     """All pairs of rows of `points` (M, F) closer than `radius` (L2), each pair once (i < j), with their distances.
 
@@ -143,43 +190,18 @@ class LatentSubgoalGraph:
     def from_episodes(cls, latents: list[Tensor], config: SubgoalConfig | None = None) -> LatentSubgoalGraph:
         """Build from per-episode frame latents, each (L, N, D), keeping every `config.stride`-th frame."""
         config = config or SubgoalConfig()
-        kept = [z[:: config.stride] for z in latents]  # each (ceil(L / stride), N, D)
-        episode_of = torch.cat([torch.full((z.shape[0],), i) for i, z in enumerate(kept)])  # (M,)
-        return cls(torch.cat(kept), episode_of, config)
+        return cls(*episode_nodes(latents, config.stride), config)
 
     @classmethod
     def from_dataset(cls, path: str, model: torch.nn.Module, config: SubgoalConfig | None = None, *,
                      camera_key: str | None = None, show_progress: bool = True) -> LatentSubgoalGraph:
-        """Encode every frame of a LeRobot v3 dataset (folder or Hub id; `camera_key`: its video, default the first)
-        with `model.encode` and build the graph."""
-        from hf_jepa.data.trajectories import LatentEpisodeCache
-        from hf_jepa.world_model_training import frame_transform
-
-        device = next(model.parameters()).device
-
-        def encode(frames: Tensor) -> Tensor:  # (B, 1, C, S, S) on the CPU -> (B, N, D) on the CPU
-            return model.encode(frames.to(device)).cpu()
-
-        cache = LatentEpisodeCache.build(path, encode, frame_transform(model), camera_key=camera_key,
-                                         show_progress=show_progress)
-        return cls.from_episodes(cache.latents, config)
+        """Encode every frame of a LeRobot v3 dataset (`dataset_latents`) and build the graph."""
+        return cls.from_episodes(dataset_latents(path, model, camera_key=camera_key, show_progress=show_progress),
+                                 config)
 
     def save(self, path: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
-        """Write the nodes, their episodes and the config to one safetensors file (`load` rebuilds the links).
-
-        Nodes are stored in `dtype`: float16 is lossless for graphs built from a dataset (the latent cache holds
-        float16); the demo's 6,300 nodes of 16 x 192 latents take 39 MB (a larger `stride` stores fewer). With the
-        file beside a world model, planning needs neither the dataset nor its encoding.
-        """
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"format": GRAPH_FORMAT, "config": json.dumps(dataclasses.asdict(self.config))}
-        save_file({"nodes": self.nodes.to(dtype).contiguous(), "episode_of": self.episode_of.contiguous()}, str(path),
-                  metadata=meta)
-        logger.info("saved the subgoal graph (%d nodes) to %s", self.nodes.shape[0], path)
-        return path
+        """Write the nodes, their episodes and the config to one safetensors file (see `save_graph`)."""
+        return save_graph(path, self.nodes, self.episode_of, self.config, dtype=dtype)
 
     @classmethod
     def load(cls, path: str | Path, **overrides: Any) -> LatentSubgoalGraph:
@@ -258,4 +280,5 @@ def subgoal_graph_from(source: str | Path, model: torch.nn.Module, *, show_progr
     return LatentSubgoalGraph.from_dataset(str(source), model, config, show_progress=show_progress)
 
 
-__all__ = ["GRAPH_FILENAME", "LatentSubgoalGraph", "SubgoalConfig", "place_links", "subgoal_graph_from"]
+__all__ = ["GRAPH_FILENAME", "LatentSubgoalGraph", "SubgoalConfig", "dataset_latents", "episode_nodes", "place_links",
+           "save_graph", "subgoal_graph_from"]

@@ -26,7 +26,7 @@ from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
-from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
+from hf_jepa.subgoals import GRAPH_FILENAME, SubgoalConfig, dataset_latents, episode_nodes, save_graph
 from hf_jepa.training import build_lr_scheduler, build_optimizer, warmup_cosine, world_model_loss
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
@@ -184,14 +184,15 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
 
 def save_subgoal_graph(args: WorldModelArguments, setup: WorldModelSetup, model: JepaWorldModel, folder: Path,
                        accelerator: Accelerator) -> Path:
-    """Write `folder/subgoal_graph.safetensors` (main process): the subgoal graph of the training data.
+    """Write `folder/subgoal_graph.safetensors` (main process): the nodes of the training data's subgoal graph
+    (its links are computed where it is loaded, not here).
 
     One process reuses the latents training cached (the encoder is frozen, so they are the final model's); with
     several, each cached only its own episodes, so the main process encodes the whole dataset again.
     """
     config = SubgoalConfig(stride=args.subgoal_stride)
     if accelerator.num_processes == 1 and setup.latent_cache is not None:
-        graph = LatentSubgoalGraph.from_episodes([z.float() for z in setup.latent_cache.latents], config)
+        latents = setup.latent_cache.latents
     else:
-        graph = LatentSubgoalGraph.from_dataset(args.dataset_name, model, config, camera_key=args.camera_key)
-    return graph.save(folder / GRAPH_FILENAME)
+        latents = dataset_latents(args.dataset_name, model, camera_key=args.camera_key)
+    return save_graph(folder / GRAPH_FILENAME, *episode_nodes(latents, config.stride), config)
