@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedConfig, PreTrainedModel
 
+from hf_jepa.data.labels import LabelColumnError, LabelInfo, inspect_label_column, split_features
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForImageClassification, ImageJepaModel
@@ -77,29 +78,16 @@ PROBE_TRAINING_DEFAULTS: dict[str, dict[str, float | int]] = {
 }
 
 
-class LabelColumnError(ValueError):
-    """A label column that is missing or holds values a classifier cannot use; the message names column and value."""
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Datasets and labels
+# Datasets (label columns: hf_jepa.data.labels)
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _features(name_or_path: str, split: str) -> Any:
-    """`datasets.Features` of one split (streamed: nothing is decoded), or None when the builder cannot tell."""
-    import datasets
-
-    from hf_jepa.data._stream import resolve_source
-
-    return datasets.load_dataset(resolve_source(name_or_path), split=split, streaming=True).features
 
 
 def detect_modality(name_or_path: str, split: str = "train") -> str:
     """'video' or 'image' from the dataset's columns (a `Video` / `Image` feature, else a `video` / `image` column)."""
     import datasets
 
-    features = _features(name_or_path, split) or {}
+    features = split_features(name_or_path, split) or {}
     for feature in features.values():
         if isinstance(feature, datasets.Video):
             return "video"
@@ -110,87 +98,6 @@ def detect_modality(name_or_path: str, split: str = "train") -> str:
             return name
     raise ValueError(f"{name_or_path} split {split!r}: cannot tell video from image (columns {list(features)}); "
                      "pass the modality explicitly")
-
-
-@dataclass
-class LabelInfo:
-    """How a label column maps to class ids.
-
-    Attributes:
-        column: the label column.
-        names: class names, index = class id (ClassLabel names, sorted strings, or str(id) for integer columns).
-        kind: 'class_label' (datasets.ClassLabel), 'int' (plain integers) or 'str' (strings).
-    """
-
-    column: str
-    names: list[str] = field(default_factory=list)
-    kind: str = "int"
-
-    @property
-    def num_labels(self) -> int:
-        """Number of classes."""
-        return len(self.names)
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        """Class id -> name, as transformers configs store it."""
-        return dict(enumerate(self.names))
-
-    def fit(self, values: Sequence[Any], *, split: str, num_labels: int | None = None) -> Tensor:
-        """Set the classes from the training values (integer / string columns) and encode them: (M,) long."""
-        if self.kind == "int":
-            ints = self._ints(values, split)
-            if num_labels is None:
-                num_labels = int(ints.max()) + 1 if ints.numel() else 0
-            self.names = [str(i) for i in range(num_labels)]
-        elif self.kind == "str":
-            self.names = sorted({str(v) for v in values})
-        return self.encode(values, split=split)
-
-    def encode(self, values: Sequence[Any], *, split: str) -> Tensor:
-        """Raw column values -> (M,) long class ids; a clear LabelColumnError for values out of range / unknown."""
-        if self.kind == "str":
-            index = {name: i for i, name in enumerate(self.names)}
-            unknown = [v for v in values if str(v) not in index]
-            if unknown:
-                raise LabelColumnError(f"label column {self.column!r} has value {unknown[0]!r} in split {split!r}, "
-                                       f"expected one of the training classes {self.names[:20]}")
-            return torch.tensor([index[str(v)] for v in values], dtype=torch.long)
-        ints = self._ints(values, split)
-        bad = ints[(ints < 0) | (ints >= self.num_labels)]
-        if bad.numel():
-            raise LabelColumnError(f"label column {self.column!r} has value {int(bad[0])} in split {split!r}, "
-                                   f"expected class ids in [0, {self.num_labels})")
-        return ints
-
-    def _ints(self, values: Sequence[Any], split: str) -> Tensor:
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise LabelColumnError(f"label column {self.column!r} has value {v!r} ({type(v).__name__}) in split "
-                                       f"{split!r}, expected integer class ids or strings")
-        return torch.tensor([int(v) for v in values], dtype=torch.long)
-
-
-def inspect_label_column(name_or_path: str, label_column: str, split: str = "train") -> LabelInfo:
-    """Check that `label_column` exists and holds class labels; `LabelColumnError` names the column otherwise."""
-    import datasets
-
-    features = _features(name_or_path, split)
-    if features is None:
-        return LabelInfo(label_column, kind="int")
-    if label_column not in features:
-        raise LabelColumnError(f"label column {label_column!r} is not in {name_or_path} split {split!r}; "
-                               f"expected one of {list(features)}")
-    feature = features[label_column]
-    if isinstance(feature, datasets.ClassLabel):
-        return LabelInfo(label_column, names=list(feature.names), kind="class_label")
-    dtype = getattr(feature, "dtype", None)
-    if dtype in ("string", "large_string"):
-        return LabelInfo(label_column, kind="str")
-    if dtype is not None and (dtype.startswith("int") or dtype.startswith("uint")):
-        return LabelInfo(label_column, kind="int")
-    raise LabelColumnError(f"label column {label_column!r} of {name_or_path} has type {feature!r}, expected a "
-                           "ClassLabel, integer or string column")
 
 
 # ---------------------------------------------------------------------------------------------------------------
