@@ -34,6 +34,7 @@ from hf_jepa.training import (
     warmup_cosine,
 )
 from hf_jepa.training.losses import SIGREG_GAUSSIAN_EXPECTATION
+from hf_jepa.training.monitors import Monitor
 
 
 @pytest.fixture(autouse=True)
@@ -439,3 +440,55 @@ def test_fit_latest_without_checkpoint_starts_fresh(tmp_path):
     assert result.global_step == 2 and result.last_checkpoint == tmp_path / "checkpoints" / "step_2"
     with pytest.raises(FileNotFoundError, match="resume_from_checkpoint"):
         run_fit(tmp_path / "other", max_steps=2, resume_from_checkpoint=tmp_path / "missing")
+
+
+# ----------------------------------------------------------------------------- monitors in the loop
+
+
+class Recorder(Monitor):
+    """Stateful monitor counting the micro-batches it saw; checks it is handed the raw batch."""
+
+    stateful = True
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def observe(self, outputs, batch, raw_batch):  # noqa: ANN001, ANN201
+        assert "noise" in batch and "noise" not in raw_batch and not torch.is_grad_enabled()
+        self.seen += 1
+        return {"seen": float(self.seen)}
+
+    def summarize(self, metrics, *, accelerator, model):  # noqa: ANN001, ANN201
+        return {"seen_total": float(self.seen), "mean_seen_so_far": metrics["seen"]}
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seen = state["seen"]
+
+
+def test_fit_runs_monitors_and_restores_stateful_ones(tmp_path) -> None:
+    def run(output_dir, max_steps, monitor, **kwargs):  # noqa: ANN001, ANN202
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        accelerator = Accelerator(cpu=True)
+        torch.manual_seed(0)
+        model, optimizer = accelerator.prepare(ToyJepa(ema=False), build_optimizer(ToyJepa(), lr=1e-3,
+                                                                                  weight_decay=0.0))
+        fit(LoopConfig(output_dir=output_dir, max_steps=max_steps, log_every=2, checkpointing_steps=2, **kwargs),
+            accelerator=accelerator, model=model, dataloader_factory=toy_factory, optimizer=optimizer,
+            lr_scheduler=None, compute_loss=toy_loss, prepare_batch=lambda b, s: toy_prepare(dict(b), s),
+            monitors=[monitor] if monitor else [])
+
+    recorder = Recorder()
+    run(tmp_path, 4, recorder)
+    rows = read_metrics(tmp_path)
+    assert [r["seen_total"] for r in rows] == [2, 4] and [r["seen"] for r in rows] == [1.5, 3.5]
+    assert rows[0]["mean_seen_so_far"] == 1.5 and "pred_std" in rows[0]
+    resumed = Recorder()
+    run(tmp_path, 6, resumed, resume_from_checkpoint="latest")
+    assert resumed.seen == 6  # 4 restored from the step-4 checkpoint + 2
+    run(tmp_path / "plain", 2, None)
+    with pytest.raises(ValueError, match=r"holds no saved state for \['Recorder'\]"):
+        run(tmp_path / "plain", 4, Recorder(), resume_from_checkpoint="latest")

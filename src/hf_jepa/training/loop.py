@@ -21,7 +21,7 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from accelerate.utils import send_to_device, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
+from .monitors import Monitor, monitored_loss
 from .step import ComputeLoss, StepOutput, train_step
 
 __all__ = ["LoopConfig", "LoopResult", "TrainingState", "find_latest_checkpoint", "fit"]
@@ -260,6 +261,7 @@ def fit(
     prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]] | None = None,
     ema_schedule: Callable[[int], float] | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    monitors: Sequence[Monitor] = (),
 ) -> LoopResult:
     """Train ``model`` for ``config.max_steps`` optimizer steps over epochs of ``dataloader_factory(epoch)``.
 
@@ -271,6 +273,11 @@ def fit(
     over the window and the processes go to ``output_dir/metrics.jsonl`` (main process), the tqdm bar,
     ``accelerator.log`` (trackers the caller set up with ``init_trackers``) and ``on_log`` (called on
     every process with the same dict). Checkpoints: ``accelerator.save_state(output_dir/checkpoints/step_{N})``.
+
+    ``monitors`` (e.g. collapse statistics, an online probe; see ``hf_jepa.training.monitors``) see every
+    micro-batch after the loss (``Monitor.observe``: outputs, model inputs and the batch before ``prepare_batch``;
+    their logs are averaged like ``compute_loss``'s) and add metrics at each log step (``Monitor.summarize``); a
+    ``stateful`` one is saved with the checkpoints and restored on resume.
 
     With several processes, an epoch ends for all as soon as one process's iterable is exhausted
     (one tiny all-reduce per batch), so collective ops never hang on uneven shards.
@@ -291,6 +298,7 @@ def fit(
         ema_schedule: optimizer step -> EMA momentum (e.g. ``partial(ema_momentum, total_steps=...)``);
             None: no EMA update.
         on_log: optional callback given the metrics dict at each log step.
+        monitors: run beside the loss on every micro-batch and at each log step (see above).
 
     Returns:
         LoopResult with the final step, epoch, last metrics, skipped count and last checkpoint.
@@ -312,10 +320,21 @@ def fit(
         if not any(s is lr_scheduler for s in getattr(accelerator, "_custom_objects", [])):
             logger.info("lr_scheduler was not prepared: registering it for checkpointing")
             accelerator.register_for_checkpointing(lr_scheduler)
+    for monitor in monitors:
+        if monitor.stateful and not any(obj is monitor for obj in getattr(accelerator, "_custom_objects", [])):
+            accelerator.register_for_checkpointing(monitor)
 
     resume_path = _resolve_resume(config)
     last_checkpoint: Path | None = None
     if resume_path is not None:
+        custom = getattr(accelerator, "_custom_objects", [])
+        missing = [type(obj).__name__ for i, obj in enumerate(custom)
+                   if not (resume_path / f"custom_checkpoint_{i}.pkl").exists()]
+        if missing:
+            raise ValueError(
+                f"resume_from_checkpoint={str(resume_path)!r} holds no saved state for {missing}: it was written by a "
+                "run with other settings (e.g. without the online probe); resume with that run's settings"
+            )
         accelerator.load_state(str(resume_path))
         last_checkpoint = resume_path
         logger.info(
@@ -392,6 +411,8 @@ def fit(
             metrics["grad_norm"] = last_grad_norm
         for key, value, count in zip(keys, log_sums, log_counts, strict=True):
             metrics.setdefault(key, value / max(count, 1))
+        for monitor in monitors:
+            metrics.update(monitor.summarize(metrics, accelerator=accelerator, model=model))
         if accelerator.is_main_process:
             with metrics_path.open("a") as f:
                 f.write(json.dumps(metrics) + "\n")
@@ -453,6 +474,7 @@ def fit(
                 if skipped is not None:
                     epoch_skipped_local += int(skipped)
                 samples = _batch_size(batch)
+                raw_batch = batch
                 if prepare_batch is not None:
                     batch = prepare_batch(batch, batch_index)
                 batch = send_to_device(batch, accelerator.device, non_blocking=True)
@@ -465,7 +487,7 @@ def fit(
                     batch,
                     optimizer,
                     lr_scheduler,
-                    compute_loss=compute_loss,
+                    compute_loss=monitored_loss(compute_loss, monitors, raw_batch),
                     max_grad_norm=config.max_grad_norm,
                     ema_momentum=momentum,
                 )

@@ -19,13 +19,15 @@ from .step import ComputeLoss
 
 FAMILIES = ("ijepa", "vjepa2")
 OBJECTIVES = ("meta", "sigreg")
+#: The regression loss of each family's prediction term (also the collapse monitors' constant baseline's).
+PREDICTION_LOSSES = {"ijepa": jepa_smooth_l1_loss, "vjepa2": jepa_l1_loss}
 
 
 def _prediction_loss(family: str, outputs: Any) -> Tensor:
+    loss_fn = PREDICTION_LOSSES[family]
     if family == "ijepa":
-        return jepa_smooth_l1_loss(predictions=outputs.predictions, targets=outputs.targets)
-    losses = [jepa_l1_loss(predictions=p, targets=t)
-              for p, t in zip(outputs.predictions, outputs.targets, strict=True)]
+        return loss_fn(predictions=outputs.predictions, targets=outputs.targets)
+    losses = [loss_fn(predictions=p, targets=t) for p, t in zip(outputs.predictions, outputs.targets, strict=True)]
     return torch.stack(losses).mean()
 
 

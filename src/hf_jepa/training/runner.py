@@ -79,8 +79,8 @@ def run_fit(args: Any, accelerator: Accelerator, setup: Any) -> tuple[nn.Module,
     """`prepare` setup.model/optimizer/lr_scheduler, `fit` with the run's loop flags, return (unwrapped model, result).
 
     `setup` carries model, optimizer, lr_scheduler, dataloader_factory, compute_loss, prepare_batch and optionally
-    ema_schedule; `args` carries output_dir, max_steps, checkpointing_steps, log_every, resume_from_checkpoint,
-    max_grad_norm, seed and checkpoints_total_limit.
+    ema_schedule and monitors; `args` carries output_dir, max_steps, checkpointing_steps, log_every,
+    resume_from_checkpoint, max_grad_norm, seed and checkpoints_total_limit.
     """
     model, optimizer, scheduler = accelerator.prepare(setup.model, setup.optimizer, setup.lr_scheduler)
     loop = LoopConfig(
@@ -90,7 +90,8 @@ def run_fit(args: Any, accelerator: Accelerator, setup: Any) -> tuple[nn.Module,
     )
     result = fit(loop, accelerator=accelerator, model=model, dataloader_factory=setup.dataloader_factory,
                  optimizer=optimizer, lr_scheduler=scheduler, compute_loss=setup.compute_loss,
-                 prepare_batch=setup.prepare_batch, ema_schedule=getattr(setup, "ema_schedule", None))
+                 prepare_batch=setup.prepare_batch, ema_schedule=getattr(setup, "ema_schedule", None),
+                 monitors=getattr(setup, "monitors", ()))
     accelerator.wait_for_everyone()
     return accelerator.unwrap_model(model), result
 
