@@ -3,8 +3,11 @@
     accelerate launch scripts/pretrain.py --model_type vjepa2 --preset tiny --output_dir runs/vjepa2-tiny \
         --max_steps 2000 --checkpointing_steps 500 [--resume_from_checkpoint latest]
     accelerate launch scripts/pretrain.py config.yaml          # the same flags from a YAML / JSON file
+    python scripts/pretrain.py --model_type ijepa --probe_label_column digit   # + an online linear probe
 
-Writes output_dir/metrics.jsonl, output_dir/checkpoints/step_N (Accelerate state: exact resume),
+Writes output_dir/metrics.jsonl (loss, lr, throughput, the collapse monitors effective_rank /
+constant_baseline_ratio / target_std, and with --probe_label_column online_probe_loss / online_probe_top1 on
+--probe_split), output_dir/checkpoints/step_N (Accelerate state: exact resume, the online probe included),
 output_dir/final (the pretraining model; AutoModel loads its EMA target encoder, or with --objective sigreg
 the online encoder) and output_dir/encoder (the encoder alone, with a model card and processor config).
 """

@@ -1,4 +1,5 @@
-"""Script-level tests of scripts/pretrain.py: the loss falls, exact resume, two CPU processes, skipped samples.
+"""Script-level tests of scripts/pretrain.py: the loss falls, exact resume, two CPU processes, skipped samples,
+the collapse monitors and the online probe.
 
 Runs go through the script's `main(argv)` in this process (the two-process run goes through `accelerate launch`),
 with the tiny presets shrunk further by `--config_overrides` so the file stays fast on a 2-core CPU.
@@ -41,7 +42,8 @@ OVERRIDES = {
     "ijepa": {"image_size": 32, "patch_size": 4, **_SMALL},  # 8x8 patch grid
     "vjepa2": {"image_size": 32, "patch_size": 8, "num_frames": 4, **_SMALL},  # 2x4x4 tubelet grid
 }
-METRIC_KEYS = {"step", "loss", "lr", "samples_per_second", "skipped_samples"}
+METRIC_KEYS = {"step", "loss", "lr", "samples_per_second", "skipped_samples",
+               "effective_rank", "constant_baseline_ratio", "target_std"}  # the last three: collapse monitors
 
 
 @pytest.fixture(autouse=True)
@@ -99,6 +101,7 @@ def check_metrics(rows: list[dict], max_steps: int) -> None:
     for row in rows:
         assert METRIC_KEYS <= row.keys(), row
         assert math.isfinite(row["loss"]) and row["lr"] > 0 and row["samples_per_second"] > 0
+        assert row["effective_rank"] >= 1 and row["constant_baseline_ratio"] > 0 and row["target_std"] >= 0
 
 
 def file_state(folder: Path) -> dict[str, torch.Tensor]:
@@ -161,6 +164,9 @@ def test_help_lists_every_flag(arguments: str, capsys) -> None:
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "--max_steps" in printed and "--output_dir" in printed
+    if arguments == "pretrain":
+        assert all(f"--{name}" in printed for name in ("probe_label_column", "probe_split", "probe_eval_samples",
+                                                        "probe_lr"))
 
 
 def test_seed_sets_the_initialization() -> None:
@@ -206,15 +212,17 @@ class Interrupted(RuntimeError):
 
 @pytest.mark.parametrize(("model_type", "objective"), [("vjepa2", "meta"), ("ijepa", "sigreg")])
 def test_interrupted_run_resumes_exactly(script, tmp_path, monkeypatch, model_type, objective) -> None:
-    """Same flags (max_steps=6, checkpoints every 3): straight vs. killed after the step-3 checkpoint and resumed.
+    """Same flags (max_steps=6, checkpoints every 3, an online probe on the digit): straight vs. killed after the
+    step-3 checkpoint and resumed.
 
     The schedules (warmup / decay / EMA momentum) depend on max_steps, so the resumed run keeps max_steps=6; the
     interruption is an exception raised when the 4th batch is prepared, right after the step-3 checkpoint.
     """
     max_steps, every = 6, 3
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    probe = {"probe_label_column": "digit", "probe_eval_samples": 16}
     run_script(script, flags(model_type, straight, objective=objective, max_steps=max_steps,
-                             checkpointing_steps=every))
+                             checkpointing_steps=every, **probe))
 
     real_sampler = pretraining_mod.mask_sampler
 
@@ -231,14 +239,14 @@ def test_interrupted_run_resumes_exactly(script, tmp_path, monkeypatch, model_ty
     monkeypatch.setattr(pretraining_mod, "mask_sampler", dying_sampler)
     with pytest.raises(Interrupted):
         run_script(script, flags(model_type, resumed, objective=objective, max_steps=max_steps,
-                                 checkpointing_steps=every))
+                                 checkpointing_steps=every, **probe))
     monkeypatch.setattr(pretraining_mod, "mask_sampler", real_sampler)
     assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == [f"step_{every}"]
     assert not (resumed / "final").exists()
     assert [r["step"] for r in read_metrics(resumed)] == [1, 2, 3]
 
     run_script(script, flags(model_type, resumed, objective=objective, max_steps=max_steps,
-                             checkpointing_steps=every, resume_from_checkpoint="latest"))
+                             checkpointing_steps=every, resume_from_checkpoint="latest", **probe))
 
     a, b = file_state(straight / "final"), file_state(resumed / "final")
     assert a.keys() == b.keys()
@@ -259,6 +267,15 @@ def test_interrupted_run_resumes_exactly(script, tmp_path, monkeypatch, model_ty
     check_metrics(rows_b, max_steps)
     for x, y in zip(rows_a, rows_b, strict=True):
         assert x["loss"] == pytest.approx(y["loss"], abs=1e-6) and x["lr"] == y["lr"], (x, y)
+        assert x["online_probe_top1"] == y["online_probe_top1"], (x, y)
+    # the online probe (custom_checkpoint_1: after the loop's TrainingState) continued where it stopped
+    probe_a = torch.load(straight / last / "custom_checkpoint_1.pkl", weights_only=False)
+    probe_b = torch.load(resumed / last / "custom_checkpoint_1.pkl", weights_only=False)
+    for key, value in probe_a["head"].items():
+        torch.testing.assert_close(probe_b["head"][key], value, atol=1e-6, rtol=0, msg=key)
+    assert probe_a["optimizer"]["state"][0]["step"] == probe_b["optimizer"]["state"][0]["step"] == max_steps
+    torch.testing.assert_close(probe_b["optimizer"]["state"][0]["exp_avg_sq"],
+                               probe_a["optimizer"]["state"][0]["exp_avg_sq"], atol=1e-6, rtol=0)
 
 
 # ----------------------------------------------------------------------------- c. two processes
@@ -267,14 +284,17 @@ def test_interrupted_run_resumes_exactly(script, tmp_path, monkeypatch, model_ty
 COLORS = [(30 * k + 10, 255 - 30 * k, (97 * k) % 256) for k in range(8)]  # one distinct colour per image
 
 
-def write_color_images(folder: Path) -> Path:
-    """8 uniform-colour 40x48 PNGs: a random crop / flip keeps the colour, so a sample's pixels name it."""
+def write_color_images(folder: Path, *, labels: bool = False) -> Path:
+    """8 uniform-colour 40x48 PNGs: a random crop / flip keeps the colour, so a sample's pixels name it; with
+    `labels`, a metadata.csv gives each a `label` column (k % 2)."""
     from PIL import Image
 
     train = folder / "train"
     train.mkdir(parents=True)
     for k, color in enumerate(COLORS):
         Image.new("RGB", (48, 40), color).save(train / f"img{k}.png")
+    if labels:
+        (train / "metadata.csv").write_text("file_name,label\n" + "".join(f"img{k}.png,{k % 2}\n" for k in range(8)))
     return folder
 
 
@@ -311,15 +331,16 @@ def test_two_cpu_processes_with_accelerate_launch(tmp_path) -> None:
     """`ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2` (gloo) on a finite folder.
 
     8 images, batch 2 per process: if each rank reads its own half, an epoch is 2 steps, so steps 3 and 4 are in
-    epoch 1 (a rank reading everything would still be in epoch 0).
+    epoch 1 (a rank reading everything would still be in epoch 0). The collapse monitors reduce over both processes,
+    and an online probe gathers both processes' batches and splits its 7 held-out samples 4 + 3 between them.
     """
-    folder = write_color_images(tmp_path / "images")
+    folder = write_color_images(tmp_path / "images", labels=True)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                "--main_process_port", str(free_port()), str(SCRIPT),
                *flags("ijepa", out, dataset_name=folder, per_device_train_batch_size=2, max_steps=4,
-                      checkpointing_steps=2)]
+                      checkpointing_steps=2, probe_label_column="label", probe_split="train", probe_eval_samples=7)]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
            "HF_DATASETS_CACHE": str(tmp_path / "hf_datasets")}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
@@ -328,6 +349,10 @@ def test_two_cpu_processes_with_accelerate_launch(tmp_path) -> None:
     rows = read_metrics(out)
     check_metrics(rows, 4)
     assert [r["epoch"] for r in rows] == [0, 0, 1, 1]
+    assert all(r["effective_rank_rows"] == 4 for r in rows)  # 2 samples per process, summed over both
+    for r in rows:  # the accuracy of 7 samples, counted once each over the two processes
+        assert abs(7 * r["online_probe_top1"] - round(7 * r["online_probe_top1"])) < 1e-9, r
+    assert (out / "checkpoints" / "step_4" / "custom_checkpoint_1.pkl").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_2", "step_4"]
     assert {p.name for p in (out / "checkpoints" / "step_4").glob("random_states_*.pkl")} == {
         "random_states_0.pkl", "random_states_1.pkl"}
@@ -371,3 +396,111 @@ def test_truncated_video_is_skipped_once_and_training_finishes(script, tmp_path,
     assert sum("broken.mp4" in r.getMessage() for r in caplog.records) == 1
     assert "| skipped_samples | 1 |" in (tmp_path / "run" / "encoder" / "README.md").read_text()
     assert (tmp_path / "run" / "final" / "model.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------- e. collapse monitors, online probe
+
+
+BASE_COLORS = [(200, 50, 50), (50, 190, 70), (60, 80, 210), (210, 200, 50)]
+
+
+def write_quadrant_images(folder: Path, *, test_classes: tuple[int, ...] = (0, 1, 2, 3), num_test: int = 16) -> Path:
+    """A labelled parquet dataset (`image`, `color` ClassLabel of 4): 40x48 images of four uniform quadrants, each
+    the class colour moved by up to +-50 per channel; 64 train images, `num_test` test images of `test_classes`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    features = datasets.Features({"image": datasets.Image(),
+                                  "color": datasets.ClassLabel(names=["red", "green", "blue", "yellow"])})
+    (folder / "data").mkdir(parents=True)
+    for split, n, classes in (("train", 64, (0, 1, 2, 3)), ("test", num_test, test_classes)):
+        images, labels = [], []
+        for i in range(n):
+            k = classes[i % len(classes)]
+            pixels = np.zeros((40, 48, 3), np.uint8)
+            for y in (0, 20):
+                for x in (0, 24):
+                    pixels[y:y + 20, x:x + 24] = np.clip(np.array(BASE_COLORS[k]) + rng.integers(-50, 51, 3), 0, 255)
+            images.append(Image.fromarray(pixels))
+            labels.append(k)
+        table = datasets.Dataset.from_dict({"image": images, "color": labels}, features=features)
+        table.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+    return folder
+
+
+def write_identical_images(folder: Path) -> Path:
+    """16 copies of one uniform-colour image: every crop of every sample has the same pixels."""
+    from PIL import Image
+
+    (folder / "train").mkdir(parents=True)
+    for k in range(16):
+        Image.new("RGB", (48, 40), (200, 40, 90)).save(folder / "train" / f"img{k}.png")
+    return folder
+
+
+def monitor_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "hf_jepa.training.monitors"]
+
+
+def test_collapsed_run_warns_and_a_healthy_run_does_not(script, tmp_path, caplog) -> None:
+    """Identical images collapse by construction (every sample has the same targets): the monitors show it and
+    warn once each after the grace steps (half the run). Colour-quadrant images give a run whose predictor beats
+    the per-position constant, a rank well above the collapsed one, no warning, and an online probe on the colour
+    class that learns (chance: 25%)."""
+    collapsed, healthy = tmp_path / "collapsed", tmp_path / "healthy"
+    with caplog.at_level(logging.WARNING, logger="hf_jepa.training.monitors"):
+        run_script(script, flags("ijepa", collapsed, dataset_name=write_identical_images(tmp_path / "same"),
+                                 max_steps=40, log_every=10))
+    rows = read_metrics(collapsed)
+    check_metrics_every(rows, 40, 10)
+    warnings = monitor_warnings(caplog)
+    assert len(warnings) == 2, warnings
+    assert "constant_baseline_ratio=" in warnings[0] and "at step 30" in warnings[0]
+    assert "effective_rank=" in warnings[1] and "--objective sigreg" in warnings[1]
+    for row in rows:
+        assert row["target_std"] < 1e-6 and row["constant_baseline_ratio"] > 100 and row["effective_rank"] < 1.3
+
+    caplog.clear()
+    data = write_quadrant_images(tmp_path / "quadrants")
+    with caplog.at_level(logging.WARNING, logger="hf_jepa.training.monitors"):
+        run_script(script, flags("ijepa", healthy, dataset_name=data, max_steps=200, log_every=20,
+                                 probe_label_column="color", probe_eval_samples=16))
+    rows = read_metrics(healthy)
+    check_metrics_every(rows, 200, 20)
+    assert monitor_warnings(caplog) == []
+    assert all(r["constant_baseline_ratio"] < 1 for r in rows[5:]), [r["constant_baseline_ratio"] for r in rows]
+    assert min(r["effective_rank"] for r in rows) > 2.5  # collapsed: < 1.3
+    assert rows[-1]["target_std"] > 0.1
+    assert rows[-1]["online_probe_top1"] >= 0.9 and rows[-1]["online_probe_loss"] < 0.5 * rows[0]["online_probe_loss"]
+
+
+def check_metrics_every(rows: list[dict], max_steps: int, every: int) -> None:
+    assert [r["step"] for r in rows] == list(range(every, max_steps + 1, every))
+    for row in rows:
+        assert METRIC_KEYS <= row.keys() and "effective_rank_rows" in row, row
+
+
+@pytest.mark.parametrize(("case", "error"), [
+    ("missing_column", r"label column 'colour' is not in .* split 'train'; expected one of \[.*'color'"),
+    ("one_class", r"probe_label_column='color' holds a single class \('green'\) in the 8 samples of split 'test'"),
+    ("empty_split", r"probe_split='test' of .* yielded no sample"),
+    ("unknown_split", r"probe_split='validation' is not a split of .*Bad split"),
+])
+def test_online_probe_bad_inputs_fail_before_training(script, tmp_path, case: str, error: str) -> None:
+    layout = {"one_class": dict(test_classes=(1,), num_test=8), "empty_split": dict(num_test=0)}.get(case, {})
+    data = write_quadrant_images(tmp_path / "data", **layout)
+    probe = {"probe_label_column": "colour" if case == "missing_column" else "color",
+             "probe_split": "validation" if case == "unknown_split" else "test"}
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=error):
+        run_script(script, flags("ijepa", out, dataset_name=data, max_steps=2, **probe))
+    assert not (out / "metrics.jsonl").exists() and not (out / "checkpoints").exists()
+
+
+def test_online_probe_flags_are_validated() -> None:
+    with pytest.raises(ValueError, match="probe_eval_samples=0: expected >= 1"):
+        PretrainArguments(model_type="ijepa", probe_label_column="digit", probe_eval_samples=0)
+    with pytest.raises(ValueError, match="probe_lr=0.0: expected > 0"):
+        PretrainArguments(model_type="ijepa", probe_label_column="digit", probe_lr=0.0)
+    with pytest.raises(ValueError, match="probe_label_column='image': expected a label column, not the image column"):
+        PretrainArguments(model_type="ijepa", probe_label_column="image")

@@ -3,6 +3,10 @@
 `scripts/pretrain.py` parses `PretrainArguments` and calls `build_pretraining`, then the shared `fit` loop.
 Masks are drawn in the training process from a generator seeded by (seed, step, process), so a resumed run
 draws exactly the masks the uninterrupted run would have.
+
+Every run carries the collapse monitors (`CollapseMonitor`: effective rank, constant-predictor baseline, target
+spread) and, with `--probe_label_column`, an online linear probe on the target encoder's mean-pooled features,
+evaluated on a held-out split (`online_probe`); both log into metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from hf_jepa.data.images import ImageConfig, load_image_dataset
+from hf_jepa.data.labels import LabelColumnError, LabelInfo, inspect_label_column
 from hf_jepa.data.trajectories import as_dataloader, is_lerobot_dataset, lerobot_clips
 from hf_jepa.data.transforms import TrainTransform
 from hf_jepa.data.video import VideoClipConfig, dataloader, load_video_dataset
@@ -26,6 +33,7 @@ from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
+from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION
 from hf_jepa.training import (
     build_lr_scheduler,
     build_optimizer,
@@ -34,6 +42,9 @@ from hf_jepa.training import (
     warmup_constant_decay,
     warmup_cosine,
 )
+from hf_jepa.training.monitors import CollapseMonitor, Monitor
+from hf_jepa.training.objectives import PREDICTION_LOSSES
+from hf_jepa.training.online_probe import OnlineProbe
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 
@@ -73,6 +84,14 @@ class PretrainArguments(RunArguments):
     sigreg_weight: float = 0.05
     num_workers: int = 0
     gradient_checkpointing: bool = False
+    probe_label_column: str | None = field(default=None, metadata={
+        "help": "train an online linear probe on this label column beside pretraining (mean-pooled target-encoder "
+                "features, detached); logs online_probe_loss and online_probe_top1 (on --probe_split)"})
+    probe_split: str = field(default="test", metadata={
+        "help": "held-out split of the same dataset the online probe's accuracy is measured on"})
+    probe_eval_samples: int = field(default=256, metadata={
+        "help": "held-out samples read once (kept in float16) and encoded at every log step"})
+    probe_lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the online probe"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,6 +103,15 @@ class PretrainArguments(RunArguments):
             raise ValueError(f"objective={self.objective!r}: expected 'meta' or 'sigreg'")
         parse_config_overrides(self.config_overrides)
         self.dataset_name = self.dataset_name or DEFAULT_DATASETS[self.model_type]
+        if self.probe_label_column is not None:
+            if self.probe_eval_samples < 1:
+                raise ValueError(f"probe_eval_samples={self.probe_eval_samples}: expected >= 1")
+            if not self.probe_lr > 0:
+                raise ValueError(f"probe_lr={self.probe_lr}: expected > 0")
+            media = self.image_column if self.model_type == "ijepa" else self.video_column
+            if self.probe_label_column in ("", media):
+                raise ValueError(f"probe_label_column={self.probe_label_column!r}: expected a label column, not "
+                                 f"the {'image' if self.model_type == 'ijepa' else 'video'} column")
         if self.objective == "sigreg":
             given = {name: getattr(self, name) for name in ("ema_start", "ema_end") if getattr(self, name) is not None}
             if given:
@@ -109,6 +137,7 @@ class PretrainingSetup:
     prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]]
     compute_loss: ComputeLoss
     ema_schedule: Callable[[int], float] | None
+    monitors: list[Monitor] = field(default_factory=list)
 
 
 def build_model_config(args: PretrainArguments) -> ImageJepaConfig | VideoJepaConfig:
@@ -150,6 +179,8 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
                  world_size: int) -> Callable[[int], DataLoader]:
     """`factory(epoch)`: a fresh DataLoader over this rank's shards, reshuffled deterministically per epoch."""
 
+    labels = (args.probe_label_column,) if args.probe_label_column else ()  # kept for the online probe
+
     def factory(epoch: int) -> DataLoader:
         if args.model_type == "vjepa2" and is_lerobot_dataset(args.dataset_name):
             transform = TrainTransform(size=config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1), hflip_prob=0.0,
@@ -160,13 +191,15 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
             return as_dataloader(clips, args.per_device_train_batch_size, args.num_workers)
         if args.model_type == "ijepa":
             image_config = ImageConfig(crop_size=config.image_size, image_column=args.image_column,
-                                       mean=tuple(config.image_mean), std=tuple(config.image_std))
+                                       mean=tuple(config.image_mean), std=tuple(config.image_std),
+                                       label_columns=labels)
             stream = load_image_dataset(args.dataset_name, args.split, rank=rank, world_size=world_size,
                                         seed=args.seed, image_config=image_config)
         else:
             clip_config = VideoClipConfig(frames_per_clip=config.num_frames, frame_step=args.frame_step,
                                           crop_size=config.image_size, video_column=args.video_column,
-                                          mean=tuple(config.image_mean), std=tuple(config.image_std))
+                                          mean=tuple(config.image_mean), std=tuple(config.image_std),
+                                          label_columns=labels)
             stream = load_video_dataset(args.dataset_name, args.split, rank=rank, world_size=world_size,
                                         seed=args.seed, clip_config=clip_config)
         stream.set_epoch(epoch)
@@ -175,12 +208,137 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
     return factory
 
 
-def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> PretrainingSetup:
-    """Model, data, masks, objective, AdamW (no decay on biases/norms) and the schedules of one run.
+def collapse_monitor(args: PretrainArguments) -> CollapseMonitor:
+    """The collapse monitors of a run: the objective's loss for the baseline; warnings only in the second half of the
+    run (and after the lr warm-up), when the predictor has had time to beat the per-position constant."""
+    if args.objective == "sigreg":
+        hint = f"try a larger --sigreg_weight (now {args.sigreg_weight}) or a longer run"
+    else:
+        hint = "try --objective sigreg (Meta's EMA objective collapses at small scale) or a longer run"
+    return CollapseMonitor(loss_fn=PREDICTION_LOSSES[args.model_type], hint=hint,
+                           warn_after_steps=max(args.warmup_steps, args.max_steps // 2))
 
-    The model is initialized from `args.seed` (the same weights on every process).
+
+def pooled_target_features(model: nn.Module, pixels: Tensor) -> Tensor:
+    """(B, D) features the online probe reads: the target encoder (the online encoder without an EMA target) in
+    eval mode on `pixels` ((B, C, H, W) or (B, T, C, H, W)), layer-normed as the pretraining targets, mean over tokens.
+
+    The same features as `outputs.target_states.mean(1)` of a training step, without the training-mode layers.
+    """
+    net = model.target_encoder if model.target_encoder is not None else model.encoder
+    training = net.training
+    net.eval()
+    try:
+        hidden = net(pixels).last_hidden_state.float()  # (B, N, D)
+    finally:
+        net.train(training)
+    return F.layer_norm(hidden, (hidden.shape[-1],)).mean(1)  # (B, D)
+
+
+def read_probe_split(args: PretrainArguments, config: ImageJepaConfig | VideoJepaConfig) -> tuple[Tensor, list[Any]]:
+    """The online probe's held-out samples: up to `probe_eval_samples` of `probe_split`, in file order, with the
+    eval transform (resize + center crop, as the probing script). Returns (M, ...) float16 inputs and M raw labels."""
+    column = args.probe_label_column
+    common = dict(crop_size=config.image_size, mean=tuple(config.image_mean), std=tuple(config.image_std),
+                  label_columns=(column,), train=False, horizontal_flip=False)
+    if args.model_type == "ijepa":
+        stream = load_image_dataset(args.dataset_name, args.probe_split, shuffle_buffer=0, image_config=ImageConfig(
+            image_column=args.image_column, eval_crop_fraction=IMAGE_EVAL_CROP_FRACTION, **common))
+    else:
+        stream = load_video_dataset(args.dataset_name, args.probe_split, shuffle_buffer=0, clip_config=VideoClipConfig(
+            frames_per_clip=config.num_frames, frame_step=args.frame_step, video_column=args.video_column,
+            eval_crop_fraction=VIDEO_EVAL_CROP_FRACTION, **common))
+    pixel_key = "pixel_values" if args.model_type == "ijepa" else "pixel_values_videos"
+    chunks: list[Tensor] = []
+    values: list[Any] = []
+    for batch in dataloader(stream, batch_size=min(64, args.probe_eval_samples)):
+        keep = args.probe_eval_samples - len(values)
+        labels = batch[column]
+        values.extend((labels.tolist() if isinstance(labels, Tensor) else list(labels))[:keep])
+        chunks.append(batch[pixel_key][:keep].to(torch.float16))
+        if len(values) >= args.probe_eval_samples:
+            break
+    inputs = torch.cat(chunks) if chunks else torch.empty(0)
+    return inputs, values
+
+
+def _training_class_ids(labels: LabelInfo) -> Callable[[Any], Tensor]:
+    """Raw training-batch labels -> (B,) long class ids of `labels`, -1 for a class the probe does not know."""
+    if labels.kind == "str":
+        index = {name: i for i, name in enumerate(labels.names)}
+        return lambda values: torch.tensor([index.get(str(v), -1) for v in values], dtype=torch.long)
+    num_classes = labels.num_labels
+
+    def class_ids(values: Any) -> Tensor:
+        ids = torch.as_tensor(values, dtype=torch.long)
+        return torch.where((ids >= 0) & (ids < num_classes), ids, torch.full_like(ids, -1))
+
+    return class_ids
+
+
+def online_probe(args: PretrainArguments, config: ImageJepaConfig | VideoJepaConfig, accelerator: Accelerator
+                 ) -> OnlineProbe:
+    """The online probe of `--probe_label_column`, its held-out set read and checked (before any training step).
+
+    The classes: the column's ClassLabel names, else those of the held-out samples (integers 0..max, or the
+    distinct strings); training samples of another class are left out of the probe's updates.
+
+    Raises:
+        LabelColumnError: the column is missing from the training or held-out split (the message lists the
+            columns), is not a class column, or the held-out samples hold fewer than two classes.
+        ValueError: the held-out split is missing or empty, or the run cannot carry the probe (LeRobot data,
+            FSDP, a global batch of one sample).
+    """
+    column, split = args.probe_label_column, args.probe_split
+    if args.model_type == "vjepa2" and is_lerobot_dataset(args.dataset_name):
+        raise ValueError(f"probe_label_column={column!r}: LeRobot trajectory clips carry no label column; "
+                         "drop --probe_label_column for LeRobot datasets")
+    if accelerator.distributed_type == DistributedType.FSDP:
+        raise ValueError(f"probe_label_column={column!r}: the online probe encodes its held-out samples with the "
+                         "unwrapped target encoder, which FSDP shards; drop --probe_label_column under FSDP")
+    if args.per_device_train_batch_size * accelerator.num_processes < 2:
+        raise ValueError(f"per_device_train_batch_size={args.per_device_train_batch_size} on "
+                         f"{accelerator.num_processes} process(es): the online probe normalises each batch's "
+                         "features, expected a global batch of >= 2")
+    labels = inspect_label_column(args.dataset_name, column, args.split)
+    try:
+        inspect_label_column(args.dataset_name, column, split)
+    except LabelColumnError:
+        raise
+    except ValueError as err:  # datasets: "Bad split: ..."
+        raise ValueError(f"probe_split={split!r} is not a split of {args.dataset_name}: {err}") from err
+    try:
+        inputs, values = read_probe_split(args, config)
+    except ValueError as err:  # datasets, on an empty local split: 'Instruction "test" corresponds to no data!'
+        raise ValueError(f"probe_split={split!r} of {args.dataset_name} yielded no sample ({err}): expected a "
+                         "held-out split with labelled samples for the online probe") from err
+    if not values:
+        raise ValueError(f"probe_split={split!r} of {args.dataset_name} yielded no sample: expected a held-out split "
+                         "with labelled samples for the online probe")
+    eval_labels = labels.fit(values, split=split)  # (M,)
+    classes = sorted(set(eval_labels.tolist()))
+    if labels.num_labels < 2 or len(classes) < 2:
+        raise LabelColumnError(
+            f"probe_label_column={column!r} holds a single class ({labels.names[classes[0]]!r}) in the {len(values)} "
+            f"samples of split {split!r} read for the online probe: expected at least 2 classes")
+    logger.info("online probe: %r, %d classes, %d held-out samples of split %r", column, labels.num_labels,
+                len(values), split)
+    return OnlineProbe(feature_dim=config.hidden_size, num_classes=labels.num_labels, label_key=column,
+                       eval_inputs=inputs, eval_labels=eval_labels, encode=pooled_target_features,
+                       accelerator=accelerator, class_ids=_training_class_ids(labels), lr=args.probe_lr,
+                       eval_batch_size=args.per_device_train_batch_size)
+
+
+def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> PretrainingSetup:
+    """Model, data, masks, objective, AdamW (no decay on biases/norms), the schedules and the monitors of one run.
+
+    The model is initialized from `args.seed` (the same weights on every process). With `--probe_label_column` the
+    online probe's held-out set is read and checked here, before any training step.
     """
     config = build_model_config(args)
+    monitors: list[Monitor] = [collapse_monitor(args)]
+    if args.probe_label_column is not None:
+        monitors.append(online_probe(args, config, accelerator))
     model_cls = ImageJepaForPreTraining if args.model_type == "ijepa" else VideoJepaForPreTraining
     set_seed(args.seed)  # the initialization depends on --seed alone, not on what ran before in this process
     model = model_cls(config)
@@ -213,4 +371,5 @@ def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> Pret
         prepare_batch=mask_sampler(config, args.seed, accelerator.process_index),
         compute_loss=pretraining_loss(args.model_type, args.objective, sigreg_weight=args.sigreg_weight),
         ema_schedule=ema,
+        monitors=monitors,
     )
