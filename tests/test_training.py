@@ -478,7 +478,7 @@ def test_fit_runs_monitors_and_restores_stateful_ones(tmp_path) -> None:
                                                                                   weight_decay=0.0))
         fit(LoopConfig(output_dir=output_dir, max_steps=max_steps, log_every=2, checkpointing_steps=2, **kwargs),
             accelerator=accelerator, model=model, dataloader_factory=toy_factory, optimizer=optimizer,
-            lr_scheduler=None, compute_loss=toy_loss, prepare_batch=lambda b, s: toy_prepare(dict(b), s),
+            lr_scheduler=None, compute_loss=toy_loss, prepare_batch=toy_prepare,  # edits the batch in place
             monitors=[monitor] if monitor else [])
 
     recorder = Recorder()

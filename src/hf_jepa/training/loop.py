@@ -474,7 +474,7 @@ def fit(
                 if skipped is not None:
                     epoch_skipped_local += int(skipped)
                 samples = _batch_size(batch)
-                raw_batch = batch
+                raw_batch = dict(batch)  # what monitors see: untouched by a prepare_batch that edits in place
                 if prepare_batch is not None:
                     batch = prepare_batch(batch, batch_index)
                 batch = send_to_device(batch, accelerator.device, non_blocking=True)
