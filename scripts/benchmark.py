@@ -4,7 +4,8 @@
 
 Sections (all by default, or pick with --sections): `encoder` (our encoders vs transformers' VJEPA2Model /
 IJepaModel, and achieved FLOP/s vs a measured GEMM rate), `train` (pretraining and world-model train steps:
-samples/s, peak memory), `planning` (CEM with KV-cached rollouts vs full recomputation), `data` (decoded clips/s
+samples/s, peak memory), `monitors` (the pretraining train step without and with the collapse monitors and an online
+probe, side by side), `planning` (CEM with KV-cached rollouts vs full recomputation), `data` (decoded clips/s
 of the streamed video pipeline vs the V-JEPA 2 tiny train step). Correctness checks (equal outputs, equal plans)
 raise. Timings are medians over interleaved repeats after warm-up; the measuring code is `hf_jepa.benchmark`.
 """
@@ -25,13 +26,14 @@ from hf_jepa import benchmark as hb
 
 logger = logging.getLogger("benchmark")
 
-SECTIONS = ("encoder", "train", "planning", "data")
+SECTIONS = ("encoder", "train", "monitors", "planning", "data")
 # Per mode: what is run and how often. --quick keeps every correctness check at small sizes (the tests run it).
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": dict(gemm_size=2048, gpu_gemm_size=8192, gemm_repeats=10, enc_warmup=3, enc_repeats=15,
                  encoders=[("vjepa2", "tiny", 1), ("vjepa2", "small", 1), ("ijepa", "tiny", 1), ("ijepa", "small", 8)],
                  gpu_encoders=[("vjepa2", "vit_l", 1), ("ijepa", "vit_h14", 8)],
                  train=[("ijepa", "tiny", 8), ("ijepa", "small", 8), ("vjepa2", "tiny", 4), ("vjepa2", "small", 2)],
+                 monitors=[("ijepa", "tiny", 16), ("vjepa2", "tiny", 16)], monitor_repeats=15, monitor_eval_samples=32,
                  train_warmup=2, train_repeats=5, wm_batch=2, wm_frames=(8, 16),
                  plan=dict(num_samples=100, topk=10, iterations=3),
                  plans=((2, 1), (5, 1), (10, 1), (5, 4), (10, 4)), plan_repeats=3,
@@ -40,12 +42,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "quick": dict(gemm_size=512, gpu_gemm_size=512, gemm_repeats=3, enc_warmup=1, enc_repeats=3,
                   encoders=[("vjepa2", "tiny", 1), ("ijepa", "tiny", 1)], gpu_encoders=[],
                   train=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)],
+                  monitors=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)], monitor_repeats=2, monitor_eval_samples=8,
                   train_warmup=1, train_repeats=2, wm_batch=1, wm_frames=(4, 8),
                   plan=dict(num_samples=16, topk=4, iterations=2), plans=((3, 1), (3, 2)), plan_repeats=1,
                   data_source=None, data_workers=(0, 2), gpu_data_workers=(0, 2), data_batch=4, data_batches=2),
 }
 TARGETS = {"encoder_speedup_min": 1.0, "encoder_speedup_tiny": 1.5, "matmul_fraction_small_cpu": 0.75,
-           "planning_speedup": 5.0, "data_to_train_2_workers": 2.0}
+           "planning_speedup": 5.0, "data_to_train_2_workers": 2.0, "monitor_step_ratio_max": 1.10}
 
 
 def run_encoders(s: dict[str, Any], device: torch.device, results: dict[str, Any]) -> None:
@@ -90,6 +93,16 @@ def run_train(s: dict[str, Any], device: torch.device, results: dict[str, Any]) 
     results["world_model_memory_growth"] = (peaks[1] / peaks[0]) / (hi / lo)
 
 
+def run_monitors(s: dict[str, Any], device: torch.device, results: dict[str, Any]) -> None:
+    details = results["details"].setdefault("monitors", {})
+    for family, preset, batch in s["monitors"]:  # batch 16: the pretraining default
+        r = hb.monitor_overhead_benchmark(family, preset, batch, device=device, warmup=s["train_warmup"],
+                                          repeats=s["monitor_repeats"], probe_eval_samples=s["monitor_eval_samples"])
+        key = f"{family}/{preset}"
+        details[key] = r
+        results["monitor_step_ratio"][key] = r["step_ratio"]
+
+
 def run_planning(s: dict[str, Any], device: torch.device, results: dict[str, Any]) -> None:
     details = results["details"].setdefault("planning", {})
     for horizon, context in s["plans"]:  # (H, T0): T0 observed frames per rollout (an MPC history)
@@ -127,6 +140,13 @@ def table(results: dict[str, Any]) -> str:
         ref = results["details"]["encoder"][key]["transformers_matmul_fraction"]
         target = ">= 75% (CPU)" if key.endswith("/small") else "-"
         rows.append(f"| matmul fraction {key}: ours (transformers) | {value:.0%} ({ref:.0%}) | {target} |")
+    for key, value in results["monitor_step_ratio"].items():
+        d = results["details"]["monitors"][key]
+        rows.append(f"| train step with collapse monitors + online probe / without, {key}, batch {d['batch_size']} "
+                    f"({d['monitored_step_s']:.3g} vs {d['plain_step_s']:.3g} s; the monitors alone "
+                    f"{d['observe_s'] * 1e3:.2g} ms = {d['observe_fraction']:.1%}; + {d['log_s']:.3g} s per log of "
+                    f"{d['probe_eval_samples']} probe samples: {d['amortized_ratio']:.2f}x over {d['log_every']} "
+                    f"steps) | {value:.3f}x | <= 1.10x |")
     for key, value in results["planning_speedup_kv_cache"].items():
         d = results["details"]["planning"][key]
         rows.append(f"| planning KV cache vs recompute, {key} ({d['kv_cache_s_per_action']:.3g} vs "
@@ -165,13 +185,16 @@ def main() -> None:
         "versions": hb.versions(), "mode": "quick" if args.quick else "full",
         "background_cpu_load": hb.background_cpu_load(), "targets": TARGETS,
         "encoder_speedup_vs_transformers": {}, "encoder_matmul_fraction": {}, "planning_speedup_kv_cache": {},
-        "data_to_train_ratio": {}, "train_samples_per_second": {}, "peak_memory_mb": {}, "details": {},
+        "data_to_train_ratio": {}, "train_samples_per_second": {}, "peak_memory_mb": {}, "monitor_step_ratio": {},
+        "details": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         if "encoder" in sections:
             run_encoders(s, device, results)
         if "train" in sections or "data" in sections:
             run_train(s, device, results)
+        if "monitors" in sections:
+            run_monitors(s, device, results)
         if "planning" in sections:
             run_planning(s, device, results)
         if "data" in sections:

@@ -18,7 +18,7 @@ from hf_jepa.benchmark import peak_memory, time_interleaved, vit_forward_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("encoder_speedup_vs_transformers", "encoder_matmul_fraction", "planning_speedup_kv_cache",
-        "data_to_train_ratio", "train_samples_per_second", "peak_memory_mb")
+        "data_to_train_ratio", "train_samples_per_second", "peak_memory_mb", "monitor_step_ratio")
 
 
 def test_quick_suite_writes_every_key(tmp_path: Path) -> None:
@@ -34,6 +34,8 @@ def test_quick_suite_writes_every_key(tmp_path: Path) -> None:
     assert all(d["max_abs_diff"] <= 1e-4 for d in results["details"]["encoder"].values())
     assert all(d["max_action_diff"] <= 1e-4 for d in results["details"]["planning"].values())
     assert {"world_model/tiny_4f", "world_model/tiny_8f"} <= set(results["peak_memory_mb"])
+    assert set(results["monitor_step_ratio"]) == {"ijepa/tiny", "vjepa2/tiny"}
+    assert all(d["log_s"] > 0 and d["amortized_ratio"] > 0 for d in results["details"]["monitors"].values())
 
 
 def test_fused_rotation_equals_textbook_rope() -> None:
