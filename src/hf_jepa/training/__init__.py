@@ -1,22 +1,29 @@
-"""hf_jepa.training: losses, EMA, schedules, optimizer, the Accelerate train step and the shared loop."""
+"""hf_jepa.training: losses, EMA, schedules, optimizer, the Accelerate train step, the shared loop and its monitors."""
 
 from .ema import ema_momentum, ema_update
 from .loop import LoopConfig, LoopResult, TrainingState, find_latest_checkpoint, fit
 from .losses import jepa_l1_loss, jepa_smooth_l1_loss, sigreg_loss
+from .monitors import CollapseMonitor, Monitor, constant_baseline_ratio, effective_rank, target_std
 from .objectives import pretraining_loss, world_model_loss
+from .online_probe import OnlineProbe
 from .optim import DEFAULT_NO_WEIGHT_DECAY_NAMES, build_optimizer, split_weight_decay_params
 from .schedules import build_lr_scheduler, warmup_constant_decay, warmup_cosine
 from .step import ComputeLoss, StepOutput, train_step
 
 __all__ = [
     "DEFAULT_NO_WEIGHT_DECAY_NAMES",
+    "CollapseMonitor",
     "ComputeLoss",
     "LoopConfig",
     "LoopResult",
+    "Monitor",
+    "OnlineProbe",
     "StepOutput",
     "TrainingState",
     "build_lr_scheduler",
     "build_optimizer",
+    "constant_baseline_ratio",
+    "effective_rank",
     "ema_momentum",
     "ema_update",
     "find_latest_checkpoint",
@@ -26,6 +33,7 @@ __all__ = [
     "pretraining_loss",
     "sigreg_loss",
     "split_weight_decay_params",
+    "target_std",
     "train_step",
     "warmup_constant_decay",
     "warmup_cosine",
