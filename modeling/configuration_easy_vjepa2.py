@@ -12,7 +12,7 @@ _PRED = dict(predictor_hidden_size=384, predictor_num_hidden_layers=12, predicto
              predictor_intermediate_size=1536)
 # Meta's V-JEPA 2 ViT-L/H/g (RoPE, 16x16x2 tubelets, 256 px, 64 frames) plus CPU-sized presets.
 VJEPA2_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(image_size=64, patch_size=16, num_frames=8, hidden_size=192, num_hidden_layers=6,
+    "tiny": dict(image_size=64, patch_size=8, num_frames=8, hidden_size=192, num_hidden_layers=6,
                  num_attention_heads=3, intermediate_size=768, predictor_hidden_size=96,
                  predictor_num_hidden_layers=3, predictor_num_attention_heads=3, predictor_intermediate_size=384),
     "small": dict(image_size=128, patch_size=16, num_frames=16, hidden_size=384, num_hidden_layers=12,

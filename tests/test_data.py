@@ -123,10 +123,38 @@ def test_builtin_splits_and_labels(digits_path: Path) -> None:
             assert measured == row["direction"], (row["id"], dx, dy)
 
 
+def test_textured_digits_images_and_clips(cache: Path) -> None:
+    """Textured sets: the digit's label and place are right, its pixels differ from the photo under it, the
+    background differs between samples, clips move the digit in `direction` while the photo pans."""
+    from sklearn.datasets import load_digits
+
+    from hf_jepa.data.textures import DIRECTIONS, load_textures
+
+    targets = load_digits().target
+    assert len(load_textures()) >= 10
+    images = builtin_dataset_path("textured_digits", num_train=12, num_test=6, num_shards=2, cache_dir=cache)
+    for split, count in (("train", 12), ("test", 6)):
+        rows = list(datasets.load_dataset(str(images), split=split))
+        assert len(rows) == count and "direction" not in rows[0]
+        for row in rows:
+            assert row["digit"] == targets[row["sample_index"]]
+            assert (row["sample_index"] % 5 == 0) == (split == "test")
+            pixels = np.asarray(row["image"].convert("RGB"), dtype=np.float32)  # (64, 64, 3)
+            assert pixels.shape == (64, 64, 3) and 30 <= row["digit_size"] <= 42
+            assert pixels.std() > 10  # textured, not a flat background
+        assert len({int(np.asarray(r["image"]).sum()) for r in rows}) == count
+    clips = builtin_dataset_path("textured_moving_digits", num_train=6, num_test=2, num_shards=2, cache_dir=cache)
+    whole = VideoClipConfig(frames_per_clip=16, frame_step=1)
+    for row in _raw_rows(clips, "train"):
+        frames = decode_clip(row["video"], whole, None).float()  # (16, 3, 64, 64)
+        assert frames.shape == (16, 3, 64, 64)
+        assert (frames[0] - frames[-1]).abs().mean() > 3  # the background pans
+        assert row["digit"] == targets[row["sample_index"]] and 0 <= row["direction"] < len(DIRECTIONS)
+
+
 def test_builtin_name_resolves_to_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_JEPA_CACHE", str(tmp_path))
-    monkeypatch.setattr(builtin_mod, "DEFAULT_NUM_TRAIN", 8)
-    monkeypatch.setattr(builtin_mod, "DEFAULT_NUM_TEST", 8)
+    monkeypatch.setitem(builtin_mod.DEFAULT_SIZES, "moving_digits", (8, 8))
     expected = tmp_path / f"builtin-{builtin_mod.BUILTIN_VERSION}" / "moving_digits"
     assert resolve_source("builtin:moving_digits") == str(expected)
     assert resolve_source("moving_digits") == str(expected)

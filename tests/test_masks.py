@@ -329,3 +329,17 @@ def test_generator_validation() -> None:
         MultiBlockMaskConfig3D(families=())
     with pytest.raises(ValueError, match="batch_size=0"):
         MultiBlockMaskGenerator2D((14, 14))(0)
+
+
+def test_mask_config_for_small_grids_keeps_a_quarter_of_the_frame() -> None:
+    """Below 16 x 16 positions the long-range blocks shrink so the context is not a handful of positions."""
+    from hf_jepa.masks import MultiBlockMaskConfig3D
+
+    assert MultiBlockMaskConfig3D.for_grid((8, 16, 16)) == MultiBlockMaskConfig3D()
+    small = MultiBlockMaskConfig3D.for_grid((4, 8, 8))
+    gen = torch.Generator().manual_seed(0)
+    pairs = MultiBlockMaskGenerator3D((4, 8, 8), small)(64, generator=gen)
+    meta = MultiBlockMaskGenerator3D((4, 8, 8))(64, generator=torch.Generator().manual_seed(0))
+    assert pairs[1].context.shape[1] >= 0.2 * 256 > meta[1].context.shape[1]
+    with pytest.raises(ValueError, match="grid_size"):
+        MultiBlockMaskConfig3D.for_grid((4, 8))

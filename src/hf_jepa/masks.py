@@ -229,6 +229,24 @@ class MultiBlockMaskConfig3D:
         object.__setattr__(self, "families", fams)
         _check_int("max_attempts", self.max_attempts, 1)
 
+    @classmethod
+    def for_grid(cls, grid_size: tuple[int, int, int]) -> MultiBlockMaskConfig3D:
+        """V-JEPA 2's families, scaled for grids smaller than Meta's 16 x 16 positions per frame.
+
+        Meta's long-range blocks (2 of spatial scale 0.7) leave about a tenth of the frame as context; rows are
+        truncated to the shortest in the batch, so on an 8 x 8 grid that is 4 of 64 positions (6%). Below 16 x 16
+        positions the long-range blocks take spatial scale 0.5 instead, which keeps about a quarter of the frame
+        (16 of 64 positions at 8 x 8). Grids of 16 x 16 and more get Meta's families unchanged.
+
+        Args:
+            grid_size: ``(T, H, W)`` token grid.
+        """
+        _, height, width = _check_grid(grid_size, 3, "(T, H, W)")
+        if height * width >= 256:
+            return cls()
+        return cls(families=(MaskFamily3D(num_blocks=8, spatial_scale=(0.15, 0.15)),
+                             MaskFamily3D(num_blocks=2, spatial_scale=(0.5, 0.5))))
+
 
 # ----------------------------------------------------------------------------------------------
 # outputs

@@ -28,7 +28,7 @@ from hf_jepa.data.labels import LabelColumnError, LabelInfo, inspect_label_colum
 from hf_jepa.data.trajectories import as_dataloader, is_lerobot_dataset, lerobot_clips
 from hf_jepa.data.transforms import TrainTransform
 from hf_jepa.data.video import VideoClipConfig, dataloader, load_video_dataset
-from hf_jepa.masks import MultiBlockMaskGenerator2D, MultiBlockMaskGenerator3D
+from hf_jepa.masks import MultiBlockMaskConfig3D, MultiBlockMaskGenerator2D, MultiBlockMaskGenerator3D
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
@@ -158,7 +158,7 @@ def mask_sampler(config: ImageJepaConfig | VideoJepaConfig, seed: int, process_i
     if isinstance(config, ImageJepaConfig):
         generator2d = MultiBlockMaskGenerator2D(config.grid_size)
     else:
-        generator3d = MultiBlockMaskGenerator3D(config.grid)
+        generator3d = MultiBlockMaskGenerator3D(config.grid, MultiBlockMaskConfig3D.for_grid(config.grid))
 
     def prepare(batch: dict[str, Any], step: int) -> dict[str, Any]:
         key = next(k for k in ("pixel_values", "pixel_values_videos") if k in batch)

@@ -8,6 +8,11 @@ borders otherwise), so ``direction`` is the true motion of the whole clip.
 
 ``moving_digit_frames``: the first and last frame of each clip as PNG images (I-JEPA).
 
+``textured_digits`` (images, I-JEPA) and ``textured_moving_digits`` (16-frame clips, V-JEPA 2): a digit of 30-42 px
+in a random colour at a random place over a random crop of a natural photo shipped inside installed wheels
+(``hf_jepa.data.textures``); in clips the digit moves in one of 8 directions and the photo pans in its own. Raw
+pixels and a random-init encoder read the digit poorly on these; an encoder that learned shape reads it well.
+
 Directions, counter-clockwise in screen coordinates (y grows downward):
 0 right, 1 up-right, 2 up, 3 up-left, 4 left, 5 down-left, 6 down, 7 down-right.
 (A horizontal flip maps direction d to (4 - d) mod 8: turn flips off to probe direction.)
@@ -60,9 +65,17 @@ __all__ = [
 ]
 
 BUILTIN_VERSION = "v1"
-BUILTIN_DATASETS = ("moving_digits", "moving_digit_frames")
-DEFAULT_NUM_TRAIN = 1600
-DEFAULT_NUM_TEST = 320
+BUILTIN_DATASETS = ("moving_digits", "moving_digit_frames", "textured_digits", "textured_moving_digits")
+VIDEO_DATASETS = ("moving_digits", "textured_moving_digits")
+TEXTURED_DATASETS = ("textured_digits", "textured_moving_digits")
+# (train, test) rows per dataset: clips for the video sets, clips (2 frames each) for moving_digit_frames, images for
+# textured_digits.
+DEFAULT_SIZES = {
+    "moving_digits": (1600, 320),
+    "moving_digit_frames": (1600, 320),
+    "textured_digits": (6000, 1000),
+    "textured_moving_digits": (2400, 480),
+}
 DEFAULT_SEED = 0
 DEFAULT_NUM_SHARDS = 8
 
@@ -233,7 +246,7 @@ def _encode_png(image: torch.Tensor) -> bytes:
 def _features(name: str):
     import datasets
 
-    media = {"video": datasets.Video()} if name == "moving_digits" else {"image": datasets.Image()}
+    media = {"video": datasets.Video()} if name in VIDEO_DATASETS else {"image": datasets.Image()}
     columns = {
         "id": datasets.Value("string"),
         **media,
@@ -241,10 +254,15 @@ def _features(name: str):
         "direction": datasets.Value("int64"),
         "sample_index": datasets.Value("int64"),
         "digit_size": datasets.Value("int64"),
-        "speed": datasets.Value("float32"),
-        "start_x": datasets.Value("float32"),
-        "start_y": datasets.Value("float32"),
     }
+    if name in TEXTURED_DATASETS:
+        columns.update(digit_x=datasets.Value("float32"), digit_y=datasets.Value("float32"),
+                       texture=datasets.Value("int64"))
+        if name == "textured_digits":
+            del columns["direction"]  # a still image has no motion
+        return datasets.Features(columns)
+    columns.update(speed=datasets.Value("float32"), start_x=datasets.Value("float32"),
+                   start_y=datasets.Value("float32"))
     if name == "moving_digit_frames":
         columns["frame"] = datasets.Value("int64")
     return datasets.Features(columns)
@@ -272,6 +290,31 @@ def _rows(name: str, specs: list[ClipSpec], images: np.ndarray) -> list[dict[str
     return rows
 
 
+def _textured_rows(name: str, split: str, num_rows: int, seed: int, images: np.ndarray, labels: np.ndarray
+                   ) -> list[dict[str, Any]]:
+    """Rows of a textured set: digits of the split's pool over natural texture (images or 16-frame clips)."""
+    from .textures import draw_textured_spec, load_textures, render_textured
+
+    textures = load_textures()
+    frames = NUM_FRAMES if name in VIDEO_DATASETS else 1
+    pool = np.array([i for i in range(len(labels)) if (i % 5 == 0) == (split == "test")])
+    rng = np.random.default_rng([seed, _SPLIT_CODE[split], 1 + TEXTURED_DATASETS.index(name)])
+    rows = []
+    for k in range(num_rows):
+        sample_index = int(pool[rng.integers(len(pool))])
+        spec = draw_textured_spec(rng, frames=frames, textures=textures)
+        pixels = torch.from_numpy(render_textured(spec, images[sample_index], frames=frames, textures=textures))
+        meta = {"digit": int(labels[sample_index]), "direction": spec.direction, "sample_index": sample_index,
+                "digit_size": spec.digit_size, "digit_x": spec.digit_x, "digit_y": spec.digit_y,
+                "texture": spec.texture}
+        if frames > 1:
+            rows.append({"id": f"{split}-{k:06d}", "video": {"bytes": _encode_mp4(pixels), "path": None}, **meta})
+        else:
+            meta.pop("direction")
+            rows.append({"id": f"{split}-{k:06d}", "image": {"bytes": _encode_png(pixels[0]), "path": None}, **meta})
+    return rows
+
+
 def _write_splits(name: str, out: Path, *, num_train: int, num_test: int, seed: int, num_shards: int) -> dict[str, int]:
     """Render, encode and write both splits as parquet shards; returns rows per split."""
     import pyarrow as pa
@@ -283,7 +326,10 @@ def _write_splits(name: str, out: Path, *, num_train: int, num_test: int, seed: 
     (out / "data").mkdir(parents=True)
     counts = {}
     for split, num_clips in (("train", num_train), ("test", num_test)):
-        rows = _rows(name, _clip_specs(split, num_clips, seed, labels), images)
+        if name in TEXTURED_DATASETS:
+            rows = _textured_rows(name, split, num_clips, seed, images, labels)
+        else:
+            rows = _rows(name, _clip_specs(split, num_clips, seed, labels), images)
         counts[split] = len(rows)
         shards = min(num_shards, len(rows))
         bounds = np.linspace(0, len(rows), shards + 1).round().astype(int)
@@ -292,6 +338,17 @@ def _write_splits(name: str, out: Path, *, num_train: int, num_test: int, seed: 
             table = pa.Table.from_pylist([features.encode_example(r) for r in part], schema=schema)
             pq.write_table(table, out / "data" / f"{split}-{i:05d}-of-{shards:05d}.parquet")
     return counts
+
+
+_DESCRIPTIONS = {
+    "moving_digits": "16-frame 64x64 clips at 8 fps of one digit moving in one of 8 directions "
+                     "(0 right, 2 up, 4 left, 6 down).",
+    "moving_digit_frames": f"64x64 frames {IMAGE_FRAMES} of the moving_digits clips.",
+    "textured_digits": "64x64 images of one digit (30-42 px, random colour and place) over a random crop of a "
+                       "natural photo shipped in scikit-learn / scikit-image / matplotlib.",
+    "textured_moving_digits": "16-frame 64x64 clips at 8 fps of one digit (30-42 px, random colour) moving in one of "
+                              "8 directions over a natural photo that pans in its own random direction.",
+}
 
 
 _CARD = """---
@@ -318,21 +375,23 @@ def generate_builtin_dataset(
     name: str,
     out_dir: str | os.PathLike,
     *,
-    num_train: int = DEFAULT_NUM_TRAIN,
-    num_test: int = DEFAULT_NUM_TEST,
+    num_train: int | None = None,
+    num_test: int | None = None,
     seed: int = DEFAULT_SEED,
     num_shards: int = DEFAULT_NUM_SHARDS,
 ) -> Path:
     """Write built-in dataset ``name`` to ``out_dir`` (must not exist) as parquet shards.
 
     ``num_train`` / ``num_test`` count clips (``moving_digit_frames`` has ``len(IMAGE_FRAMES)``
-    images per clip). Each split is cut into ``min(num_shards, rows)`` contiguous shards.
+    images per clip) or images (``textured_digits``); default ``DEFAULT_SIZES[name]``. Each split is cut into ``min(num_shards, rows)`` contiguous shards.
     Deterministic in ``seed``: labels, clip parameters and rendered frames; the H.264 bytes of a few clips differ
     from run to run with FFmpeg 5.1's libx264 (even single-threaded): a few pixel levels at a few pixels.
     Returns ``out_dir``.
     """
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}")
+    num_train = DEFAULT_SIZES[name][0] if num_train is None else num_train
+    num_test = DEFAULT_SIZES[name][1] if num_test is None else num_test
     if num_train < 1 or num_test < 1 or num_shards < 1:
         raise ValueError(f"num_train={num_train}, num_test={num_test}, num_shards={num_shards} must all be >= 1")
     out = Path(out_dir)
@@ -344,14 +403,10 @@ def generate_builtin_dataset(
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
-    description = (
-        "16-frame 64x64 clips at 8 fps of one digit moving in one of 8 directions (0 right, 2 up, 4 left, 6 down)."
-        if name == "moving_digits"
-        else f"64x64 frames {IMAGE_FRAMES} of the moving_digits clips."
-    )
+    description = _DESCRIPTIONS[name]
     counts_text = ", ".join(f"{n} {s} rows" for s, n in counts.items())
     card = _CARD.format(name=name, version=BUILTIN_VERSION, seed=seed, counts=counts_text, description=description)
-    if name == "moving_digit_frames":
+    if name not in VIDEO_DATASETS:
         card = card.replace("video-classification", "image-classification")
     (out / "README.md").write_text(card)
     params = {"name": name, "version": BUILTIN_VERSION, "num_train": num_train, "num_test": num_test, "seed": seed}
@@ -380,12 +435,12 @@ def builtin_dataset_path(
     """
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}")
-    num_train = DEFAULT_NUM_TRAIN if num_train is None else num_train
-    num_test = DEFAULT_NUM_TEST if num_test is None else num_test
+    num_train = DEFAULT_SIZES[name][0] if num_train is None else num_train
+    num_test = DEFAULT_SIZES[name][1] if num_test is None else num_test
     seed = DEFAULT_SEED if seed is None else seed
     num_shards = DEFAULT_NUM_SHARDS if num_shards is None else num_shards
     root = Path(cache_dir) if cache_dir is not None else builtin_cache_dir()
-    defaults = (DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST, DEFAULT_SEED, DEFAULT_NUM_SHARDS)
+    defaults = (*DEFAULT_SIZES[name], DEFAULT_SEED, DEFAULT_NUM_SHARDS)
     folder = name
     if (num_train, num_test, seed, num_shards) != defaults:
         folder = f"{name}-train{num_train}-test{num_test}-seed{seed}-shards{num_shards}"
