@@ -383,7 +383,8 @@ def generate_builtin_dataset(
     """Write built-in dataset ``name`` to ``out_dir`` (must not exist) as parquet shards.
 
     ``num_train`` / ``num_test`` count clips (``moving_digit_frames`` has ``len(IMAGE_FRAMES)``
-    images per clip) or images (``textured_digits``); default ``DEFAULT_SIZES[name]``. Each split is cut into ``min(num_shards, rows)`` contiguous shards.
+    images per clip) or images (``textured_digits``); default ``DEFAULT_SIZES[name]``. Each split is cut into
+    ``min(num_shards, rows)`` contiguous shards.
     Deterministic in ``seed``: labels, clip parameters and rendered frames; the H.264 bytes of a few clips differ
     from run to run with FFmpeg 5.1's libx264 (even single-threaded): a few pixel levels at a few pixels.
     Returns ``out_dir``.
