@@ -190,18 +190,30 @@ def test_ema_defaults_are_per_family_and_reach_the_schedule() -> None:
     arguments and used by the run's schedule; explicit values win; a momentum outside [0, 1] names the flag."""
     from accelerate import Accelerator
 
-    video = PretrainArguments(model_type="vjepa2", max_steps=10, config_overrides=json.dumps(OVERRIDES["vjepa2"]))
-    image = PretrainArguments(model_type="ijepa", max_steps=10)
+    video = PretrainArguments(model_type="vjepa2", objective="meta", max_steps=10,
+                              config_overrides=json.dumps(OVERRIDES["vjepa2"]))
+    image = PretrainArguments(model_type="ijepa", objective="meta", max_steps=10)
     assert (video.ema_start, video.ema_end) == (0.99925, 0.99925)
     assert (image.ema_start, image.ema_end) == (0.996, 1.0)
     schedule = pretraining_mod.build_pretraining(video, Accelerator(cpu=True)).ema_schedule
     assert schedule(0) == schedule(10) == 0.99925
-    assert PretrainArguments(model_type="vjepa2", ema_start=0.99, ema_end=1.0).ema_start == 0.99
+    assert PretrainArguments(model_type="vjepa2", objective="meta", ema_start=0.99, ema_end=1.0).ema_start == 0.99
     with pytest.raises(ValueError, match=r"ema_end=1.5: expected a momentum in \[0, 1\]"):
-        PretrainArguments(model_type="ijepa", ema_end=1.5)
-    with pytest.raises(ValueError, match=r"\{'ema_start': 0.99\}: objective='sigreg' trains without an EMA target"):
+        PretrainArguments(model_type="ijepa", objective="meta", ema_end=1.5)
+    with pytest.raises(ValueError, match=r"\{'ema_start': 0.99\}: objective='sigreg' .* trains without an EMA"):
         PretrainArguments(model_type="vjepa2", objective="sigreg", ema_start=0.99)
     assert PretrainArguments(model_type="vjepa2", objective="sigreg").ema_start is None
+
+
+def test_objective_default_is_sigreg_for_small_presets_and_meta_for_meta_sizes() -> None:
+    """Small presets train on small data, where Meta's EMA objective collapses: they default to SIGReg."""
+    assert PretrainArguments(model_type="ijepa", preset="tiny").objective == "sigreg"
+    assert PretrainArguments(model_type="vjepa2", preset="small").objective == "sigreg"
+    assert PretrainArguments(model_type="vjepa2", preset="vit_l").objective == "meta"
+    assert PretrainArguments(model_type="ijepa", preset="vit_h14").ema_start == 0.996
+    assert PretrainArguments(model_type="ijepa").dataset_name == "builtin:textured_digits"
+    with pytest.raises(ValueError, match=r"objective='sigreg' \(the default for preset='tiny'\)"):
+        PretrainArguments(model_type="ijepa", preset="tiny", ema_start=0.99)
 
 # ----------------------------------------------------------------------------- b. exact resume
 

@@ -50,7 +50,11 @@ from hf_jepa.training.step import ComputeLoss
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATASETS = {"ijepa": "builtin:moving_digit_frames", "vjepa2": "builtin:moving_digits"}
+DEFAULT_DATASETS = {"ijepa": "builtin:textured_digits", "vjepa2": "builtin:textured_moving_digits"}
+# The objective when --objective is not given: SIGReg for the CPU-sized presets, which train on small data for a few
+# thousand steps (Meta's EMA objective collapses there: its targets become a per-position constant, see the
+# collapse monitors); Meta's objective for Meta's own model sizes.
+SMALL_DATA_PRESETS = ("tiny", "small")
 # Meta's EMA target momentum (start, end) per family: I-JEPA's configs ramp 0.996 -> 1 over the run, V-JEPA 2's
 # (configs/train/*/pretrain-*.yaml, `ema: [0.99925, 0.99925]`) keep it constant.
 DEFAULT_EMA = {"ijepa": (0.996, 1.0), "vjepa2": (0.99925, 0.99925)}
@@ -80,7 +84,9 @@ class PretrainArguments(RunArguments):
         "help": "EMA target momentum at step 0 (default: Meta's, I-JEPA 0.996, V-JEPA 2 0.99925)"})
     ema_end: float | None = field(default=None, metadata={
         "help": "EMA target momentum at max_steps, linear in between (default: Meta's, I-JEPA 1.0, V-JEPA 2 0.99925)"})
-    objective: Literal["meta", "sigreg"] = "meta"
+    objective: Literal["meta", "sigreg"] | None = field(default=None, metadata={
+        "help": "meta (EMA target, Meta's losses) or sigreg (LeJEPA's SIGReg, no EMA); default sigreg for the tiny "
+                "and small presets, meta for Meta's sizes"})
     sigreg_weight: float = 0.05
     num_workers: int = 0
     gradient_checkpointing: bool = False
@@ -100,6 +106,8 @@ class PretrainArguments(RunArguments):
             raise ValueError(f"frame_step={self.frame_step}: expected >= 1")
         if self.model_type not in DEFAULT_DATASETS:
             raise ValueError(f"model_type={self.model_type!r}: expected 'ijepa' or 'vjepa2'")
+        if self.objective is None:
+            self.objective = "sigreg" if self.preset in SMALL_DATA_PRESETS else "meta"
         if self.objective not in ("meta", "sigreg"):
             raise ValueError(f"objective={self.objective!r}: expected 'meta' or 'sigreg'")
         parse_config_overrides(self.config_overrides)
@@ -116,8 +124,8 @@ class PretrainArguments(RunArguments):
         if self.objective == "sigreg":
             given = {name: getattr(self, name) for name in ("ema_start", "ema_end") if getattr(self, name) is not None}
             if given:
-                raise ValueError(f"{given}: objective='sigreg' trains without an EMA target; drop the EMA flags "
-                                 "or use objective='meta'")
+                raise ValueError(f"{given}: objective='sigreg' (the default for preset={self.preset!r}) trains "
+                                 "without an EMA target; drop the EMA flags or use objective='meta'")
             return
         start, end = DEFAULT_EMA[self.model_type]
         self.ema_start = start if self.ema_start is None else self.ema_start
@@ -191,9 +199,10 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
                                   epoch=epoch, camera_key=args.camera_key)
             return as_dataloader(clips, args.per_device_train_batch_size, args.num_workers)
         if args.model_type == "ijepa":
+            # no horizontal flip, as Meta's I-JEPA configs (use_horizontal_flip: false)
             image_config = ImageConfig(crop_size=config.image_size, image_column=args.image_column,
                                        mean=tuple(config.image_mean), std=tuple(config.image_std),
-                                       label_columns=labels)
+                                       label_columns=labels, horizontal_flip=False)
             stream = load_image_dataset(args.dataset_name, args.split, rank=rank, world_size=world_size,
                                         seed=args.seed, image_config=image_config)
         else:
