@@ -21,7 +21,13 @@ from pathlib import Path
 from hf_jepa.hub import write_model_card
 from hf_jepa.pretraining import PretrainArguments, build_pretraining
 from hf_jepa.processing import save_processor
-from hf_jepa.training.runner import build_accelerator, full_state_dict, parse_flags, run_fit
+from hf_jepa.training.runner import (
+    build_accelerator,
+    full_state_dict,
+    parse_config_overrides,
+    parse_flags,
+    run_fit,
+)
 
 logger = logging.getLogger("pretrain")
 
@@ -42,10 +48,14 @@ def main(argv: list[str] | None = None) -> None:
         model.save_pretrained(out / "final", state_dict=dict(state_dict))
         encoder.save_pretrained(out / "encoder", state_dict=encoder_state)
         save_processor(encoder, out / "encoder")
-        training = {"dataset": args.dataset_name, "objective": args.objective, "steps": result.global_step,
+        # also recorded in the card's YAML metadata (hf_jepa.hub.read_card_metadata): the Space says what it shows
+        training = {"dataset": args.dataset_name, "preset": args.preset, "objective": args.objective,
+                    "steps": result.global_step,
                     "batch_size": args.per_device_train_batch_size * accelerator.num_processes
                     * args.gradient_accumulation_steps,
                     "final_loss": result.last_metrics.get("loss"), "skipped_samples": result.skipped_samples}
+        if overrides := parse_config_overrides(args.config_overrides):
+            training["config_overrides"] = overrides
         write_model_card(out / "encoder", training=training)
         logger.info("step %d, %d skipped samples; saved %s and %s", result.global_step, result.skipped_samples,
                     out / "final", out / "encoder")

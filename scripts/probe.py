@@ -7,7 +7,8 @@
 preset, the baseline every SSL result is read against) or `pixels` (probe on raw downsampled pixels).
 Writes to --output_dir: the JSON results (top1, top5, counts, settings), confusion_matrix.png, probe_training/
 (metrics.jsonl), and (not for `pixels`) classifier/: a `save_pretrained` folder with processor config and a model
-card whose metadata holds the accuracies; it loads with AutoModelFor{Video,Image}Classification and pipeline().
+card whose metadata holds the accuracies, the probe (type, data, label column) and what the encoder's card
+recorded about its pretraining; it loads with AutoModelFor{Video,Image}Classification and pipeline().
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from hf_jepa.hub import read_card_metadata
 from hf_jepa.probing import (
     PROBE_TRAINING_DEFAULTS,
     build_classifier,
@@ -131,9 +133,13 @@ def main(argv: list[str] | None = None) -> dict:
         classifier = build_classifier(encoder, probe, labels, args.probe, num_self_attention_layers=args.probe_layers)
         classifier.save_pretrained(folder)
         save_processor(classifier, folder)
+        # what the encoder's card recorded about its pretraining (a classifier folder's: about its encoder's)
+        recorded = read_card_metadata(args.model)
+        encoder_training = recorded.get("training") or recorded.get("encoder", {}).get("training")
         card = probe_model_card(model_name=f"{Path(args.model).name or args.model}-{args.label_column}-probe",
                                 base_model=args.model, dataset=args.dataset_name, label_column=args.label_column,
-                                probe_type=args.probe, modality=encoder.modality, metrics=metrics, settings=settings)
+                                probe_type=args.probe, modality=encoder.modality, metrics=metrics, settings=settings,
+                                encoder_training=encoder_training)
         card.save(folder / "README.md")
         results["classifier"] = str(folder)
     results["seconds"]["total"] = round(time.perf_counter() - start, 2)

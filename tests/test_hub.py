@@ -24,6 +24,7 @@ from hf_jepa.hub import (
     build_model_card,
     check_model_folder,
     list_upload_files,
+    read_card_metadata,
     upload_folder_to_hub,
     write_model_card,
 )
@@ -181,6 +182,21 @@ def test_card_for_image_encoder(tmp_path: Path, tiny_ijepa_config: hf_jepa.Image
     assert (result.task_type, result.metric_type, result.dataset_type, result.dataset_split) == (
         "image-classification", "accuracy", "org/digits", "test")
     assert "| parameters |" in card.text
+
+
+def test_card_records_training_in_its_metadata(tmp_path: Path, tiny_ijepa_config: hf_jepa.ImageJepaConfig) -> None:
+    """`training` goes into the card's YAML metadata (read back by read_card_metadata) as well as its table."""
+    folder = tmp_path / "ijepa"
+    hf_jepa.ImageJepaModel(tiny_ijepa_config).save_pretrained(folder)
+    assert read_card_metadata(folder) == {}  # no card yet
+    write_model_card(folder)
+    assert read_card_metadata(folder) == {}  # a card that records no training
+    training = {"dataset": "builtin:textured_digits", "preset": "tiny", "steps": 300, "final_loss": 0.25,
+                "config_overrides": {"patch_size": 16}}
+    write_model_card(folder, training=training)
+    assert read_card_metadata(folder) == {"training": training}
+    assert read_card_metadata(folder / "README.md") == {"training": training}
+    assert "| steps | 300 |" in (folder / "README.md").read_text()
 
 
 def test_script_dry_run(tmp_path: Path, wm_folder: Path, monkeypatch: pytest.MonkeyPatch,

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
+    "CARD_METADATA_KEY",
     "FAMILIES",
     "Family",
     "HubFolderError",
@@ -39,6 +40,7 @@ __all__ = [
     "check_model_folder",
     "count_parameters",
     "list_upload_files",
+    "read_card_metadata",
     "remote_code_files",
     "upload_folder_to_hub",
     "write_model_card",
@@ -54,6 +56,10 @@ WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "model.safetensors.index.j
                                  "pytorch_model.bin.index.json")
 PROCESSOR_FILES: tuple[str, ...] = ("preprocessor_config.json", "video_preprocessor_config.json",
                                     "processor_config.json")
+CARD_METADATA_KEY = "hf_jepa"
+"""The model card's YAML metadata key under which our scripts record how a model was made: ``training``
+(pretraining: dataset, steps, preset, objective, ...), ``probe`` and ``encoder`` (probes); read back with
+:func:`read_card_metadata`."""
 
 
 @dataclass(frozen=True)
@@ -349,8 +355,9 @@ def build_model_card(
         repo_id: the Hub id used in the usage snippet (default ``easy-jepa/<folder name>``).
         metrics: evaluation results for the ``model-index`` (see :func:`_eval_results`): e.g.
             ``{"probe_accuracy": 0.91, "planning_success_rate": {"value": 0.8, "dataset": "hf_jepa/two-rooms"}}``.
-        training: free-form training metadata (steps, batch size, dataset, objective, ...), shown as a table;
-            its ``dataset`` / ``datasets`` entry fills the card's ``datasets`` when ``datasets`` is not given.
+        training: free-form training metadata (steps, batch size, dataset, objective, ...), shown as a table and
+            recorded in the YAML metadata (``hf_jepa: {training: ...}``, :func:`read_card_metadata`); its
+            ``dataset`` / ``datasets`` entry fills the card's ``datasets`` when ``datasets`` is not given.
         license: SPDX-like license id for the card metadata.
         datasets: Hub dataset id(s) the model was trained on.
         base_model: Hub id(s) this model was fine-tuned or converted from.
@@ -378,6 +385,7 @@ def build_model_card(
         tags=list(dict.fromkeys(all_tags)), datasets=list(datasets) if datasets else None,
         base_model=base_model if isinstance(base_model, str) or base_model is None else list(base_model),
         model_name=model_name, eval_results=eval_results,
+        **({CARD_METADATA_KEY: {"training": training}} if training else {}),
     )
     num_params = count_parameters(folder)
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
@@ -433,6 +441,22 @@ def write_model_card(
     card.save(path)
     logger.info("wrote model card %s", path)
     return path
+
+
+def read_card_metadata(card: str | Path) -> dict[str, Any]:
+    """What our scripts recorded in a model card (``README.md``, or a folder holding one) under
+    :data:`CARD_METADATA_KEY` (e.g. ``{"training": {"dataset": ..., "steps": ...}}``); ``{}`` when the card is
+    missing or records nothing."""
+    path = Path(card)
+    path = path / "README.md" if path.is_dir() else path
+    if not path.is_file():
+        return {}
+    try:
+        recorded = ModelCard.load(path).data.to_dict().get(CARD_METADATA_KEY)
+    except Exception as err:  # noqa: BLE001  (a hand-edited card with broken YAML is no reason to fail)
+        logger.warning("could not read the model card %s: %s", path, err)
+        return {}
+    return dict(recorded) if isinstance(recorded, Mapping) else {}
 
 
 # ---------------------------------------------------------------------------------------------------------------

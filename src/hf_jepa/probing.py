@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedConfig, PreTrainedModel
 
 from hf_jepa.data.labels import LabelColumnError, LabelInfo, inspect_label_column, split_features
+from hf_jepa.hub import CARD_METADATA_KEY
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForImageClassification, ImageJepaModel
@@ -560,18 +561,32 @@ def probe_model_card(
     modality: str,
     metrics: ProbeMetrics,
     settings: dict[str, Any],
+    encoder_training: dict[str, Any] | None = None,
 ) -> Any:
-    """A `huggingface_hub.ModelCard` whose metadata (`model-index`) holds the top-1 / top-5 test accuracies."""
+    """A `huggingface_hub.ModelCard` whose metadata (`model-index`) holds the top-1 / top-5 test accuracies.
+
+    The YAML metadata also records, under `hf_jepa` (`hf_jepa.hub.read_card_metadata`), the probe (`probe`: type,
+    dataset, label column, evaluation split, top-1 / top-5, samples, epochs) and its frozen encoder (`encoder`: the
+    model it was given and `encoder_training`, what that encoder's own card recorded about its pretraining).
+    """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     task = "video-classification" if modality == "video" else "image-classification"
-    results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset, dataset_split="test",
+    split = settings.get("eval_split", "test")
+    results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset, dataset_split=split,
                           metric_type=f"top{k}_accuracy", metric_name=f"top-{k} accuracy", metric_value=value)
                for k, value in ((1, metrics.top1), (5, metrics.top5))]
     is_hub_id = not Path(base_model).exists() and not base_model.startswith(("random:", "pixels"))
     base = base_model if is_hub_id else None  # only a Hub id is a valid `base_model`
+    recorded = {
+        "probe": {"type": probe_type, "dataset": dataset, "label_column": label_column, "split": split,
+                  "top1": metrics.top1, "top5": metrics.top5, "num_samples": metrics.num_samples,
+                  "epochs": settings.get("epochs")},
+        "encoder": {"model": base_model, **({"training": dict(encoder_training)} if encoder_training else {})},
+    }
     data = ModelCardData(model_name=model_name, library_name="transformers", pipeline_tag=task,
-                         tags=["jepa", "probe", "hf_jepa"], base_model=base, eval_results=results)
+                         tags=["jepa", "probe", "hf_jepa"], base_model=base, eval_results=results,
+                         **{CARD_METADATA_KEY: recorded})
     lines = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     content = f"""---
 {data.to_yaml()}
@@ -584,7 +599,7 @@ made with `hf_jepa` (`scripts/probe.py`).
 
 | split | top-1 | top-5 | samples |
 | --- | --- | --- | --- |
-| test | {metrics.top1:.4f} | {metrics.top5:.4f} | {metrics.num_samples} |
+| {split} | {metrics.top1:.4f} | {metrics.top5:.4f} | {metrics.num_samples} |
 
 ```python
 import hf_jepa  # or trust_remote_code=True without it
