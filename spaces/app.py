@@ -1,7 +1,8 @@
 """hf_jepa Gradio Space: `python spaces/app.py` locally, or as the Space's app_file on Hugging Face.
 
 All logic lives in `hf_jepa.space`; models come from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL
-(local folders or Hub ids; defaults: the folders `make demo` writes).
+(local folders or Hub ids; defaults: the folders `make demo` writes: the encoder and probe it trains on the built-in
+textured moving digits, its Two-Rooms world model).
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""The Gradio Space: launched on 127.0.0.1 with tiny random models; gradio_client calls each endpoint; Playwright
-(Debian's chromium) runs a plan in the browser, checks click-to-place and an invalid upload, and takes a screenshot
+"""The Gradio Space: launched on 127.0.0.1 with the demo's digits stages run at a tiny scale (encoder and probe
+trained by scripts/pretrain.py and scripts/probe.py on a small variant of the built-in textured moving digits) and a
+tiny random world model; gradio_client calls each endpoint; Playwright (Debian's chromium) runs a plan in the browser,
+checks click-to-place, an invalid upload and a built-in example clip on the Probe tab, and takes a screenshot
 (docs/space.png with HF_JEPA_SAVE_SCREENSHOT=1)."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import json
 import os
+import re
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ENCODER = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
                intermediate_size=96, predictor_hidden_size=24, predictor_num_hidden_layers=1,
                predictor_num_attention_heads=2, predictor_intermediate_size=48, num_mask_tokens=2)
-LABELS = {i: f"class {i}" for i in range(7)}
+DIGIT_LABELS = {str(d) for d in range(10)}  # the `digit` column's class names
+STEPS = 2  # pretraining steps of the tiny digits encoder
 
 
 def _free_port() -> int:
@@ -35,19 +42,69 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tiny_models(root: Path) -> space.SpaceConfig:
-    from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
+def _script(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+@pytest.fixture(scope="module", autouse=True)
+def builtin_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The built-in data of these tests (the digits and the example clips' source) go to a temp HF_JEPA_CACHE."""
+    cache = tmp_path_factory.mktemp("hf_jepa_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_JEPA_CACHE", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory, builtin_cache: Path) -> dict:
+    """The demo's digits stages at a tiny scale: scripts/pretrain.py (V-JEPA 2 tiny shrunk to the ENCODER sizes,
+    STEPS steps) on a small variant of the built-in textured moving digits, then scripts/probe.py (attentive probe on
+    `digit`) on its frozen encoder."""
+    import datasets
+    from accelerate.state import AcceleratorState, GradientState
+
+    from hf_jepa.data.builtin import builtin_dataset_path
+
+    root = tmp_path_factory.mktemp("digits")
+    data = builtin_dataset_path("textured_moving_digits", num_train=16, num_test=8, num_shards=2)
+    overrides = {k: v for k, v in ENCODER.items() if k != "num_mask_tokens"}
+    with pytest.MonkeyPatch.context() as mp:
+        # datasets sleeps 5 s after each full pass over a parquet stream (apache/arrow#45214 workaround)
+        mp.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0)
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        try:
+            _script("pretrain").main([
+                "--model_type", "vjepa2", "--preset", "tiny", "--dataset_name", str(data), "--config_overrides",
+                json.dumps(overrides), "--max_steps", str(STEPS), "--per_device_train_batch_size", "4",
+                "--warmup_steps", "1", "--log_every", "1", "--checkpointing_steps", "1000",
+                "--output_dir", str(root / "pretrain")])
+        finally:
+            AcceleratorState._reset_state(True)
+            GradientState._reset_state()
+        results = _script("probe").main([
+            "--model", str(root / "pretrain" / "encoder"), "--dataset_name", str(data), "--label_column", "digit",
+            "--probe", "attentive", "--epochs", "2", "--batch_size", "4", "--feature_batch_size", "4",
+            "--output_dir", str(root / "probe")])
+    return {"data": data, "encoder": root / "pretrain" / "encoder", "probe": root / "probe" / "classifier",
+            "results": results}
+
+
+def _tiny_world_model(root: Path) -> str:
     torch.manual_seed(0)
-    hf_jepa.VideoJepaModel(hf_jepa.VideoJepaConfig(**ENCODER)).save_pretrained(root / "encoder")
-    VideoJepaForVideoClassification(hf_jepa.VideoJepaConfig(**ENCODER, num_labels=len(LABELS), id2label=LABELS)
-                                    ).save_pretrained(root / "classifier")
     wm_config = hf_jepa.JepaWorldModelConfig(
         encoder_config=hf_jepa.VideoJepaConfig(**ENCODER), predictor_hidden_size=24, predictor_num_hidden_layers=1,
         predictor_num_attention_heads=2, predictor_intermediate_size=48, action_dim=2, state_dim=2)
     hf_jepa.JepaWorldModel(wm_config).save_pretrained(root / "world_model")
-    return space.SpaceConfig(encoder=str(root / "encoder"), probe_model=str(root / "classifier"),
-                             world_model=str(root / "world_model"), num_samples=16, iterations=2, horizon=2,
+    return str(root / "world_model")
+
+
+def _tiny_models(root: Path, digits: dict) -> space.SpaceConfig:
+    return space.SpaceConfig(encoder=str(digits["encoder"]), probe_model=str(digits["probe"]),
+                             world_model=_tiny_world_model(root), num_samples=16, iterations=2, horizon=2,
                              max_steps=3)
 
 
@@ -65,8 +122,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    config = _tiny_models(tmp_path_factory.mktemp("models"))
+def app_url(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Iterator[str]:
+    config = _tiny_models(tmp_path_factory.mktemp("models"), digits)
     space.clear_model_cache()
     demo = space.build_demo(config)
     port = _free_port()
@@ -105,9 +162,99 @@ def test_probe_endpoint(client: gradio_client.Client, media: dict[str, Path]) ->
     label, info = client.predict(gradio_client.handle_file(str(media["video"])), api_name="/probe")
     confidences = label["confidences"]
     assert len(confidences) == 5 and label["label"] == confidences[0]["label"]
-    assert {c["label"] for c in confidences} <= set(LABELS.values())
+    assert {c["label"] for c in confidences} <= DIGIT_LABELS
     assert abs(sum(c["confidence"] for c in confidences)) <= 1.0 + 1e-6
     assert "VideoJepaForVideoClassification" in info
+
+
+def test_probe_endpoint_on_a_builtin_clip(client: gradio_client.Client, digits: dict, tmp_path: Path) -> None:
+    """A built-in test clip (the tabs' examples) through /probe: the scores of the demo-style probe on that clip."""
+    (clip, label), *_ = space.example_clips(3, tmp_path)
+    result, _ = client.predict(gradio_client.handle_file(clip), api_name="/probe")
+    model = space.load_model(str(digits["probe"]), "probe")
+    frames, kind = space.read_media(clip, space.SpaceConfig(), num_frames=model.config.num_frames)
+    expected = space.classify(model, frames)
+    assert kind == "video" and len(result["confidences"]) == 5
+    assert {c["label"]: round(c["confidence"], 5) for c in result["confidences"]} == {
+        k: round(v, 5) for k, v in expected.items()}
+    assert set(expected) <= DIGIT_LABELS
+
+
+def test_space_defaults_are_the_demo_digits_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the HF_JEPA_* variables the Features / Probe tabs use make demo's digits encoder and probe, Plan its
+    Two-Rooms world model; the variables override each."""
+    for name in (space.ENV_ENCODER, space.ENV_PROBE, space.ENV_WORLD_MODEL):
+        monkeypatch.delenv(name, raising=False)
+    config = space.SpaceConfig.from_env()
+    assert Path(config.encoder).parts[-5:] == ("outputs", "demo", "digits", "pretrain", "encoder")
+    assert Path(config.probe_model).parts[-5:] == ("outputs", "demo", "digits", "probe", "classifier")
+    assert Path(config.world_model).parts[-3:] == ("outputs", "demo", "world_model")
+    monkeypatch.setenv(space.ENV_ENCODER, "org/encoder")
+    monkeypatch.setenv(space.ENV_PROBE, "org/probe")
+    monkeypatch.setenv(space.ENV_WORLD_MODEL, "org/world-model")
+    config = space.SpaceConfig.from_env()
+    assert (config.encoder, config.probe_model, config.world_model) == ("org/encoder", "org/probe", "org/world-model")
+
+
+def _status_texts(app_url: str) -> dict[str, str]:
+    """The Markdown of the tabs' status lines, as the app serves it (/config)."""
+    import httpx
+
+    components = httpx.get(f"{app_url}config", timeout=30).json()["components"]
+    return {c["props"]["elem_id"]: c["props"]["value"] for c in components
+            if c.get("props", {}).get("elem_id") in ("features-status", "probe-status")}
+
+
+def test_tabs_say_what_the_models_were_trained_on(app_url: str, digits: dict) -> None:
+    """The Features and Probe tabs name the training data, steps and probe accuracy the scripts recorded."""
+    from hf_jepa.pretraining import PretrainArguments
+
+    objective = PretrainArguments(model_type="vjepa2", preset="tiny").objective  # pretrain.py's default recipe
+    encoder_text = f"V-JEPA 2 tiny ({', '.join(f'{k}={v}' for k, v in ENCODER.items() if k != 'num_mask_tokens')})"
+    pretrained = f"{encoder_text}, pretrained {STEPS} steps on `{digits['data']}` (objective {objective})"
+    top1 = 100 * digits["results"]["top1"]
+    texts = _status_texts(app_url)
+    assert f"Trained: {pretrained}." in texts["features-status"]
+    assert (f"Trained: attentive probe on `digit` of `{digits['data']}`, top-1 {top1:.1f}% on its test split "
+            f"(8 samples); its frozen encoder: {pretrained}.") in texts["probe-status"]
+    assert space.describe_model(str(digits["encoder"]), "encoder") in texts["features-status"]
+
+
+def test_describe_model_reads_hub_repos_and_says_nothing_without_a_record(
+        digits: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    for repo, folder in (("org/digits-encoder", digits["encoder"]), ("org/digits-probe", digits["probe"])):
+        hub_cache_snapshot(tmp_path / "hub", repo, folder)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    space._hub_file.cache_clear()
+    try:
+        for repo, folder, what in (("org/digits-encoder", digits["encoder"], "encoder"),
+                                   ("org/digits-probe", digits["probe"], "probe")):
+            text = space.describe_model(repo, what)
+            assert text.startswith("Trained: ") and text == space.describe_model(str(folder), what)
+    finally:
+        space._hub_file.cache_clear()
+    plain = tmp_path / "plain"  # a model folder without a card
+    shutil.copytree(digits["encoder"], plain)
+    (plain / "README.md").unlink()
+    assert space.describe_model(str(plain), "encoder") == ""
+    assert space.describe_model(str(tmp_path / "missing"), "encoder") == ""
+
+
+def test_example_clips_are_builtin_test_clips(tmp_path: Path) -> None:
+    clips = space.example_clips(3, tmp_path)
+    assert len(clips) == 3 and space.example_clips(0, tmp_path) == []
+    for path, label in clips:
+        match = re.fullmatch(r"digit (\d) moving ([a-z-]+)", label)
+        assert match and match.group(2) in space.DIRECTION_NAMES, label
+        assert Path(path).parent == tmp_path and f"digit{match.group(1)}-{match.group(2)}" in Path(path).name
+        frames, kind = space.read_media(path, space.SpaceConfig())
+        assert kind == "video" and frames.shape == (16, 3, 64, 64) and frames.float().std() > 0
+    mtimes = [Path(p).stat().st_mtime_ns for p, _ in clips]
+    assert space.example_clips(3, tmp_path) == clips  # the second call reuses the files
+    assert [Path(p).stat().st_mtime_ns for p, _ in clips] == mtimes
 
 
 def test_plan_endpoint(client: gradio_client.Client) -> None:
@@ -167,6 +314,15 @@ def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Pa
         page.screenshot(path=str(target), full_page=True)
         assert target.stat().st_size > 10_000
 
+        # the Probe tab says what its probe was trained on; a built-in example clip classifies
+        page.get_by_role("tab", name="Probe").click()
+        page.locator("#probe-status").get_by_text("attentive probe on").wait_for(timeout=15_000)
+        (_, label), *_ = space.example_clips(3)
+        page.locator("#probe-examples").get_by_text(label, exact=True).first.click()
+        page.locator("#probe-in").get_by_text(".mp4").wait_for(timeout=15_000)  # the example is in the input
+        page.get_by_role("button", name="Classify").click()
+        page.locator("#probe-out").get_by_text("%").first.wait_for(timeout=60_000)
+
         # an invalid upload is refused with a visible error, not a stack trace
         page.get_by_role("tab", name="Features").click()
         page.locator("#features-in input[type=file]").set_input_files(str(media["text"]))
@@ -219,7 +375,7 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert space.SpaceConfig.from_env().subgoal_dataset == str(tmp_path / "data")
     monkeypatch.delenv(space.ENV_SUBGOALS)
     assert space.SpaceConfig.from_env().subgoal_dataset is None
-    config = _tiny_models(tmp_path / "models")
+    config = space.SpaceConfig(world_model=_tiny_world_model(tmp_path))
     model = space.load_model(config.world_model, "world model")
     with pytest.raises(space.ModelUnavailable, match=space.ENV_SUBGOALS):
         space.load_subgoal_graph(str(tmp_path / "no_such_data"), model)

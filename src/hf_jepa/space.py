@@ -4,13 +4,18 @@
 browser. Models come from local folders or Hub ids named by environment variables (defaults: what `make demo`
 leaves)::
 
-    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)             outputs/demo/pretrain/encoder
-    HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification  outputs/probe/classifier
-    HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                        outputs/demo/world_model
+    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)      outputs/demo/digits/pretrain/encoder
+    HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification
+                                                                                   outputs/demo/digits/probe/classifier
+    HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                 outputs/demo/world_model
     HF_JEPA_SUBGOAL_DATASET  the world model's LeRobot training data, or the subgoal_graph.safetensors that
                              train_world_model.py --save_subgoal_graph wrote; planning then aims at subgoals
                              along the data's shortest path (hf_jepa.subgoals); 'none': at the goal
                              (unset: the world model's saved graph, local or on the Hub, if any, else the goal)
+
+The Features and Probe tabs say what their model was trained on, from what the pretraining and probe scripts
+recorded in its model card (`hf_jepa.hub.read_card_metadata`), and offer clips of the built-in
+`textured_moving_digits` test split as examples (generated on first use, nothing downloaded).
 
 A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
 pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
@@ -20,6 +25,7 @@ pixels, video length) and every failure reaches the UI as a short `gr.Error` mes
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
@@ -58,6 +64,8 @@ __all__ = [
     "build_demo",
     "classify",
     "clear_model_cache",
+    "describe_model",
+    "example_clips",
     "extract_patch_features",
     "features_panel",
     "load_model",
@@ -75,11 +83,11 @@ ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODE
 ENV_SUBGOALS = "HF_JEPA_SUBGOAL_DATASET"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _MAKE_HINT = {
-    "encoder": "Run `make demo` to train one (it writes outputs/demo/pretrain/encoder), or set HF_JEPA_ENCODER to a "
-               "folder or Hub id of a V-JEPA 2 / I-JEPA model.",
-    "probe": "Train a probe with `scripts/probe.py` (it writes outputs/probe/classifier), or set "
-             "HF_JEPA_PROBE_MODEL to a folder or Hub id of a VideoJepaForVideoClassification / "
-             "ImageJepaForImageClassification model.",
+    "encoder": "Run `make demo` to train one (it writes outputs/demo/digits/pretrain/encoder), or set "
+               "HF_JEPA_ENCODER to a folder or Hub id of a V-JEPA 2 / I-JEPA model.",
+    "probe": "Run `make demo` to train one (it writes outputs/demo/digits/probe/classifier; or `scripts/probe.py` "
+             "on your own encoder), or set HF_JEPA_PROBE_MODEL to a folder or Hub id of a "
+             "VideoJepaForVideoClassification / ImageJepaForImageClassification model.",
     "world model": "Run `make demo` to train one (it writes outputs/demo/world_model), or set "
                    "HF_JEPA_WORLD_MODEL to a folder or Hub id of a JepaWorldModel.",
 }
@@ -110,7 +118,10 @@ class SpaceConfig:
     """Where the models come from and the limits on inputs and planning.
 
     Attributes:
-        encoder, probe_model, world_model: local folders or Hub ids.
+        encoder, probe_model, world_model: local folders or Hub ids (defaults: what `make demo` writes: the encoder
+            pretrained on the built-in textured moving digits and its attentive probe on `digit`, the Two-Rooms
+            world model).
+        examples: built-in test clips offered as examples on the Features and Probe tabs (0: none).
         max_upload_mb: largest accepted upload.
         max_video_seconds: longest accepted video.
         max_image_pixels: largest accepted image (width * height).
@@ -124,9 +135,10 @@ class SpaceConfig:
             the world model (its folder or Hub repo), if any (`subgoal_source`); 'none': at the goal.
     """
 
-    encoder: str = "outputs/demo/pretrain/encoder"
-    probe_model: str = "outputs/probe/classifier"
+    encoder: str = "outputs/demo/digits/pretrain/encoder"
+    probe_model: str = "outputs/demo/digits/probe/classifier"
     world_model: str = "outputs/demo/world_model"
+    examples: int = 3
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
     max_image_pixels: int = 4096 * 4096
@@ -276,6 +288,151 @@ def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
                       lambda err: f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point it at "
                                   f"the world model's LeRobot training data or its subgoal_graph.safetensors, or set "
                                   f"it to `none` to plan toward the goal.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what a model was trained on
+
+
+def _model_file(source: str, filename: str) -> Path | None:
+    """`filename` of a local model folder or Hub repo (downloaded once, or read from the HF cache offline), or None
+    when it has none."""
+    if Path(source).is_dir():
+        path = Path(source) / filename
+        return path if path.is_file() else None
+    return _hub_file(source, filename)
+
+
+@functools.lru_cache(maxsize=32)
+def _hub_file(source: str, filename: str) -> Path | None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(source, filename))
+    except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, ValueError) as err:  # ValueError: bad id
+        logger.info("no %s for %s (%s)", filename, source, type(err).__name__)
+        return None
+
+
+def _family(source: str) -> str | None:
+    """The family name (V-JEPA 2, I-JEPA, ...) of a model folder / Hub id from its config.json."""
+    from hf_jepa.hub import FAMILIES
+
+    path = _model_file(source, "config.json")
+    try:
+        model_type = json.loads(path.read_text()).get("model_type") if path is not None else None
+    except (OSError, ValueError):
+        return None
+    family = FAMILIES.get(model_type)
+    return family.name if family is not None else None
+
+
+def _pretraining_text(training: dict[str, Any], family: str | None, verb: str = "pretrained") -> str:
+    """'V-JEPA 2 tiny, pretrained 300 steps on `data` (objective meta)' from a card's recorded training."""
+    model = " ".join(str(x) for x in (family or "encoder", training.get("preset")) if x)
+    overrides = training.get("config_overrides") or {}
+    if overrides:
+        model += f" ({', '.join(f'{k}={v}' for k, v in overrides.items())})"
+    steps = training.get("steps")
+    text = f"{model}, {verb}" + (f" {steps} steps" if steps is not None else "")
+    if training.get("dataset"):
+        text += f" on `{training['dataset']}`"
+    return text + (f" (objective {training['objective']})" if training.get("objective") else "")
+
+
+def describe_model(source: str, what: str) -> str:
+    """One Markdown sentence saying what a model was trained on, from what the scripts recorded in its model card
+    (`hf_jepa.hub.read_card_metadata`), or "" when the card records nothing (or the model is missing).
+
+    what="encoder": "Trained: V-JEPA 2 tiny, pretrained 300 steps on `builtin:textured_moving_digits` (objective
+    meta)." what="probe": "Trained: attentive probe on `digit` of `builtin:textured_moving_digits`, top-1 57.5% on
+    its test split (480 samples); its frozen encoder: V-JEPA 2 tiny, pretrained 300 steps on ...". Cards written
+    before the scripts recorded this fall back to the card's standard `datasets` / `model-index` metadata.
+    """
+    from huggingface_hub import ModelCard
+
+    from hf_jepa.hub import read_card_metadata
+
+    try:
+        _check_source(source, what)
+    except ModelUnavailable:
+        return ""
+    card = _model_file(source, "README.md")
+    if card is None:
+        return ""
+    recorded = read_card_metadata(card)
+    family = _family(source)
+    if what == "probe" and (probe := recorded.get("probe")):
+        text = f"{probe.get('type', 'a')} probe on `{probe.get('label_column')}` of `{probe.get('dataset')}`"
+        if probe.get("top1") is not None:
+            text += f", top-1 {100 * probe['top1']:.1f}% on its {probe.get('split', 'test')} split"
+            text += f" ({probe['num_samples']} samples)" if probe.get("num_samples") else ""
+        encoder = recorded.get("encoder") or {}
+        if encoder.get("training"):
+            text += f"; its frozen encoder: {_pretraining_text(encoder['training'], family)}"
+        elif encoder.get("model"):
+            text += f"; its frozen encoder: `{encoder['model']}`"
+        return f"Trained: {text}."
+    training = recorded.get("training") or (recorded.get("encoder") or {}).get("training")  # encoder or classifier
+    if training:
+        verb = "trained" if what == "world model" else "pretrained"
+        return f"Trained: {_pretraining_text(training, family, verb)}."
+    try:  # older cards: the standard metadata
+        data = ModelCard.load(card).data
+    except Exception:  # noqa: BLE001
+        return ""
+    results = [r for r in (data.eval_results or []) if r.metric_type == "top1_accuracy"]
+    if results:
+        r = results[0]
+        return f"Trained: probe with top-1 {100 * r.metric_value:.1f}% on `{r.dataset_name}` ({r.dataset_split})."
+    if data.datasets:
+        return f"Trained: {family or 'model'} trained on {', '.join(f'`{d}`' for d in data.datasets)}."
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# example clips
+
+EXAMPLE_DATASET = "textured_moving_digits"
+DIRECTION_NAMES = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")  # data.builtin
+
+
+def example_clips(count: int = 3, out_dir: str | os.PathLike | None = None) -> list[tuple[str, str]]:
+    """The first `count` clips of the built-in `textured_moving_digits` test split as mp4 files, with labels:
+    [(path, "digit 6 moving up-left"), ...].
+
+    The clips come from a small variant of the data set (`count` test clips, one training clip; the test split's
+    clips do not depend on the number of training clips), generated by `hf_jepa.data.builtin` on first use into its
+    cache; the mp4 bytes are written to `out_dir` (default: a folder in the temp dir) unless already there.
+    """
+    import pyarrow.parquet as pq
+
+    from hf_jepa.data.builtin import builtin_dataset_path
+
+    if count < 1:
+        return []
+    folder = builtin_dataset_path(EXAMPLE_DATASET, num_train=1, num_test=count, num_shards=1)
+    out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "hf_jepa_space_examples"
+    out.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for shard in sorted((folder / "data").glob("test-*.parquet")):
+        for row in pq.read_table(shard, columns=["id", "video", "digit", "direction"]).to_pylist():
+            direction = DIRECTION_NAMES[row["direction"]]
+            path = out / f"{EXAMPLE_DATASET}-{row['id']}-digit{row['digit']}-{direction}.mp4"
+            if not path.is_file():
+                path.write_bytes(row["video"]["bytes"])
+            clips.append((str(path), f"digit {row['digit']} moving {direction}"))
+    return clips[:count]
+
+
+def _examples(config: SpaceConfig) -> list[tuple[str, str]]:
+    """`example_clips(config.examples)`, or none (logged) when they cannot be made: the app runs without them."""
+    try:
+        return example_clips(config.examples)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not make the example clips; the Features and Probe tabs have none")
+        return []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -696,6 +853,17 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
     media_types = list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
     arena_env = TwoRoomsEnv()
     size = config.display_size
+    examples = _examples(config)
+
+    def status_of(source: str, what: str) -> str:  # the model line, then what it was trained on
+        _, status = model_status(source, what)
+        about = describe_model(source, what)
+        return f"{status} {about}" if about else status
+
+    def add_examples(target: Any, elem_id: str) -> None:
+        if examples:
+            gr.Examples([[path] for path, _ in examples], inputs=[target], example_labels=[x for _, x in examples],
+                        label="Clips of the built-in textured moving digits (test split)", elem_id=elem_id)
 
     def features_fn(path: str | None) -> tuple[np.ndarray, str]:
         try:
@@ -818,16 +986,18 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
                                concurrency_limit=1)
 
             with gr.Tab("Features", id="features"):
-                _, status = model_status(config.encoder, "encoder")
+                status = status_of(config.encoder, "encoder")
                 gr.Markdown("Upload an **image** or a **short video** (at most "
-                            f"{config.max_video_seconds:g} s, {config.max_upload_mb:g} MB). Each patch feature of "
+                            f"{config.max_video_seconds:g} s, {config.max_upload_mb:g} MB)"
+                            + (", or pick a built-in clip below" if examples else "") + ". Each patch feature of "
                             "the encoder is projected on its first 3 principal components, shown as RGB: patches "
                             "with similar colours have similar features.")
-                gr.Markdown(status, elem_classes="status")
+                gr.Markdown(status, elem_classes="status", elem_id="features-status")
                 with gr.Row():
                     with gr.Column(scale=1):
                         feat_in = gr.File(label="Image or video", file_types=media_types, elem_id="features-in")
                         feat_btn = gr.Button("Show features", variant="primary", elem_id="features-btn")
+                        add_examples(feat_in, "features-examples")
                     with gr.Column(scale=2):
                         feat_out = gr.Image(label="Input and the PCA of its patch features",
                                             format="png", interactive=False, elem_id="features-out")
@@ -835,14 +1005,15 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
                 feat_btn.click(features_fn, [feat_in], [feat_out, feat_info], api_name="features")
 
             with gr.Tab("Probe", id="probe"):
-                _, status = model_status(config.probe_model, "probe")
-                gr.Markdown("Upload a clip or an image; a probe trained on the frozen encoder features "
-                            "classifies it (top 5).")
-                gr.Markdown(status, elem_classes="status")
+                status = status_of(config.probe_model, "probe")
+                gr.Markdown("Upload a clip or an image" + (" (or pick a built-in clip below)" if examples else "")
+                            + "; a probe trained on the frozen encoder features classifies it (top 5).")
+                gr.Markdown(status, elem_classes="status", elem_id="probe-status")
                 with gr.Row():
                     with gr.Column(scale=1):
                         probe_in = gr.File(label="Image or video", file_types=media_types, elem_id="probe-in")
                         probe_btn = gr.Button("Classify", variant="primary", elem_id="probe-btn")
+                        add_examples(probe_in, "probe-examples")
                     with gr.Column(scale=1):
                         probe_out = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="probe-out")
                         probe_info = gr.Markdown()
