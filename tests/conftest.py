@@ -51,3 +51,15 @@ def hub_cache_snapshot(hub_cache: Path, repo_id: str, files: Path) -> Path:
     (repo_dir / "refs").mkdir(parents=True)
     (repo_dir / "refs" / "main").write_text(HUB_COMMIT)
     return snapshot
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate's process-wide state reset before and after a test (each test builds its own Accelerator)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
@@ -36,13 +35,7 @@ SMALL = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, interme
              predictor_intermediate_size=32)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 # ----------------------------------------------------------------------------- metrics

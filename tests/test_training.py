@@ -36,14 +36,7 @@ from hf_jepa.training import (
 from hf_jepa.training.losses import SIGREG_GAUSSIAN_EXPECTATION
 from hf_jepa.training.monitors import Monitor
 
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 # ----------------------------------------------------------------------------- toy model and data
