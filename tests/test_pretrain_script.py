@@ -457,14 +457,14 @@ def monitor_warnings(caplog) -> list[str]:
 
 
 def test_collapsed_run_warns_and_a_healthy_run_does_not(script, tmp_path, caplog) -> None:
-    """Identical images collapse by construction (every sample has the same targets): the monitors show it and
-    warn once each after the grace steps (half the run). Colour-quadrant images give a run whose predictor beats
-    the per-position constant, a rank well above the collapsed one, no warning, and an online probe on the colour
-    class that learns (chance: 25%)."""
+    """Meta's objective. Identical images collapse by construction (every sample has the same targets): the
+    monitors show it and warn once each after the grace steps (half the run). Colour-quadrant images give a run
+    whose predictor beats the per-position constant, a rank well above the collapsed one, no warning, and an online
+    probe on the colour class that learns (chance: 25%)."""
     collapsed, healthy = tmp_path / "collapsed", tmp_path / "healthy"
     with caplog.at_level(logging.WARNING, logger="hf_jepa.training.monitors"):
         run_script(script, flags("ijepa", collapsed, dataset_name=write_identical_images(tmp_path / "same"),
-                                 max_steps=40, log_every=10))
+                                 objective="meta", max_steps=40, log_every=10))
     rows = read_metrics(collapsed)
     check_metrics_every(rows, 40, 10)
     warnings = monitor_warnings(caplog)
@@ -477,7 +477,7 @@ def test_collapsed_run_warns_and_a_healthy_run_does_not(script, tmp_path, caplog
     caplog.clear()
     data = write_quadrant_images(tmp_path / "quadrants")
     with caplog.at_level(logging.WARNING, logger="hf_jepa.training.monitors"):
-        run_script(script, flags("ijepa", healthy, dataset_name=data, max_steps=200, log_every=20,
+        run_script(script, flags("ijepa", healthy, dataset_name=data, objective="meta", max_steps=200, log_every=20,
                                  probe_label_column="color", probe_eval_samples=16))
     rows = read_metrics(healthy)
     check_metrics_every(rows, 200, 20)

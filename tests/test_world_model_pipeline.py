@@ -23,7 +23,8 @@ from hf_jepa.world_model_training import WorldModelArguments, frame_transform
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ENCODER = json.dumps({"hidden_size": 48, "num_hidden_layers": 1, "num_attention_heads": 2,
                            "intermediate_size": 96, "predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
-                           "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64, "num_frames": 4})
+                           "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64, "num_frames": 4,
+                           "patch_size": 16})  # 4 x 4 latents per frame, as the demo's world model
 TINY_PREDICTOR = json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
                              "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})
 
