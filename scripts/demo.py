@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--episodes", type=int, default=300, help="exploration episodes to collect (100 steps each)")
     p.add_argument("--pretrain_steps", type=int, default=300)
     # 2000 steps of 32 windows: the compute of 1000 x 64, twice the updates (final loss 0.16 vs 0.22; Two-Rooms
-    # 50-episode success 90% vs 80% on the same data, README "World model and planning")
+    # 50-episode success 90% vs 80% on the same data, docs/experiments/two_rooms_planning.md)
     p.add_argument("--world_model_steps", type=int, default=2000)
     p.add_argument("--world_model_batch_size", type=int, default=32, help="windows per world-model step")
     p.add_argument("--eval_episodes", type=int, default=10)
@@ -81,7 +81,7 @@ def main() -> None:
            "--output_dir", str(data), "--seed", seed, "--overwrite"], args.fresh, timings)
     stage("pretrain the V-JEPA 2 encoder", pretrain / "encoder" / "config.json",
           # EMA 0.996 -> 1 rather than V-JEPA 2's constant 0.99925: measured on this demo, planning success
-          # 10/10 episodes with the ramp, 8/10 with the constant (README figures come from this setting).
+          # 10/10 episodes with the ramp, 8/10 with the constant (docs/planning.md figures come from this setting).
           ["scripts/pretrain.py", "--model_type", "vjepa2", "--preset", "tiny", "--dataset_name", str(data),
            # 16-px patches (4 x 4 latents per frame, not the tiny preset's 8 x 8): the world model and planning
            # were measured on that grid, at a quarter of the cost per frame.

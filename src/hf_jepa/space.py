@@ -142,7 +142,7 @@ class SpaceConfig:
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
     max_image_pixels: int = 4096 * 4096
-    num_samples: int = 300  # the evaluated recipe (README: 300 x 10, H = 6, an elite of a tenth)
+    num_samples: int = 300  # the evaluated recipe (docs/planning.md: 300 x 10, H = 6, an elite of a tenth)
     iterations: int = 10
     horizon: int = 6
     max_steps: int = 100
