@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .textures import hsv_to_rgb, upscale_glyph
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -146,11 +148,7 @@ def _clip_specs(split: str, num_clips: int, seed: int, labels: np.ndarray) -> li
         hue = float(rng.uniform(0.0, 1.0))
         saturation = float(rng.uniform(0.0, 0.8))
         brightness = float(rng.uniform(*BRIGHTNESS))
-        # HSV -> RGB with value = brightness
-        rgb = tuple(
-            brightness * (1 - saturation * (1 - max(0.0, min(1.0, abs((hue * 6 + shift) % 6 - 3) - 1))))
-            for shift in (0.0, 4.0, 2.0)
-        )
+        rgb = hsv_to_rgb(hue, saturation, brightness)
         specs.append(
             ClipSpec(
                 id=f"{split}-{k:06d}",
@@ -175,29 +173,13 @@ def _reflect(p: np.ndarray, free: int) -> np.ndarray:
     return np.where(p > free, 2 * free - p, p)
 
 
-def _upscale(image: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize (half-pixel centers, like ``align_corners=False``): ``(h, w)`` -> ``(size, size)``."""
-    h, w = image.shape
-
-    def axis(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pos = np.clip((np.arange(size) + 0.5) * n_in / size - 0.5, 0, n_in - 1)
-        low = np.floor(pos).astype(int)
-        high = np.minimum(low + 1, n_in - 1)
-        return low, high, (pos - low).astype(np.float32)
-
-    y0, y1, wy = axis(h)
-    x0, x1, wx = axis(w)
-    rows = image[y0] * (1 - wy)[:, None] + image[y1] * wy[:, None]  # (size, w)
-    return rows[:, x0] * (1 - wx)[None, :] + rows[:, x1] * wx[None, :]  # (size, size)
-
-
 def render_clip(spec: ClipSpec, digit_image: np.ndarray) -> torch.Tensor:
     """Render a clip: digit ``(8, 8)`` float in [0, 1] -> uint8 ``(NUM_FRAMES, 3, CANVAS, CANVAS)``.
 
     Pure numpy (tiny torch ops are slow with several intra-op threads on small CPUs).
     """
     size = spec.digit_size
-    glyph = np.clip(_upscale(digit_image, size), 0.0, 1.0)  # (size, size)
+    glyph = np.clip(upscale_glyph(digit_image, size), 0.0, 1.0)  # (size, size)
     sprite = glyph[None] * np.asarray(spec.color, dtype=np.float32)[:, None, None]  # (3, size, size)
     sprite = np.rint(sprite * 255.0).astype(np.uint8)
     dx, dy = DIRECTIONS[spec.direction]

@@ -23,7 +23,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TEXTURE_FILES", "TexturedSpec", "draw_textured_spec", "load_textures", "render_textured"]
+__all__ = ["TEXTURE_FILES", "TexturedSpec", "draw_textured_spec", "hsv_to_rgb", "load_textures", "render_textured",
+           "upscale_glyph"]
 
 CANVAS = 64
 DIGIT_SIZE = (30, 42)  # inclusive, px: 4-5 patches of 8 px across
@@ -53,7 +54,9 @@ TEXTURE_FILES: tuple[tuple[str, str], ...] = (
     ("skimage", "data/moon.png"),
 )
 
-DIRECTIONS = ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))  # (dx, dy), y down
+# (dx, dy) per direction, y down: builtin.DIRECTIONS's 8 directions (0 right, 2 up, 4 left, 6 down) on the pixel grid,
+# so a diagonal moves sqrt(2) times the speed along each axis
+DIRECTIONS = ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))
 
 
 def _package_file(package: str, relative: str) -> Path:
@@ -109,7 +112,8 @@ class TexturedSpec:
     channel_order: tuple[int, int, int]
 
 
-def _hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
+def hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
+    """HSV in [0, 1] -> (r, g, b) in [0, 1]."""
     return tuple(  # type: ignore[return-value]
         value * (1 - saturation * (1 - max(0.0, min(1.0, abs((hue * 6 + shift) % 6 - 3) - 1)))) for shift in (0, 4, 2)
     )
@@ -138,7 +142,7 @@ def draw_textured_spec(rng: np.random.Generator, *, frames: int, textures: tuple
     speed = float(rng.uniform(*DIGIT_SPEED)) if frames > 1 else 0.0
     dx, dy = DIRECTIONS[direction]
     free = float(CANVAS - size)
-    color = _hsv_to_rgb(float(rng.uniform()), float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.7, 1.0)))
+    color = hsv_to_rgb(float(rng.uniform()), float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.7, 1.0)))
     if rng.uniform() < 0.3:  # some digits darker than their background
         color = tuple(0.25 * c for c in color)
     texture = int(rng.integers(len(textures)))
@@ -165,7 +169,7 @@ def draw_textured_spec(rng: np.random.Generator, *, frames: int, textures: tuple
     )
 
 
-def _upscale(image: np.ndarray, size: int) -> np.ndarray:
+def upscale_glyph(image: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize (half-pixel centers): ``(h, w)`` -> ``(size, size)``."""
     h, w = image.shape
 
@@ -200,7 +204,7 @@ def render_textured(spec: TexturedSpec, digit_image: np.ndarray, *, frames: int,
     mean = photo.mean(axis=(0, 1), keepdims=True)
     photo = mean + spec.contrast * (photo - mean)
     size = spec.digit_size
-    alpha = np.clip(_upscale(digit_image, size), 0.0, 1.0)[:, :, None]  # (size, size, 1)
+    alpha = np.clip(upscale_glyph(digit_image, size), 0.0, 1.0)[:, :, None]  # (size, size, 1)
     color = np.asarray(spec.color, dtype=np.float32)[None, None, :]  # (1, 1, 3)
     dx, dy = DIRECTIONS[spec.direction]
     out = np.empty((frames, CANVAS, CANVAS, 3), dtype=np.float32)  # (T, H, W, 3)
