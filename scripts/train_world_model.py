@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from hf_jepa.hub import write_model_card
+from hf_jepa.training.checkpoints import atomic_folder, fault_point
 from hf_jepa.training.runner import build_accelerator, parse_flags, run_fit
-from hf_jepa.world_model_training import WorldModelArguments, build_world_model_training, save_subgoal_graph
+from hf_jepa.world_model import WorldModelArguments, build_world_model_training, save_subgoal_graph
 
 logger = logging.getLogger("train_world_model")
 
@@ -29,14 +30,16 @@ def main(argv: list[str] | None = None) -> None:
     model, result = run_fit(args, accelerator, setup)
     if accelerator.is_main_process:
         final = Path(args.output_dir) / "final"
-        model.save_pretrained(final)
-        if args.save_subgoal_graph:
-            save_subgoal_graph(args, setup, model, final, accelerator)
-        training = {"dataset": args.dataset_name, "encoder": args.encoder, "steps": result.global_step,
-                    "frames_per_window": args.frames_per_window, "frame_skip": args.frame_skip,
-                    "auto_steps": args.auto_steps, "state_mode": args.state_mode,
-                    "final_loss": result.last_metrics.get("loss")}
-        write_model_card(final, training=training)
+        with atomic_folder(final) as folder:  # a run killed while saving leaves no half-written final/
+            model.save_pretrained(folder)
+            if args.save_subgoal_graph:
+                save_subgoal_graph(args, setup, model, folder, accelerator)
+            training = {"dataset": args.dataset_name, "encoder": args.encoder, "steps": result.global_step,
+                        "frames_per_window": args.frames_per_window, "frame_skip": args.frame_skip,
+                        "auto_steps": args.auto_steps, "state_mode": args.state_mode,
+                        "final_loss": result.last_metrics.get("loss")}
+            write_model_card(folder, training=training)
+            fault_point("in_final")
         logger.info("step %d; saved %s", result.global_step, final)
     accelerator.end_training()
 

@@ -1,7 +1,9 @@
-"""hf_jepa.training: losses, EMA, schedules, optimizer, the Accelerate train step, the shared loop and its monitors."""
+"""hf_jepa.training: losses, EMA, schedules, optimizer, the Accelerate train step, the shared loop, its monitors and
+crash-safe checkpoints."""
 
+from .checkpoints import atomic_folder, checkpoint_problem, find_latest_checkpoint
 from .ema import ema_momentum, ema_update
-from .loop import LoopConfig, LoopResult, TrainingState, find_latest_checkpoint, fit
+from .loop import LoopConfig, LoopResult, TrainingState, fit
 from .losses import jepa_l1_loss, jepa_smooth_l1_loss, sigreg_loss
 from .monitors import CollapseMonitor, Monitor, constant_baseline_ratio, effective_rank, target_std
 from .objectives import pretraining_loss, world_model_loss
@@ -20,8 +22,10 @@ __all__ = [
     "OnlineProbe",
     "StepOutput",
     "TrainingState",
+    "atomic_folder",
     "build_lr_scheduler",
     "build_optimizer",
+    "checkpoint_problem",
     "constant_baseline_ratio",
     "effective_rank",
     "ema_momentum",

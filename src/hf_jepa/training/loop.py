@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,15 +33,23 @@ from accelerate.utils import send_to_device, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoints import (
+    CHECKPOINT_PREFIX,
+    PARTIAL_SUFFIX,
+    checkpoint_problem,
+    fault_point,
+    find_latest_checkpoint,
+    remove_partial_checkpoints,
+    rotate_checkpoints,
+    write_manifest,
+)
 from .monitors import Monitor, monitored_loss
 from .step import ComputeLoss, StepOutput, train_step
 
-__all__ = ["LoopConfig", "LoopResult", "TrainingState", "find_latest_checkpoint", "fit"]
+__all__ = ["LoopConfig", "LoopResult", "TrainingState", "fit"]
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_PREFIX = "step_"
-_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 
 
 @dataclass
@@ -107,7 +114,8 @@ class LoopResult:
     Attributes:
         global_step: optimizer steps done (== ``max_steps`` unless the data ran dry).
         epoch: the epoch in progress when training stopped.
-        last_metrics: the last logged metrics (empty if nothing was logged in this call).
+        last_metrics: the last logged metrics (after a resume with nothing left to train: the checkpoint step's row,
+            on the main process).
         skipped_samples: corrupt samples skipped by the data pipelines, summed over processes.
         last_checkpoint: folder of the last checkpoint saved, or None.
     """
@@ -153,17 +161,6 @@ class TrainingState:
             setattr(self, key, int(state[key]))
 
 
-def find_latest_checkpoint(checkpoint_dir: str | Path) -> Path | None:
-    """Newest ``step_{N}`` folder (largest N) in ``checkpoint_dir``, or None."""
-    checkpoint_dir = Path(checkpoint_dir)
-    if not checkpoint_dir.is_dir():
-        return None
-    steps = [
-        (int(m.group(1)), p) for p in checkpoint_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))
-    ]
-    return max(steps)[1] if steps else None
-
-
 def _resolve_resume(config: LoopConfig) -> Path | None:
     if config.resume_from_checkpoint is None:
         return None
@@ -177,6 +174,9 @@ def _resolve_resume(config: LoopConfig) -> Path | None:
     path = Path(config.resume_from_checkpoint)
     if not path.is_dir():
         raise FileNotFoundError(f"resume_from_checkpoint={str(path)!r} is not a folder")
+    if (problem := checkpoint_problem(path)) is not None:
+        raise ValueError(f"resume_from_checkpoint={str(path)!r} is not a complete checkpoint: {problem}; "
+                         "pass 'latest' to take the newest complete one")
     return path
 
 
@@ -241,12 +241,23 @@ class _Window:
             self.log_counts[key] = self.log_counts.get(key, 0) + 1
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines logged after ``step`` (by a run that died after its last checkpoint)."""
+def _truncate_metrics(path: Path, step: int) -> dict[str, float]:
+    """Drop metric lines logged after ``step`` (by a run that died after its last checkpoint) and a torn last line
+    (a run killed while writing it); returns the row logged at ``step`` ({} if none)."""
     if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+        return {}
+    kept, last = [], {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            logger.warning("dropping an unreadable line of %s (a run killed while writing it?): %r", path, line[:80])
+            continue
+        if row.get("step", 0) <= step:
+            kept.append(line)
+            last = row if row.get("step") == step else last
     path.write_text("".join(line + "\n" for line in kept))
+    return last
 
 
 def fit(
@@ -324,6 +335,8 @@ def fit(
         if monitor.stateful and not any(obj is monitor for obj in getattr(accelerator, "_custom_objects", [])):
             accelerator.register_for_checkpointing(monitor)
 
+    if accelerator.is_main_process:
+        remove_partial_checkpoints(config.checkpoint_dir)
     resume_path = _resolve_resume(config)
     last_checkpoint: Path | None = None
     if resume_path is not None:
@@ -344,14 +357,14 @@ def fit(
             state.epoch,
             state.batches_in_epoch,
         )
+    last_metrics: dict[str, float] = {}
     if accelerator.is_main_process and resume_path is not None:
-        _truncate_metrics(metrics_path, state.global_step)
+        last_metrics = _truncate_metrics(metrics_path, state.global_step)
     accelerator.wait_for_everyone()
 
     model.train()
     multi_process = accelerator.num_processes > 1
     window = _Window()
-    last_metrics: dict[str, float] = {}
     last_grad_norm: float | None = None
     last_saved_step = state.global_step if resume_path is not None else -1
     epoch_skipped_local = 0  # this process, current epoch's iterable
@@ -366,25 +379,18 @@ def fit(
     def save_checkpoint() -> Path:
         nonlocal last_saved_step
         path = config.checkpoint_dir / f"{CHECKPOINT_PREFIX}{state.global_step}"
-        # Write under a temporary name and rename when complete, so a run killed mid-save never leaves a
-        # half-written folder that "latest" would pick.
-        partial = path.with_name(path.name + ".partial")
+        partial = path.with_name(path.name + PARTIAL_SUFFIX)
         accelerator.save_state(str(partial))
         accelerator.wait_for_everyone()
+        fault_point("in_save", state.global_step)
         if accelerator.is_main_process:
+            write_manifest(partial, state.global_step)
             if path.exists():
                 shutil.rmtree(path)
             partial.rename(path)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process and config.checkpoints_total_limit is not None:
-            folders = sorted(
-                (int(m.group(1)), p)
-                for p in config.checkpoint_dir.iterdir()
-                if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))
-            )
-            for _, old in folders[: max(0, len(folders) - config.checkpoints_total_limit)]:
-                logger.info("removing old checkpoint %s", old)
-                shutil.rmtree(old, ignore_errors=True)
+            rotate_checkpoints(config.checkpoint_dir, config.checkpoints_total_limit)
         last_saved_step = state.global_step
         logger.info("saved checkpoint %s", path)
         return path
@@ -502,6 +508,7 @@ def fit(
                 if config.checkpointing_steps and state.global_step % config.checkpointing_steps == 0:
                     last_checkpoint = save_checkpoint()
                     window.start = time.perf_counter()  # keep checkpoint time out of throughput
+                fault_point("after_step", state.global_step)
             if state.global_step >= config.max_steps:
                 break
 
