@@ -235,3 +235,41 @@ def test_a_killed_rank_stops_the_other_within_bounded_time(tmp_path: Path) -> No
     assert "SIGKILL" in result.stderr or "Signal 9" in result.stderr, result.stderr[-3000:]
     assert elapsed < 240
     assert find_latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step_2"
+
+
+# ----------------------------------------------------------------------------- the FSDP config on this machine
+
+
+def launch_fsdp_config(out: Path, *, cpu: bool) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "configs" / "fsdp.yaml"),
+               "--num_processes", "2", "--main_process_port", str(free_port()), str(PRETRAIN),
+               *flags("ijepa", out, max_steps=2, checkpointing_steps=2, per_device_train_batch_size=2,
+                      dataset_name="builtin:moving_digit_frames")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("ACCELERATE_USE_CPU", None)
+    if cpu:
+        env["ACCELERATE_USE_CPU"] = "1"
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what the FSDP config does on a machine without GPUs")
+def test_fsdp_config_without_gpus_fails_fast_or_trains_data_parallel(tmp_path: Path) -> None:
+    """configs/fsdp.yaml as documented, on this CPU machine. As it is, Accelerate would set up two unrelated
+    single-process runs writing the same folder: refused before training. With ACCELERATE_USE_CPU=1 the two
+    processes train data-parallel (Accelerate has no FSDP on CPU), say so, and the result loads with AutoModel."""
+    from transformers import AutoModel
+
+    import hf_jepa
+
+    refused = launch_fsdp_config(tmp_path / "refused", cpu=False)
+    assert refused.returncode != 0
+    assert "the launcher started WORLD_SIZE=2 processes but Accelerate set up num_processes=1" in refused.stderr
+    assert not (tmp_path / "refused" / "checkpoints").exists()
+
+    out = tmp_path / "cpu"
+    result = launch_fsdp_config(out, cpu=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the Accelerate config asks for FSDP but the run is MULTI_CPU" in result.stderr
+    step = out / "checkpoints" / "step_2"
+    assert {p.name for p in step.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
+    assert type(AutoModel.from_pretrained(out / "final")) is hf_jepa.ImageJepaModel

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from torch import nn
 
 from .loop import LoopConfig, LoopResult, fit
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,10 +74,36 @@ def build_accelerator(args: Any, project_name: str) -> Accelerator:
         log_with=None if args.report_to == "none" else args.report_to,
         project_dir=args.output_dir,
     )
+    check_launch(accelerator)
     if args.report_to != "none":
         config = {k: v for k, v in dataclasses.asdict(args).items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers(project_name, config=config)
     return accelerator
+
+
+def check_launch(accelerator: Accelerator) -> None:
+    """Refuse a launch whose processes do not form one run; warn when FSDP was asked for but is not active.
+
+    `accelerate launch` with an FSDP or multi-GPU config on a machine without GPUs starts ``WORLD_SIZE`` processes
+    that each set up a single-process run: every one would train alone and overwrite the others' checkpoints.
+    With ``use_cpu: true`` the processes form a gloo data-parallel run, but Accelerate enables FSDP on GPUs
+    only, so an FSDP config trains unsharded there.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and accelerator.num_processes != launched:
+        raise RuntimeError(
+            f"the launcher started WORLD_SIZE={launched} processes but Accelerate set up "
+            f"num_processes={accelerator.num_processes} (distributed_type={accelerator.distributed_type.value}): "
+            "each process would train alone and overwrite the others' checkpoints. Expected a GPU per process, or "
+            "on a machine without GPUs `use_cpu: true` in the Accelerate config (or ACCELERATE_USE_CPU=1)"
+        )
+    fsdp_asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if fsdp_asked and accelerator.distributed_type != DistributedType.FSDP:
+        logger.warning(
+            "the Accelerate config asks for FSDP but the run is %s: Accelerate enables FSDP on GPUs only, so the "
+            "model is replicated on every process (data parallel, unsharded checkpoints)",
+            accelerator.distributed_type.value,
+        )
 
 
 def run_fit(args: Any, accelerator: Accelerator, setup: Any) -> tuple[nn.Module, LoopResult]:
