@@ -6,7 +6,16 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .validation import check_divisible, check_positive, check_range, probe_fields
+from .validation import (
+    check_bool,
+    check_divisible,
+    check_number_list,
+    check_positive,
+    check_positive_float,
+    check_range,
+    probe_fields,
+    warn_unknown_fields,
+)
 
 # Sizes of the published I-JEPA models plus CPU-sized presets. `intermediate_size` is stored, not derived.
 IJEPA_PRESETS: dict[str, dict[str, Any]] = {
@@ -110,6 +119,9 @@ class ImageJepaConfig(PreTrainedConfig):
                 "(2-D sin-cos positions split the channels in four)"
             )
         check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
+        check_bool(qkv_bias=qkv_bias, use_ema_target=use_ema_target)
+        check_positive_float(layer_norm_eps=layer_norm_eps, initializer_range=initializer_range)
+        check_number_list(image_mean=image_mean, image_std=image_std)
         probe = probe_fields(
             hidden_size=hidden_size, num_attention_heads=num_attention_heads, probe_type=probe_type,
             probe_num_queries=probe_num_queries, probe_num_self_attention_layers=probe_num_self_attention_layers,
@@ -135,6 +147,7 @@ class ImageJepaConfig(PreTrainedConfig):
         self.image_std = list(image_std) if image_std is not None else [0.229, 0.224, 0.225]
         for name, value in probe.items():
             setattr(self, name, value)
+        warn_unknown_fields(type(self), kwargs)
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(**kwargs)
 

@@ -7,7 +7,15 @@ from typing import Any
 from transformers import PreTrainedConfig
 
 from .configuration_easy_vjepa2 import VideoJepaConfig
-from .validation import check_choice, check_divisible, check_positive
+from .validation import (
+    check_bool,
+    check_choice,
+    check_divisible,
+    check_positive,
+    check_positive_float,
+    check_range,
+    warn_unknown_fields,
+)
 
 # Meta's V-JEPA 2-AC (ViT-g encoder, 1024 x 24 predictor, 7-D end-effector actions/states) and a CPU preset.
 VJEPA2_AC_PRESETS: dict[str, dict[str, Any]] = {
@@ -93,6 +101,10 @@ class JepaWorldModelConfig(PreTrainedConfig):
         check_divisible("predictor_hidden_size", predictor_hidden_size, "predictor_num_attention_heads",
                         predictor_num_attention_heads)
         check_choice("state_update", state_update, ("add", "hold"))
+        check_bool(use_extrinsics=use_extrinsics, normalize_latents=normalize_latents,
+                   rope_interleave_fix=rope_interleave_fix, qkv_bias=qkv_bias)
+        check_positive_float(layer_norm_eps=layer_norm_eps, initializer_range=initializer_range)
+        check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
         if state_update == "add" and state_dim != action_dim:
             raise ValueError(
                 f"state_update='add' needs state_dim == action_dim, got state_dim={state_dim}, action_dim={action_dim}"
@@ -115,6 +127,7 @@ class JepaWorldModelConfig(PreTrainedConfig):
         self.qkv_bias = qkv_bias
         self.drop_path_rate = drop_path_rate
         self.initializer_range = initializer_range
+        warn_unknown_fields(type(self), kwargs)
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(**kwargs)
 

@@ -441,6 +441,32 @@ class SavesEncoderAsTarget:
         return super().save_pretrained(save_directory, state_dict=state_dict, **kwargs)
 
 
+class ChecksLoadedShapes:
+    """Mixin for the `PreTrainedModel` bases: `from_pretrained` on weights whose tensor shapes differ from the
+    config's raises a ValueError naming each key, the shape in the file and the shape expected (transformers logs
+    them in its load report and raises a RuntimeError that names none). `ignore_mismatched_sizes=True` keeps
+    transformers' behaviour (those tensors are re-initialised). Missing keys stay as in transformers: listed in the
+    load report (a WARNING) and newly initialised, since a classifier loaded from an encoder folder has no probe
+    weights yet. Put it before the `PreTrainedModel` base."""
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ignore_mismatched_sizes"):
+            return super().from_pretrained(*args, **kwargs)
+        with_info = kwargs.pop("output_loading_info", False)
+        kwargs["ignore_mismatched_sizes"] = True
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        mismatched = sorted(info.get("mismatched_keys") or ())
+        if mismatched:
+            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+            details = "; ".join(f"{key} has shape {tuple(found)} in the checkpoint, expected {tuple(expected)}"
+                                for key, found, expected in mismatched[:8])
+            more = f" (and {len(mismatched) - 8} more)" if len(mismatched) > 8 else ""
+            raise ValueError(f"{cls.__name__}.from_pretrained({str(source)!r}): {details}{more}; the expected shapes "
+                             "follow config.json (pass ignore_mismatched_sizes=True to re-initialise these tensors)")
+        return (model, info) if with_info else model
+
+
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """Keep tokens `index` (B, K) long of x (B, N, D) -> (B, K, D) (Meta's `apply_masks` for one mask)."""
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))

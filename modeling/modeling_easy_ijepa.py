@@ -18,6 +18,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_easy_ijepa import ImageJepaConfig
 from .layers import (
+    ChecksLoadedShapes,
     PatchEmbed2D,
     SavesEncoderAsTarget,
     build_blocks,
@@ -60,7 +61,7 @@ class ImageJepaPreTrainingOutput(ModelOutput):
     target_states: Tensor | None = None
 
 
-class ImageJepaPreTrainedModel(PreTrainedModel):
+class ImageJepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
     """Weight init and loading glue shared by the I-JEPA classes."""
 
     _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights

@@ -19,6 +19,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2 import VideoJepaConfig
 from .layers import (
+    ChecksLoadedShapes,
     PatchEmbed3D,
     SavesEncoderAsTarget,
     build_blocks,
@@ -62,7 +63,7 @@ class VideoJepaPreTrainingOutput(ModelOutput):
     target_states: Tensor | None = None
 
 
-class VideoJepaPreTrainedModel(PreTrainedModel):
+class VideoJepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
     """Weight init and loading glue shared by the V-JEPA 2 classes."""
 
     _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights

@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2_ac import JepaWorldModelConfig
-from .layers import KVCache, build_blocks, init_jepa_weights, rescale_blocks, rope_3d
+from .layers import ChecksLoadedShapes, KVCache, build_blocks, init_jepa_weights, rescale_blocks, rope_3d
 from .modeling_easy_vjepa2 import VideoJepaModel, check_video
 
 
@@ -142,7 +142,7 @@ class ActionConditionedPredictor(nn.Module):
         return self.predictor_proj(self.predictor_norm(x))
 
 
-class JepaWorldModelPreTrainedModel(PreTrainedModel):
+class JepaWorldModelPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
     """Weight init and loading glue of the world model."""
 
     _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights

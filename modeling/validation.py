@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import inspect
+import logging
+from functools import cache
 from typing import Any
+
+from transformers import PreTrainedConfig
+
+logger = logging.getLogger(__name__)
 
 
 def check_positive(**fields: Any) -> None:
@@ -18,10 +27,58 @@ def check_divisible(name: str, value: int, by_name: str, by: int) -> None:
         raise ValueError(f"{name}={value}: expected a multiple of {by_name}={by}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_range(name: str, value: float, low: float, high: float) -> None:
-    """Raise ValueError unless `low <= value <= high`."""
-    if not (low <= value <= high):
-        raise ValueError(f"{name}={value}: expected a value in [{low}, {high}]")
+    """Raise ValueError unless `value` is a number with `low <= value <= high`."""
+    if not _is_number(value) or not (low <= value <= high):
+        raise ValueError(f"{name}={value!r}: expected a number in [{low}, {high}]")
+
+
+def check_positive_float(**fields: Any) -> None:
+    """Raise ValueError for the first field that is not a number > 0."""
+    for name, value in fields.items():
+        if not _is_number(value) or not value > 0:
+            raise ValueError(f"{name}={value!r}: expected a number > 0")
+
+
+def check_bool(**fields: Any) -> None:
+    """Raise ValueError for the first field that is not a bool (a JSON "false" string would read as True)."""
+    for name, value in fields.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r}: expected true or false")
+
+
+def check_number_list(**fields: Any) -> None:
+    """Raise ValueError for the first field that is neither None nor a list of numbers."""
+    for name, value in fields.items():
+        if value is not None and (not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value)):
+            raise ValueError(f"{name}={value!r}: expected a list of numbers")
+
+
+@cache
+def _base_config_fields() -> frozenset[str]:
+    """Keys every `PreTrainedConfig` accepts: its dataclass fields and properties, plus what transformers writes to
+    or reads from config.json beside them (model_type, auto_map, _name_or_path, the from_pretrained kwargs)."""
+    names = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    names |= {n for n, v in inspect.getmembers(PreTrainedConfig) if isinstance(v, property)}
+    return frozenset(names | {"model_type", "auto_map", "_name_or_path", "_commit_hash", "attn_implementation",
+                              "experts_implementation"})
+
+
+def warn_unknown_fields(config_class: type, kwargs: dict[str, Any]) -> None:
+    """Log a WARNING naming the config.json keys that neither `config_class` nor `PreTrainedConfig` knows (kept as
+    attributes, as transformers does, but nothing reads them: a typo such as `hiden_size` would otherwise pass
+    silently)."""
+    unknown = sorted(k for k in kwargs if k not in _base_config_fields())
+    if not unknown:
+        return
+    own = [n for n in inspect.signature(config_class.__init__).parameters if n not in ("self", "kwargs")]
+    hints = [f"{m[0]!r} for {k!r}" for k in unknown if (m := difflib.get_close_matches(k, own, n=1, cutoff=0.75))]
+    logger.warning("%s: unknown config field(s) %s are kept as attributes but not used by the model%s",
+                   config_class.__name__, unknown, f" (did you mean {', '.join(hints)}?)" if hints else "")
 
 
 def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
@@ -37,6 +94,8 @@ def probe_fields(*, hidden_size: int, num_attention_heads: int, probe_type: str,
     """Validate the classification-probe fields of an encoder config and resolve their defaults (heads: the
     encoder's; MLP width: 4 * hidden_size). Returns the fields to store, resolved."""
     check_choice("probe_type", probe_type, ("attentive", "linear"))
+    check_bool(freeze_encoder=freeze_encoder)
+    check_positive_float(probe_layer_norm_eps=probe_layer_norm_eps)
     probe_num_attention_heads = probe_num_attention_heads or num_attention_heads
     probe_intermediate_size = probe_intermediate_size or 4 * hidden_size
     check_positive(probe_num_queries=probe_num_queries, probe_num_attention_heads=probe_num_attention_heads,

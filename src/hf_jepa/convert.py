@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,28 @@ def load_meta_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path}: no such file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle / zip errors: report the file and the cause
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"checkpoint {path}: {_refusal_reason(str(err))}") from err
+    except Exception as err:  # zip / io errors: report the file and the cause
         raise CheckpointError(f"checkpoint {path}: cannot be read with torch.load(weights_only=True): {err}") from err
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {path}: expected a dict, got {type(ckpt).__name__}")
     return ckpt
+
+
+def _refusal_reason(message: str) -> str:
+    """What torch's weights-only unpickler refused, in one line (its message also suggests weights_only=False,
+    which would run whatever code the file carries, so that advice is not repeated)."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    if found:
+        return (f"not a plain tensor checkpoint: it references the Python object {found.group(1)!r}, which "
+                "torch.load(weights_only=True) refuses to import or call (unpickling it could run code). Expected "
+                "dicts of tensors, numbers and strings, as Meta's train scripts save; re-save the state dicts from "
+                "a trusted environment if you trust the file")
+    found = re.search(r"Unsupported operand (\d+)", message)
+    detail = f" (pickle opcode {int(found.group(1))} is not allowed)" if found else ""
+    return (f"cannot be read with torch.load(weights_only=True): not a plain tensor checkpoint{detail}; expected a "
+            "file written by torch.save of dicts of tensors")
 
 
 def _count_blocks(sd: dict[str, Tensor], prefix: str) -> int:
@@ -83,33 +101,43 @@ def _require(sd: dict[str, Tensor], keys: list[str], what: str) -> None:
         raise CheckpointError(f"{what}: unknown checkpoint layout, missing keys {missing[:4]} (have {list(sd)[:4]}...)")
 
 
+def _require_dims(sd: dict[str, Tensor], dims: dict[str, int], what: str) -> None:
+    wrong = [f"{k} has shape {tuple(sd[k].shape)}, expected {n}-D" for k, n in dims.items() if sd[k].dim() != n]
+    if wrong:
+        raise CheckpointError(f"{what}: {'; '.join(wrong)}")
+
+
 def _encoder_sizes(sd: dict[str, Tensor], family: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Encoder config fields read from Meta-layout encoder tensors."""
-    _require(sd, ["patch_embed.proj.weight", "blocks.0.mlp.fc1.weight", "norm.weight"], f"{family} encoder")
+    _require(sd, ["patch_embed.proj.weight", "blocks.0.mlp.fc1.weight", "norm.weight"]
+             + (["pos_embed"] if family == "ijepa" else []), f"{family} encoder")
+    _require_dims(sd, {"blocks.0.mlp.fc1.weight": 2, **({"pos_embed": 3} if family == "ijepa" else {})},
+                  f"{family} encoder")
     proj = sd["patch_embed.proj.weight"]
+    if family == "ijepa" and proj.dim() != 4:
+        raise CheckpointError(f"ijepa encoder: patch_embed.proj.weight has shape {tuple(proj.shape)}, expected 4-D")
+    if family != "ijepa" and proj.dim() != 5:
+        raise CheckpointError(f"{family} encoder: patch_embed.proj.weight has shape {tuple(proj.shape)}, "
+                              "expected 5-D (Conv3d tubelets)")
     width = proj.shape[0]
     sizes = dict(hidden_size=width, num_hidden_layers=_count_blocks(sd, "blocks."), patch_size=proj.shape[-1],
                  num_channels=proj.shape[1], intermediate_size=sd["blocks.0.mlp.fc1.weight"].shape[0],
                  qkv_bias="blocks.0.attn.qkv.bias" in sd,
                  num_attention_heads=_heads(width, "num_attention_heads", overrides))
     if family == "ijepa":
-        if proj.dim() != 4:
-            raise CheckpointError(f"ijepa encoder: patch_embed.proj.weight has shape {tuple(proj.shape)}, expected 4-D")
         num_patches = sd["pos_embed"].shape[1]
         side = int(round(num_patches**0.5))
         if side * side != num_patches:
             raise CheckpointError(f"ijepa encoder: pos_embed has {num_patches} positions, expected a square grid")
         sizes["image_size"] = side * sizes["patch_size"]
     else:
-        if proj.dim() != 5:
-            raise CheckpointError(f"{family} encoder: patch_embed.proj.weight has shape {tuple(proj.shape)}, "
-                                  "expected 5-D (Conv3d tubelets)")
         sizes["tubelet_size"] = proj.shape[2]
     return sizes
 
 
 def _predictor_sizes(sd: dict[str, Tensor], overrides: dict[str, Any]) -> dict[str, Any]:
     _require(sd, ["predictor_embed.weight", "predictor_blocks.0.mlp.fc1.weight"], "predictor")
+    _require_dims(sd, {"predictor_embed.weight": 2, "predictor_blocks.0.mlp.fc1.weight": 2}, "predictor")
     width = sd["predictor_embed.weight"].shape[0]
     if "predictor_num_attention_heads" in overrides:
         heads = int(overrides["predictor_num_attention_heads"])
@@ -129,6 +157,9 @@ def _ours_predictor_state(sd: dict[str, Tensor], family: str) -> dict[str, Tenso
         n = len([k for k in sd if k.startswith("mask_tokens.")])
         if n == 0:
             raise CheckpointError("vjepa2 predictor: no mask_tokens.* (only mask-token predictors convert)")
+        gaps = [f"mask_tokens.{i}" for i in range(n) if f"mask_tokens.{i}" not in sd]
+        if gaps:
+            raise CheckpointError(f"vjepa2 predictor: missing keys {gaps} (expected mask_tokens.0 .. {n - 1})")
         out["mask_tokens"] = torch.stack([sd[f"mask_tokens.{i}"].reshape(-1) for i in range(n)])  # (n, d)
         out.pop("predictor_pos_embed", None)
     return out
@@ -138,14 +169,36 @@ def _select(ckpt: dict[str, Any], key: str, path: str | Path) -> dict[str, Tenso
     if key not in ckpt or not isinstance(ckpt[key], dict):
         raise CheckpointError(f"checkpoint {path}: unknown layout, expected a '{key}' state dict, "
                               f"found keys {sorted(ckpt)[:8]}")
+    not_tensors = [f"{k} ({type(v).__name__})" for k, v in ckpt[key].items() if not isinstance(v, Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"checkpoint {path}: '{key}' holds non-tensor values {_first(not_tensors)}, "
+                              "expected a state dict of tensors")
     return strip_prefixes(ckpt[key])
 
 
+def _more(items: list[str], shown: int) -> str:
+    return f" (and {len(items) - shown} more)" if len(items) > shown else ""
+
+
+def _first(keys: list[str], n: int = 5) -> str:
+    return f"{keys[:n]}{_more(keys, n)}"
+
+
 def _load_exact(model: PreTrainedModel, state: dict[str, Tensor], what: str) -> None:
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{what}: missing keys {result.missing_keys[:5]}, "
-                              f"unexpected keys {result.unexpected_keys[:5]}")
+    """Load every tensor, each with the shape the model (sized from the checkpoint's tensors) expects."""
+    expected = model.state_dict()
+    wrong = [f"{k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
+             for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    if wrong:
+        raise CheckpointError(f"{what}: {'; '.join(wrong[:5])}{_more(wrong, 5)} (expected shapes follow the sizes "
+                              "read from the checkpoint's other tensors and the overrides)")
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing keys {_first(missing)}"] if missing else []) + (
+            [f"unexpected keys {_first(unexpected)}"] if unexpected else [])
+        raise CheckpointError(f"{what}: {', '.join(parts)}")
+    model.load_state_dict(state, strict=True)
 
 
 def convert_meta_checkpoint(
@@ -177,7 +230,9 @@ def convert_meta_checkpoint(
     pred_sizes = _predictor_sizes(predictor_sd, overrides)
 
     if family == "vjepa2_ac":
-        _require(predictor_sd, ["action_encoder.weight", "state_encoder.weight"], "vjepa2_ac predictor")
+        ac_keys = ["action_encoder.weight", "state_encoder.weight", "extrinsics_encoder.weight"]
+        _require(predictor_sd, ac_keys, "vjepa2_ac predictor")
+        _require_dims(predictor_sd, dict.fromkeys(ac_keys, 2), "vjepa2_ac predictor")
         enc_fields = set(inspect.signature(VideoJepaConfig.__init__).parameters) - {"self", "kwargs"}
         enc_kw = {k: v for k, v in overrides.items() if k in enc_fields and not k.startswith("predictor_")}
         ac_kw = {k: v for k, v in overrides.items() if k not in enc_kw}

@@ -33,7 +33,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -491,6 +491,38 @@ def resolve_dataset_root(
     )
 
 
+def _read_info(root: Path) -> dict[str, Any]:
+    """meta/info.json, with an error naming the file and what is wrong when it is missing, not JSON, or lacks keys."""
+    path = root / INFO_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: expected a LeRobot v3 dataset folder (meta/info.json)")
+    try:
+        info = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from e
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} holds a {type(info).__name__}: expected a JSON object")
+    missing = [k for k in ("fps", "features", "data_path") if k not in info]
+    if missing:
+        raise ValueError(f"{path} lacks keys {missing}")
+    return info
+
+
+class _EpisodeError(ValueError):
+    """An episode that cannot be read as meta/episodes describes it (the message names the episode or its file)."""
+
+
+def _check_not_failed(path: Path, cache: dict[str, Any]) -> None:
+    if path in cache.get("failed", {}):
+        raise _EpisodeError(cache["failed"][path])
+
+
+def _remember_failure(path: Path, cache: dict[str, Any], message: str) -> NoReturn:
+    """Record that ``path`` failed (other episodes in it skip without reading it again) and raise."""
+    cache.setdefault("failed", {})[path] = message
+    raise _EpisodeError(message)
+
+
 def _column_2d(table: pa.Table, name: str) -> np.ndarray:
     """A list / fixed-size-list (or scalar) column -> ``(N, D)`` numpy."""
     col = table.column(name).combine_chunks()
@@ -522,8 +554,12 @@ class LeRobotTrajectoryDataset(IterableDataset):
     and again across DataLoader workers; do not also wrap it with ``split_dataset_by_node``.
     With a Hub repo id only ``meta/`` and this rank's data/video files are fetched.
 
-    A video that fails to open or decode skips its episode: logged, counted in ``num_skipped_episodes`` and
-    ``skipped_episodes`` (per process; with DataLoader workers each worker keeps its own count).
+    An episode whose data parquet or video file is missing or unreadable, or whose rows disagree with
+    meta/episodes (row count != ``length``, ``frame_index`` not ``0 .. length - 1``), is skipped: a WARNING names
+    the episode and the file, and it is counted in ``num_skipped_episodes``, ``skipped_episodes`` and
+    ``skip_reasons`` (episode -> message) (per process; with DataLoader workers each worker keeps its own count).
+    A file that failed once is not read again for the other episodes it holds. Unreadable metadata (meta/info.json,
+    meta/episodes) is an error at construction.
 
     Args:
         repo_id_or_path: local folder or Hub dataset id ``org/name``.
@@ -593,11 +629,12 @@ class LeRobotTrajectoryDataset(IterableDataset):
         self.epoch = 0
         self.num_skipped_episodes = 0
         self.skipped_episodes: list[int] = []
+        self.skip_reasons: dict[int, str] = {}
 
         is_local = Path(repo_id_or_path).expanduser().exists()
         hub = dict(revision=revision, cache_dir=cache_dir)
         root = resolve_dataset_root(repo_id_or_path, **hub, allow_patterns=None if is_local else ["meta/*", "meta/**"])
-        self.info: dict[str, Any] = json.loads((root / INFO_PATH).read_text())
+        self.info: dict[str, Any] = _read_info(root)
         version = str(self.info.get("codebase_version", ""))
         if not version.startswith("v3"):
             raise ValueError(
@@ -667,11 +704,18 @@ class LeRobotTrajectoryDataset(IterableDataset):
         ]  # fmt: skip
         out: dict[int, dict[str, Any]] = {}
         for f in files:
-            names = set(pq.read_schema(f).names)
+            try:
+                names = set(pq.read_schema(f).names)
+            except (OSError, pa.ArrowException) as e:
+                raise ValueError(f"{f}: cannot read the episodes metadata parquet ({type(e).__name__}: {e})") from e
             missing = [c for c in wanted if c not in names]
             if missing:
                 raise ValueError(f"{f}: episodes metadata lacks columns {missing}")
-            for row in pq.read_table(f, columns=wanted).to_pylist():
+            try:
+                rows = pq.read_table(f, columns=wanted).to_pylist()
+            except (OSError, pa.ArrowException) as e:
+                raise ValueError(f"{f}: cannot read the episodes metadata parquet ({type(e).__name__}: {e})") from e
+            for row in rows:
                 out[int(row["episode_index"])] = row
         return out
 
@@ -697,12 +741,15 @@ class LeRobotTrajectoryDataset(IterableDataset):
     # ---- loading
     def _load_data(self, ep: int, cache: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.episodes_meta[ep]
-        path = self.root / self.info["data_path"].format(
-            chunk_index=m["data/chunk_index"], file_index=m["data/file_index"]
-        )
+        rel = self.info["data_path"].format(chunk_index=m["data/chunk_index"], file_index=m["data/file_index"])
+        path = self.root / rel
         if cache.get("data_path") != path:
+            _check_not_failed(path, cache)
             cols = ["episode_index", "frame_index", self.action_key] + ([self.state_key] if self.state_key else [])
-            table = pq.read_table(path, columns=cols)
+            try:
+                table = pq.read_table(path, columns=cols)
+            except (OSError, pa.ArrowException) as e:
+                _remember_failure(path, cache, f"data file {rel} cannot be read ({type(e).__name__}: {e})")
             cache["data_path"] = path
             cache["data"] = {
                 "episode_index": table.column("episode_index").to_numpy(),
@@ -713,6 +760,13 @@ class LeRobotTrajectoryDataset(IterableDataset):
         d = cache["data"]
         rows = np.nonzero(d["episode_index"] == ep)[0]
         rows = rows[np.argsort(d["frame_index"][rows], kind="stable")]
+        length = int(m["length"])
+        if len(rows) != length:
+            raise _EpisodeError(f"meta/episodes gives length={length}, data file {rel} has {len(rows)} rows for it")
+        if not np.array_equal(d["frame_index"][rows], np.arange(length)):
+            raise _EpisodeError(
+                f"frame_index in data file {rel} is not 0 .. {length - 1} (length={length} in meta/episodes)"
+            )
         states = d["state"][rows] if d["state"] is not None else np.zeros((len(rows), 0), np.float32)
         return d["frame_index"][rows], states, d["action"][rows]
 
@@ -721,10 +775,17 @@ class LeRobotTrajectoryDataset(IterableDataset):
         from torchcodec.decoders import VideoDecoder
 
         m = self.episodes_meta[ep]
-        path = self.root / self._video_rel_path(m)
+        rel = self._video_rel_path(m)
+        path = self.root / rel
         if cache.get("video_path") != path:
             cache["video_path"], cache["decoder"] = None, None
-            cache["decoder"] = VideoDecoder(str(path), seek_mode="approximate")
+            _check_not_failed(path, cache)
+            if not path.is_file():
+                _remember_failure(path, cache, f"video file {rel} is missing")
+            try:
+                cache["decoder"] = VideoDecoder(str(path), seek_mode="approximate")
+            except Exception as e:  # noqa: BLE001 - torchcodec raises RuntimeError / ValueError for unreadable files
+                _remember_failure(path, cache, f"video file {rel} cannot be opened ({type(e).__name__}: {e})")
             cache["video_path"] = path
         decoder = cache["decoder"]
         meta = decoder.metadata
@@ -801,12 +862,13 @@ class LeRobotTrajectoryDataset(IterableDataset):
                 prepared = self._prepare_episode(ep, cache)
             except Exception as e:  # noqa: BLE001 - a corrupt sample is skipped, counted and logged
                 cache.pop("video_path", None)
+                reason = str(e) if isinstance(e, _EpisodeError) else f"{type(e).__name__}: {e}"
                 self.num_skipped_episodes += 1
                 self.skipped_episodes.append(ep)
+                self.skip_reasons[ep] = reason
                 logger.warning(
-                    "skipping episode %d of %s (%s: %s); %d skipped so far",
-                    ep, self.root, type(e).__name__, e, self.num_skipped_episodes,
-                )  # fmt: skip
+                    "skipping episode %d of %s: %s; %d skipped so far", ep, self.root, reason, self.num_skipped_episodes
+                )
                 continue
             if prepared is not None:
                 yield from self._windows(ep, prepared, rng)
