@@ -398,48 +398,37 @@ def _train_setup(model: nn.Module, device: torch.device) -> tuple[Any, nn.Module
 
 def pretraining_batch(family: str, preset: str, batch_size: int, device: torch.device, *,
                       num_frames: int | None = None) -> tuple[nn.Module, dict[str, Any], Callable[..., Any]]:
-    """An `ImageJepaForPreTraining` / `VideoJepaForPreTraining` at `preset`, one batch with multiblock masks,
-    and its Meta loss `(outputs, batch) -> (loss, logs)`."""
-    from hf_jepa.masks import MultiBlockMaskGenerator2D, MultiBlockMaskGenerator3D
+    """An `ImageJepaForPreTraining` / `VideoJepaForPreTraining` at `preset`, one batch with the masks pretraining
+    draws (`hf_jepa.pretraining.mask_sampler`) and Meta's loss (`pretraining_loss(family, "meta")`)."""
     from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
     from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
     from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
     from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
-    from hf_jepa.training import jepa_l1_loss, jepa_smooth_l1_loss
+    from hf_jepa.pretraining import mask_sampler
+    from hf_jepa.training import pretraining_loss
 
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     if family == "ijepa":
         cfg = ImageJepaConfig.from_preset(preset)
         model = ImageJepaForPreTraining(cfg)
-        masks = MultiBlockMaskGenerator2D(cfg.grid_size)(batch_size, generator=gen)
-        batch = {"pixel_values": torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=gen),
-                 "context_mask": masks.context[0], "target_mask": masks.targets}
-
-        def loss(out: Any, _: Any) -> tuple[torch.Tensor, dict[str, float]]:
-            return jepa_smooth_l1_loss(predictions=out.predictions, targets=out.targets), {}
+        pixels = {"pixel_values": torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=gen)}
     else:
-        overrides = {"num_frames": num_frames} if num_frames else {}
-        cfg = VideoJepaConfig.from_preset(preset, **overrides)
+        cfg = VideoJepaConfig.from_preset(preset, **({"num_frames": num_frames} if num_frames else {}))
         model = VideoJepaForPreTraining(cfg)
-        pairs = MultiBlockMaskGenerator3D(cfg.grid)(batch_size, generator=gen)
         shape = (batch_size, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
-        batch = {"pixel_values_videos": torch.randn(shape, generator=gen),
-                 "context_mask": [p.context for p in pairs], "target_mask": [p.target for p in pairs]}
-
-        def loss(out: Any, _: Any) -> tuple[torch.Tensor, dict[str, float]]:
-            parts = [jepa_l1_loss(predictions=p, targets=t) for p, t in zip(out.predictions, out.targets,
-                                                                            strict=True)]
-            return torch.stack(parts).mean(), {}
-    return model, _to(batch, device), loss
+        pixels = {"pixel_values_videos": torch.randn(shape, generator=gen)}
+    batch = mask_sampler(cfg, seed=0, process_index=0)(pixels, 0)
+    return model, _to(batch, device), pretraining_loss(family, "meta")
 
 
 def world_model_batch(batch_size: int, num_frames: int, device: torch.device,
                       ) -> tuple[nn.Module, dict[str, Any], Callable[..., Any]]:
-    """The tiny `JepaWorldModel`, one (frames, actions, states) batch and Meta's teacher-forcing + rollout loss."""
+    """The tiny `JepaWorldModel`, one (frames, actions, states) batch and Meta's teacher-forcing + rollout loss
+    (`hf_jepa.training.world_model_loss`)."""
     from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
     from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
-    from hf_jepa.training import jepa_l1_loss
+    from hf_jepa.training import world_model_loss
 
     torch.manual_seed(0)
     cfg = JepaWorldModelConfig.from_preset("tiny", max_steps=max(16, num_frames))
@@ -449,13 +438,7 @@ def world_model_batch(batch_size: int, num_frames: int, device: torch.device,
     batch = {"pixel_values_videos": torch.randn(batch_size, num_frames, 3, size, size, generator=gen),
              "actions": torch.randn(batch_size, num_frames - 1, cfg.action_dim, generator=gen),
              "states": torch.randn(batch_size, num_frames, cfg.state_dim, generator=gen)}
-
-    def loss(out: Any, _: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        tf = jepa_l1_loss(predictions=out.teacher_forced, targets=out.targets)
-        ar = jepa_l1_loss(predictions=out.rollout, targets=out.targets[:, : out.rollout.shape[1]])
-        return tf + ar, {}
-
-    return model, _to(batch, device), loss
+    return model, _to(batch, device), world_model_loss
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -586,8 +569,8 @@ def planning_benchmark(*, horizon: int, num_samples: int, topk: int, iterations:
 
     from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
     from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
-    from hf_jepa.planning import CEMConfig
-    from hf_jepa.wm_planner import WorldModelPlanner
+    from hf_jepa.planning.configs import CEMConfig
+    from hf_jepa.planning.world_model_planner import WorldModelPlanner
 
     torch.manual_seed(seed)
     cfg = JepaWorldModelConfig.from_preset("tiny", max_steps=max(16, horizon + 1))
