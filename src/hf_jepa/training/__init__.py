@@ -3,13 +3,14 @@ crash-safe checkpoints."""
 
 from .checkpoints import atomic_folder, checkpoint_problem, find_latest_checkpoint
 from .ema import ema_momentum, ema_update
-from .loop import LoopConfig, LoopResult, TrainingState, fit
+from .loop import LoopConfig, LoopResult, fit
 from .losses import jepa_l1_loss, jepa_smooth_l1_loss, sigreg_loss
 from .monitors import CollapseMonitor, Monitor, constant_baseline_ratio, effective_rank, target_std
 from .objectives import pretraining_loss, world_model_loss
 from .online_probe import OnlineProbe
 from .optim import DEFAULT_NO_WEIGHT_DECAY_NAMES, build_optimizer, split_weight_decay_params
 from .schedules import build_lr_scheduler, warmup_constant_decay, warmup_cosine
+from .state import TrainingState
 from .step import ComputeLoss, StepOutput, train_step
 
 __all__ = [

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.scheduler import AcceleratedScheduler
@@ -44,9 +42,10 @@ from .checkpoints import (
     write_manifest,
 )
 from .monitors import Monitor, monitored_loss
+from .state import TrainingState, register_training_state, rng_restore, rng_snapshot
 from .step import ComputeLoss, StepOutput, train_step
 
-__all__ = ["LoopConfig", "LoopResult", "TrainingState", "fit"]
+__all__ = ["LoopConfig", "LoopResult", "fit"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,40 +126,6 @@ class LoopResult:
     last_checkpoint: Path | None = None
 
 
-@dataclass
-class TrainingState:
-    """Loop position, saved with ``accelerator.register_for_checkpointing``.
-
-    Attributes:
-        global_step: optimizer steps done.
-        epoch: current epoch (argument of ``dataloader_factory``).
-        batches_in_epoch: batches consumed from the current epoch's iterable (per process).
-        batches_seen: batches consumed since the start of training (the ``step`` given to ``prepare_batch``).
-        skipped_before_epoch: skipped samples reported in finished epochs, summed over processes.
-    """
-
-    global_step: int = 0
-    epoch: int = 0
-    batches_in_epoch: int = 0
-    batches_seen: int = 0
-    skipped_before_epoch: int = 0
-
-    def state_dict(self) -> dict[str, int]:
-        """Plain-int state for ``accelerator.save_state``."""
-        return {
-            "global_step": self.global_step,
-            "epoch": self.epoch,
-            "batches_in_epoch": self.batches_in_epoch,
-            "batches_seen": self.batches_seen,
-            "skipped_before_epoch": self.skipped_before_epoch,
-        }
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Restore from ``state_dict()``."""
-        for key in self.state_dict():
-            setattr(self, key, int(state[key]))
-
-
 def _resolve_resume(config: LoopConfig) -> Path | None:
     if config.resume_from_checkpoint is None:
         return None
@@ -178,32 +143,6 @@ def _resolve_resume(config: LoopConfig) -> Path | None:
         raise ValueError(f"resume_from_checkpoint={str(path)!r} is not a complete checkpoint: {problem}; "
                          "pass 'latest' to take the newest complete one")
     return path
-
-
-def _register_state(accelerator: Accelerator) -> TrainingState:
-    """One TrainingState per accelerator (re-used if ``fit`` runs twice with the same accelerator)."""
-    for obj in getattr(accelerator, "_custom_objects", []):
-        if isinstance(obj, TrainingState):
-            obj.load_state_dict(TrainingState().state_dict())
-            return obj
-    state = TrainingState()
-    accelerator.register_for_checkpointing(state)
-    return state
-
-
-def _rng_snapshot() -> dict[str, Any]:
-    snap: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        snap["cuda"] = torch.cuda.get_rng_state_all()
-    return snap
-
-
-def _rng_restore(snap: dict[str, Any]) -> None:
-    random.setstate(snap["python"])
-    np.random.set_state(snap["numpy"])
-    torch.set_rng_state(snap["torch"])
-    if "cuda" in snap:
-        torch.cuda.set_rng_state_all(snap["cuda"])
 
 
 def _batch_size(batch: Mapping[str, Any]) -> int:
@@ -314,91 +253,117 @@ def fit(
     Returns:
         LoopResult with the final step, epoch, last metrics, skipped count and last checkpoint.
     """
-    project_config = accelerator.project_configuration
-    if project_config.automatic_checkpoint_naming:
+    if accelerator.project_configuration.automatic_checkpoint_naming:
         raise ValueError(
             "fit names checkpoints itself (output_dir/checkpoints/step_N): build the Accelerator without "
             "ProjectConfiguration(automatic_checkpoint_naming=True)"
         )
-    output_dir = Path(config.output_dir)
-    metrics_path = output_dir / "metrics.jsonl"
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     set_seed(config.seed, device_specific=True)
-    state = _register_state(accelerator)
+    state = register_training_state(accelerator)
+    _register_stateful(accelerator, lr_scheduler, monitors)
+    run = _Run(config, accelerator, model, optimizer, lr_scheduler, compute_loss, prepare_batch, ema_schedule,
+               on_log, list(monitors), state)
+    run.resume()
+    return run.train(dataloader_factory)
+
+
+def _register_stateful(accelerator: Accelerator, lr_scheduler: Any, monitors: Sequence[Monitor]) -> None:
+    """Register an unprepared scheduler and the stateful monitors for checkpointing (once per accelerator)."""
+    custom = getattr(accelerator, "_custom_objects", [])
     if lr_scheduler is not None and not isinstance(lr_scheduler, AcceleratedScheduler):
-        if not any(s is lr_scheduler for s in getattr(accelerator, "_custom_objects", [])):
+        if not any(obj is lr_scheduler for obj in custom):
             logger.info("lr_scheduler was not prepared: registering it for checkpointing")
             accelerator.register_for_checkpointing(lr_scheduler)
     for monitor in monitors:
-        if monitor.stateful and not any(obj is monitor for obj in getattr(accelerator, "_custom_objects", [])):
+        if monitor.stateful and not any(obj is monitor for obj in custom):
             accelerator.register_for_checkpointing(monitor)
 
-    if accelerator.is_main_process:
-        remove_partial_checkpoints(config.checkpoint_dir)
-    resume_path = _resolve_resume(config)
-    last_checkpoint: Path | None = None
-    if resume_path is not None:
-        custom = getattr(accelerator, "_custom_objects", [])
-        missing = [type(obj).__name__ for i, obj in enumerate(custom)
-                   if not (resume_path / f"custom_checkpoint_{i}.pkl").exists()]
-        if missing:
-            raise ValueError(
-                f"resume_from_checkpoint={str(resume_path)!r} holds no saved state for {missing}: it was written by a "
-                "run with other settings (e.g. without the online probe); resume with that run's settings"
-            )
-        accelerator.load_state(str(resume_path))
-        last_checkpoint = resume_path
-        logger.info(
-            "resumed from %s at step %d (epoch %d, %d batches into it)",
-            resume_path,
-            state.global_step,
-            state.epoch,
-            state.batches_in_epoch,
-        )
-    last_metrics: dict[str, float] = {}
-    if accelerator.is_main_process and resume_path is not None:
-        last_metrics = _truncate_metrics(metrics_path, state.global_step)
-    accelerator.wait_for_everyone()
 
-    model.train()
-    multi_process = accelerator.num_processes > 1
-    window = _Window()
-    last_grad_norm: float | None = None
-    last_saved_step = state.global_step if resume_path is not None else -1
-    epoch_skipped_local = 0  # this process, current epoch's iterable
+class _Run:
+    """One call of ``fit``: resume, then epochs of micro-batches with logging and checkpoints, in named steps."""
 
-    def reduce_sum(values: list[float]) -> list[float]:
-        if not multi_process:
+    def __init__(self, config: LoopConfig, accelerator: Accelerator, model: nn.Module,
+                 optimizer: torch.optim.Optimizer, lr_scheduler: Any, compute_loss: ComputeLoss,
+                 prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]] | None,
+                 ema_schedule: Callable[[int], float] | None, on_log: Callable[[dict[str, float]], None] | None,
+                 monitors: list[Monitor], state: TrainingState) -> None:
+        self.config, self.accelerator, self.model = config, accelerator, model
+        self.optimizer, self.lr_scheduler, self.compute_loss = optimizer, lr_scheduler, compute_loss
+        self.prepare_batch, self.ema_schedule = prepare_batch, ema_schedule
+        self.on_log, self.monitors = on_log, monitors
+        self.state = state
+        self.metrics_path = Path(config.output_dir) / "metrics.jsonl"
+        self.multi_process = accelerator.num_processes > 1
+        self.window = _Window()
+        self.last_metrics: dict[str, float] = {}
+        self.last_grad_norm: float | None = None
+        self.last_checkpoint: Path | None = None
+        self.last_saved_step = -1
+        self.epoch_skipped_local = 0  # this process, current epoch's iterable
+        self.progress: Any = None
+
+    # ------------------------------------------------------------------ resume
+
+    def resume(self) -> None:
+        """Remove unfinished checkpoints, then load the one ``config.resume_from_checkpoint`` names (if any)."""
+        accelerator, state = self.accelerator, self.state
+        if accelerator.is_main_process:
+            remove_partial_checkpoints(self.config.checkpoint_dir)
+        path = _resolve_resume(self.config)
+        if path is not None:
+            custom = getattr(accelerator, "_custom_objects", [])
+            missing = [type(obj).__name__ for i, obj in enumerate(custom)
+                       if not (path / f"custom_checkpoint_{i}.pkl").exists()]
+            if missing:
+                raise ValueError(
+                    f"resume_from_checkpoint={str(path)!r} holds no saved state for {missing}: it was written by a "
+                    "run with other settings (e.g. without the online probe); resume with that run's settings"
+                )
+            accelerator.load_state(str(path))
+            self.last_checkpoint, self.last_saved_step = path, state.global_step
+            logger.info("resumed from %s at step %d (epoch %d, %d batches into it)", path, state.global_step,
+                        state.epoch, state.batches_in_epoch)
+            if accelerator.is_main_process:
+                self.last_metrics = _truncate_metrics(self.metrics_path, state.global_step)
+        accelerator.wait_for_everyone()
+
+    # ------------------------------------------------------------------ collectives, checkpoints, metrics
+
+    def reduce_sum(self, values: list[float]) -> list[float]:
+        if not self.multi_process:
             return values
-        dtype = torch.float32 if accelerator.device.type == "mps" else torch.float64  # MPS has no float64
-        tensor = torch.tensor(values, dtype=dtype, device=accelerator.device)
-        return accelerator.reduce(tensor, reduction="sum").tolist()
+        dtype = torch.float32 if self.accelerator.device.type == "mps" else torch.float64  # MPS has no float64
+        tensor = torch.tensor(values, dtype=dtype, device=self.accelerator.device)
+        return self.accelerator.reduce(tensor, reduction="sum").tolist()
 
-    def save_checkpoint() -> Path:
-        nonlocal last_saved_step
-        path = config.checkpoint_dir / f"{CHECKPOINT_PREFIX}{state.global_step}"
+    def save_checkpoint(self) -> Path:
+        """``save_state`` into ``step_N.partial``, manifest, rename to ``step_N``, then rotate (see checkpoints)."""
+        accelerator, step = self.accelerator, self.state.global_step
+        path = self.config.checkpoint_dir / f"{CHECKPOINT_PREFIX}{step}"
         partial = path.with_name(path.name + PARTIAL_SUFFIX)
         accelerator.save_state(str(partial))
         accelerator.wait_for_everyone()
-        fault_point("in_save", state.global_step)
+        fault_point("in_save", step)
         if accelerator.is_main_process:
-            write_manifest(partial, state.global_step)
+            write_manifest(partial, step)
             if path.exists():
                 shutil.rmtree(path)
             partial.rename(path)
         accelerator.wait_for_everyone()
-        if accelerator.is_main_process and config.checkpoints_total_limit is not None:
-            rotate_checkpoints(config.checkpoint_dir, config.checkpoints_total_limit)
-        last_saved_step = state.global_step
+        if accelerator.is_main_process and self.config.checkpoints_total_limit is not None:
+            rotate_checkpoints(self.config.checkpoint_dir, self.config.checkpoints_total_limit)
+        self.last_saved_step, self.last_checkpoint = step, path
         logger.info("saved checkpoint %s", path)
         return path
 
-    def log_metrics(lr: float) -> dict[str, float]:
+    def log_metrics(self, lr: float) -> dict[str, float]:
+        """Average the window over processes; write metrics.jsonl, the bar, the trackers and ``on_log``."""
+        window, state, accelerator = self.window, self.state, self.accelerator
         keys = sorted(window.log_sums)
-        sums = reduce_sum(
-            [window.loss_sum, window.micro_batches, window.samples, epoch_skipped_local]
+        sums = self.reduce_sum(
+            [window.loss_sum, window.micro_batches, window.samples, self.epoch_skipped_local]
             + [window.log_sums[k] for k in keys]
             + [window.log_counts[k] for k in keys]
         )
@@ -413,125 +378,120 @@ def fit(
             "samples_per_second": samples / elapsed,
             "skipped_samples": state.skipped_before_epoch + int(epoch_skipped),
         }
-        if last_grad_norm is not None:
-            metrics["grad_norm"] = last_grad_norm
+        if self.last_grad_norm is not None:
+            metrics["grad_norm"] = self.last_grad_norm
         for key, value, count in zip(keys, log_sums, log_counts, strict=True):
             metrics.setdefault(key, value / max(count, 1))
-        for monitor in monitors:
-            metrics.update(monitor.summarize(metrics, accelerator=accelerator, model=model))
+        for monitor in self.monitors:
+            metrics.update(monitor.summarize(metrics, accelerator=accelerator, model=self.model))
         if accelerator.is_main_process:
-            with metrics_path.open("a") as f:
+            with self.metrics_path.open("a") as f:
                 f.write(json.dumps(metrics) + "\n")
-            progress.set_postfix(
+            self.progress.set_postfix(
                 loss=f"{metrics['loss']:.4f}", lr=f"{lr:.2e}", samples_s=f"{metrics['samples_per_second']:.1f}"
             )
             if not math.isfinite(metrics["loss"]):
                 logger.warning("non-finite loss %s at step %d", metrics["loss"], state.global_step)
         accelerator.log(metrics, step=state.global_step)
-        if on_log is not None:
-            on_log(metrics)
+        if self.on_log is not None:
+            self.on_log(metrics)
         window.reset()
         return metrics
 
-    def next_batch(iterator: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
+    # ------------------------------------------------------------------ epochs and steps
+
+    def open_epoch(self, dataloader_factory: Callable[[int], Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+        """A fresh iterable for the current epoch, fast-forwarded past the batches a resumed run already consumed,
+        without disturbing the RNG streams restored from the checkpoint."""
+        state = self.state
+        snapshot = rng_snapshot()
+        iterator = iter(dataloader_factory(state.epoch))
+        self.epoch_skipped_local = 0
+        for i in range(state.batches_in_epoch):
+            batch = next(iterator, None)
+            if batch is None:
+                raise RuntimeError(
+                    f"resume: epoch {state.epoch} has only {i} batches but the checkpoint consumed "
+                    f"{state.batches_in_epoch}; is dataloader_factory deterministic in epoch?"
+                )
+            self.epoch_skipped_local += int(batch.get("skipped_samples", 0))
+        rng_restore(snapshot)
+        if state.batches_in_epoch:
+            logger.info("skipped %d consumed batches of epoch %d", state.batches_in_epoch, state.epoch)
+        return iterator
+
+    def next_batch(self, iterator: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
+        """The next batch, or None when any process's iterable is exhausted (every process ends the epoch)."""
         batch = next(iterator, None)
-        if multi_process:  # every process ends the epoch together
-            flag = torch.tensor([1.0 if batch is None else 0.0], device=accelerator.device)
-            if accelerator.reduce(flag, reduction="sum").item() > 0:
+        if self.multi_process:
+            flag = torch.tensor([1.0 if batch is None else 0.0], device=self.accelerator.device)
+            if self.accelerator.reduce(flag, reduction="sum").item() > 0:
                 return None
         return batch
 
-    progress = tqdm(
-        total=config.max_steps,
-        initial=state.global_step,
-        desc="train",
-        disable=not accelerator.is_main_process,
-        dynamic_ncols=True,
-    )
-    try:
-        while state.global_step < config.max_steps:
-            # Fresh iterable for the epoch; on resume, skip the batches already consumed. Creating and
-            # fast-forwarding it must not disturb the RNG streams restored from the checkpoint.
-            snapshot = _rng_snapshot()
-            iterator = iter(dataloader_factory(state.epoch))
-            epoch_skipped_local = 0
-            for i in range(state.batches_in_epoch):
-                batch = next(iterator, None)
-                if batch is None:
-                    raise RuntimeError(
-                        f"resume: epoch {state.epoch} has only {i} batches but the checkpoint consumed "
-                        f"{state.batches_in_epoch}; is dataloader_factory deterministic in epoch?"
-                    )
-                epoch_skipped_local += int(batch.get("skipped_samples", 0))
-            _rng_restore(snapshot)
-            if state.batches_in_epoch:
-                logger.info("skipped %d consumed batches of epoch %d", state.batches_in_epoch, state.epoch)
+    def micro_step(self, batch: dict[str, Any]) -> None:
+        """One micro-batch through ``train_step``; on an optimizer step: log, checkpoint, advance the bar."""
+        state, config = self.state, self.config
+        state.batches_in_epoch += 1
+        batch_index = state.batches_seen
+        state.batches_seen += 1
+        skipped = batch.pop("skipped_samples", None)
+        if skipped is not None:
+            self.epoch_skipped_local += int(skipped)
+        samples = _batch_size(batch)
+        raw_batch = dict(batch)  # what monitors see: untouched by a prepare_batch that edits in place
+        if self.prepare_batch is not None:
+            batch = self.prepare_batch(batch, batch_index)
+        batch = send_to_device(batch, self.accelerator.device, non_blocking=True)
+        lr = _current_lr(self.optimizer)
+        momentum = self.ema_schedule(state.global_step) if self.ema_schedule is not None else None
+        out = train_step(self.accelerator, self.model, batch, self.optimizer, self.lr_scheduler,
+                         compute_loss=monitored_loss(self.compute_loss, self.monitors, raw_batch),
+                         max_grad_norm=config.max_grad_norm, ema_momentum=momentum)
+        self.window.add(out, samples)
+        if not out.synced:
+            return
+        self.last_grad_norm = out.grad_norm
+        state.global_step += 1
+        self.progress.update(1)
+        if state.global_step % config.log_every == 0 or state.global_step == config.max_steps:
+            self.last_metrics = self.log_metrics(lr)
+        if config.checkpointing_steps and state.global_step % config.checkpointing_steps == 0:
+            self.save_checkpoint()
+            self.window.start = time.perf_counter()  # keep checkpoint time out of throughput
+        fault_point("after_step", state.global_step)
 
-            batches_this_call = 0
+    def close_epoch(self, batches_this_call: int) -> None:
+        """The epoch's iterable is exhausted: sum its skipped samples over processes and move to the next."""
+        state = self.state
+        if batches_this_call == 0 and state.batches_in_epoch == 0:
+            raise RuntimeError(f"dataloader_factory({state.epoch}) yielded no batch")
+        state.skipped_before_epoch += int(self.reduce_sum([float(self.epoch_skipped_local)])[0])
+        self.epoch_skipped_local = 0
+        logger.info("epoch %d done at step %d", state.epoch, state.global_step)
+        state.epoch += 1
+        state.batches_in_epoch = 0
+
+    def train(self, dataloader_factory: Callable[[int], Iterable[dict[str, Any]]]) -> LoopResult:
+        """Epochs until ``max_steps``, a final checkpoint, and the result."""
+        state, config = self.state, self.config
+        self.model.train()
+        self.progress = tqdm(total=config.max_steps, initial=state.global_step, desc="train",
+                             disable=not self.accelerator.is_main_process, dynamic_ncols=True)
+        try:
             while state.global_step < config.max_steps:
-                batch = next_batch(iterator)
-                if batch is None:
+                iterator = self.open_epoch(dataloader_factory)
+                batches_this_call = 0
+                while state.global_step < config.max_steps and (batch := self.next_batch(iterator)) is not None:
+                    batches_this_call += 1
+                    self.micro_step(batch)
+                if state.global_step >= config.max_steps:
                     break
-                batches_this_call += 1
-                state.batches_in_epoch += 1
-                batch_index = state.batches_seen
-                state.batches_seen += 1
-                skipped = batch.pop("skipped_samples", None)
-                if skipped is not None:
-                    epoch_skipped_local += int(skipped)
-                samples = _batch_size(batch)
-                raw_batch = dict(batch)  # what monitors see: untouched by a prepare_batch that edits in place
-                if prepare_batch is not None:
-                    batch = prepare_batch(batch, batch_index)
-                batch = send_to_device(batch, accelerator.device, non_blocking=True)
-
-                lr = _current_lr(optimizer)
-                momentum = ema_schedule(state.global_step) if ema_schedule is not None else None
-                out = train_step(
-                    accelerator,
-                    model,
-                    batch,
-                    optimizer,
-                    lr_scheduler,
-                    compute_loss=monitored_loss(compute_loss, monitors, raw_batch),
-                    max_grad_norm=config.max_grad_norm,
-                    ema_momentum=momentum,
-                )
-                window.add(out, samples)
-                if not out.synced:
-                    continue
-                last_grad_norm = out.grad_norm
-                state.global_step += 1
-                progress.update(1)
-                if state.global_step % config.log_every == 0 or state.global_step == config.max_steps:
-                    last_metrics = log_metrics(lr)
-                if config.checkpointing_steps and state.global_step % config.checkpointing_steps == 0:
-                    last_checkpoint = save_checkpoint()
-                    window.start = time.perf_counter()  # keep checkpoint time out of throughput
-                fault_point("after_step", state.global_step)
-            if state.global_step >= config.max_steps:
-                break
-
-            # The epoch's iterable is exhausted.
-            if batches_this_call == 0 and state.batches_in_epoch == 0:
-                raise RuntimeError(f"dataloader_factory({state.epoch}) yielded no batch")
-            epoch_skipped = int(reduce_sum([float(epoch_skipped_local)])[0])
-            state.skipped_before_epoch += epoch_skipped
-            epoch_skipped_local = 0
-            logger.info("epoch %d done at step %d", state.epoch, state.global_step)
-            state.epoch += 1
-            state.batches_in_epoch = 0
-
-        if last_saved_step != state.global_step:
-            last_checkpoint = save_checkpoint()
-    finally:
-        progress.close()
-
-    total_skipped = state.skipped_before_epoch + int(reduce_sum([float(epoch_skipped_local)])[0])
-    return LoopResult(
-        global_step=state.global_step,
-        epoch=state.epoch,
-        last_metrics=last_metrics,
-        skipped_samples=total_skipped,
-        last_checkpoint=last_checkpoint,
-    )
+                self.close_epoch(batches_this_call)
+            if self.last_saved_step != state.global_step:
+                self.save_checkpoint()
+        finally:
+            self.progress.close()
+        total_skipped = state.skipped_before_epoch + int(self.reduce_sum([float(self.epoch_skipped_local)])[0])
+        return LoopResult(global_step=state.global_step, epoch=state.epoch, last_metrics=self.last_metrics,
+                          skipped_samples=total_skipped, last_checkpoint=self.last_checkpoint)
