@@ -3,24 +3,15 @@
     python scripts/collect_trajectories.py --env two_rooms --episodes 200 --steps_per_episode 100 \
         --output_dir outputs/two_rooms --seed 0 --image_size 64
 
-Each episode: reset(seed=seed + episode), then ``steps_per_episode`` steps of the exploration policy
-(Two-Rooms: random waypoints through the door, see ``hf_jepa.envs.exploration``; any other gymnasium id:
-correlated random actions, goal images from a random rollout). An episode stores T = steps + 1 frames
-(fewer if the env ends early) and T actions: ``action[t]`` moves frame t to t + 1, the last one is the
-policy's action at the last frame (not executed). Episodes do not end on success.
+The episode loop and layout: ``hf_jepa.envs.collect.collect_trajectories``.
 """
 
 import argparse
 import logging
-import time
 
 import numpy as np
-from tqdm import tqdm
 
-from hf_jepa.data.lerobot import LeRobotWriter
-from hf_jepa.envs import TwoRoomsEnv, make_exploration_policy, make_goal_env
-
-CAMERA_KEY = "observation.image"
+from hf_jepa.envs.collect import CAMERA_KEY, collect_trajectories
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,58 +38,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.episodes < 1 or args.steps_per_episode < 1:
-        raise SystemExit(f"--episodes={args.episodes} and --steps_per_episode={args.steps_per_episode} must be >= 1")
-
-    env_kwargs = {"max_episode_steps": args.steps_per_episode} if args.env == "two_rooms" else {}
-    env = make_goal_env(args.env, image_size=args.image_size, terminate_on_success=False, **env_kwargs)
-    two_rooms = isinstance(env.unwrapped, TwoRoomsEnv)
-    rng = np.random.default_rng(args.seed)
     policy_kwargs = ({"door_prob": args.door_prob, "goal_prob": args.goal_prob, "wall_prob": args.wall_prob,
-                      "door_edge_prob": args.door_edge_prob}
-                     if two_rooms else {})
-    policy = make_exploration_policy(env, rng, **policy_kwargs)
-
-    writer = LeRobotWriter(
-        args.output_dir,
-        fps=args.fps,
-        state_names=["x", "y"] if two_rooms else None,
-        action_names=["dx", "dy"] if two_rooms else None,
-        robot_type="point_agent" if two_rooms else args.env,
-        episodes_per_file=args.episodes_per_file,
-        overwrite=args.overwrite,
-    )
-    task = args.task or f"explore {args.env}"
-    crossings, both_rooms, n_frames = [], 0, 0
-    start = time.perf_counter()
-    for ep in tqdm(range(args.episodes), desc="episodes", unit="ep"):
-        obs, info = env.reset(seed=args.seed + ep)
-        policy.reset(info)
-        frames, states, actions = [obs], [info["state"]], []
-        for _ in range(args.steps_per_episode):
-            action = policy(obs, info)
-            obs, _, terminated, truncated, info = env.step(action)
-            actions.append(action)
-            frames.append(obs)
-            states.append(info["state"])
-            if terminated or truncated:
-                break
-        actions.append(policy(obs, info))  # chosen at the last frame, not executed
-        states_arr = np.stack(states)
-        writer.add_episode({CAMERA_KEY: np.stack(frames)}, states_arr, np.stack(actions), task=task)
-        n_frames += len(frames)
-        if two_rooms:
-            rooms = [env.unwrapped.room_of(s) for s in states_arr]
-            crossings.append(int(np.count_nonzero(np.diff(rooms))))
-            both_rooms += len(set(rooms)) == 2
-    root = writer.finalize()
-    wall = time.perf_counter() - start
-
-    print(f"wrote {root}: {args.episodes} episodes, {n_frames} frames ({CAMERA_KEY} {args.image_size}px)")
-    print(f"wall time {wall:.1f}s ({n_frames / wall:.0f} frames/s)")
-    if two_rooms:
-        both = both_rooms / args.episodes
-        print(f"door crossings/episode {np.mean(crossings):.2f}; episodes visiting both rooms {both:.0%}")
+                      "door_edge_prob": args.door_edge_prob} if args.env == "two_rooms" else {})
+    try:
+        summary = collect_trajectories(args.env, args.output_dir, episodes=args.episodes,
+                                       steps_per_episode=args.steps_per_episode, seed=args.seed,
+                                       image_size=args.image_size, fps=args.fps,
+                                       episodes_per_file=args.episodes_per_file, policy_kwargs=policy_kwargs,
+                                       task=args.task, overwrite=args.overwrite)
+    except ValueError as err:
+        raise SystemExit(f"collect_trajectories: {err}") from err
+    print(f"wrote {summary.root}: {summary.episodes} episodes, {summary.frames} frames "
+          f"({CAMERA_KEY} {args.image_size}px)")
+    print(f"wall time {summary.seconds:.1f}s ({summary.frames / summary.seconds:.0f} frames/s)")
+    if summary.door_crossings:
+        print(f"door crossings/episode {np.mean(summary.door_crossings):.2f}; "
+              f"episodes visiting both rooms {summary.both_rooms / summary.episodes:.0%}")
 
 
 if __name__ == "__main__":

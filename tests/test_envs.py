@@ -306,3 +306,23 @@ def test_exploration_speed_does_not_reveal_the_plan_kind():
         assert norms.max() <= 1.0 + 1e-6 and np.quantile(norms, 0.95) > 0.9  # full speed occurs in both
         assert np.quantile(norms, 0.2) < 0.7  # and so do slow plans
     assert abs(np.median(pushes) - np.median(crossings)) < 0.15, (np.median(pushes), np.median(crossings))
+
+
+def test_collect_trajectories_records_episodes_of_any_goal_env(tmp_path) -> None:
+    """The library's collection loop on the vector-obs arm (goal-image wrapper, correlated random policy): T + 1
+    frames per episode, one action per frame, states from the wrapper; bad counts are errors naming the field."""
+    import json
+
+    from hf_jepa.data.lerobot import LeRobotTrajectoryDataset
+    from hf_jepa.envs.collect import CAMERA_KEY, collect_trajectories
+
+    summary = collect_trajectories(E.TWO_LINK_ARM_ID, tmp_path / "arm", episodes=2, steps_per_episode=5,
+                                   image_size=32, seed=3)
+    assert (summary.episodes, summary.frames) == (2, 12) and summary.door_crossings == []
+    info = json.loads((summary.root / "meta" / "info.json").read_text())
+    assert info["total_episodes"] == 2 and info["total_frames"] == 12
+    assert info["features"][CAMERA_KEY]["shape"] == [32, 32, 3]
+    assert info["features"]["action"]["shape"] == [2]
+    assert LeRobotTrajectoryDataset(summary.root, frames_per_window=6).expected_num_windows() == 2
+    with pytest.raises(ValueError, match="steps_per_episode=0: expected >= 1"):
+        collect_trajectories("two_rooms", tmp_path / "x", steps_per_episode=0)

@@ -25,7 +25,8 @@ import hf_jepa
 from hf_jepa.convert import CheckpointError, convert_checkpoint, convert_meta_checkpoint, load_meta_checkpoint
 from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, LeRobotWriter
 
-FIXTURES = Path(__file__).parent / "fixtures" / "meta"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "meta"
 IJEPA_HEADS = {"num_attention_heads": 4, "predictor_num_attention_heads": 4}
 
 
@@ -69,6 +70,29 @@ def test_code_carrying_pickle_is_refused_and_never_runs(tmp_path, payload, globa
         assert str(path) in message and global_name in message and "weights_only=True" in message
         assert "weights_only=False" not in message  # torch's advice to disable the guard is not passed on
     assert not marker.exists()
+
+
+def test_convert_script_reports_a_refused_checkpoint_without_a_traceback(tmp_path, capsys) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("convert_script", REPO / "scripts" / "convert_checkpoint.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ckpt = dict(torch.load(FIXTURES / "ijepa_checkpoint.pt", weights_only=True))
+    ckpt["extra"] = _RunsShell(tmp_path / "MARKER")
+    torch.save(ckpt, tmp_path / "evil.pth")
+    argv = ["--family", "ijepa", "--checkpoint", str(tmp_path / "evil.pth"), "--output", str(tmp_path / "out"),
+            "--config-overrides", json.dumps(IJEPA_HEADS)]  # the old kebab-case spelling still works
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(argv)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("convert_checkpoint: checkpoint") and "not a plain tensor checkpoint" in err
+    assert not (tmp_path / "MARKER").exists() and not (tmp_path / "out").exists()
+    script.main([*argv[:3], str(FIXTURES / "ijepa_checkpoint.pt"), *argv[4:6], "--config_overrides",
+                 json.dumps(IJEPA_HEADS)])
+    assert (tmp_path / "out" / "model.safetensors").is_file()
 
 
 def test_junk_file_names_the_file(tmp_path) -> None:

@@ -91,7 +91,7 @@ def _heads(width: int, key: str, overrides: dict[str, Any]) -> int:
     if width in _HEADS_BY_WIDTH:
         return _HEADS_BY_WIDTH[width]
     raise CheckpointError(
-        f"cannot infer {key} for width {width} from tensor shapes; pass --config-overrides '{{\"{key}\": N}}'"
+        f"cannot infer {key} for width {width} from tensor shapes; pass --config_overrides '{{\"{key}\": N}}'"
     )
 
 
