@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from hf_jepa.hub import read_card_metadata
-from hf_jepa.subgoals import GRAPH_FILENAME
+from hf_jepa.planning.subgoals import GRAPH_FILENAME
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = "builtin:textured_moving_digits"
@@ -44,7 +44,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--world_model_batch_size", type=int, default=32, help="windows per world-model step")
     p.add_argument("--eval_episodes", type=int, default=10)
     p.add_argument("--frame_skip", type=int, default=10, help="env steps per world-model step")
-    # planner sizes left unset take evaluate_planning.py's defaults (hf_jepa.planning_eval.planner_config)
+    # planner sizes left unset take evaluate_planning.py's defaults (hf_jepa.planning.evaluation.planner_config)
     p.add_argument("--num_samples", type=int, default=None, help="CEM candidates per iteration (300)")
     p.add_argument("--iterations", type=int, default=None, help="CEM iterations per plan (10)")
     p.add_argument("--horizon", type=int, default=None, help="planned model steps, frame_skip env steps each (6)")

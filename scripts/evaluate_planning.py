@@ -20,9 +20,9 @@ from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from transformers import AutoModel
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
-from hf_jepa.planning_eval import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
-from hf_jepa.subgoals import SubgoalConfig, subgoal_graph_from
-from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
+from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
+from hf_jepa.planning.evaluation import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
+from hf_jepa.planning.subgoals import SubgoalConfig, subgoal_graph_from
 
 
 def _flag(value: str) -> bool:
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--other_room_prob", type=float, default=None,
                    help="two_rooms: probability that a goal lies in the other room (env default: 1.0)")
     p.add_argument("--planner", choices=["cem", "mppi"], default="cem")
-    # planner sizes left unset take `hf_jepa.planning_eval.planner_config`'s defaults (the values in the help)
+    # planner sizes left unset take `hf_jepa.planning.evaluation.planner_config`'s defaults (the values in the help)
     p.add_argument("--num_samples", type=int, default=None, help="candidates per iteration (300)")
     p.add_argument("--horizon", type=int, default=None,
                    help="planned model steps, each spanning frame_skip env steps (6)")
@@ -66,10 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "each executed action (0 = the frozen model, as Meta plans)")
     p.add_argument("--adapt_lr", type=float, default=ADAPT_LR, help="learning rate of the adaptation steps")
     p.add_argument("--subgoals", "--subgoal_dataset", dest="subgoals", default=None,
-                   help="plan toward waypoints along the training data's shortest path to the goal (hf_jepa.subgoals): "
-                        "the world model's LeRobot data (folder or Hub id; its frames get encoded) or the "
-                        "subgoal_graph.safetensors that train_world_model.py --save_subgoal_graph wrote beside the "
-                        "model; default: the goal itself")
+                   help="plan toward waypoints along the training data's shortest path to the goal "
+                        "(hf_jepa.planning.subgoals): the world model's LeRobot data (folder or Hub id; its frames "
+                        "get encoded) or the subgoal_graph.safetensors that train_world_model.py "
+                        "--save_subgoal_graph wrote beside the model; default: the goal itself")
     p.add_argument("--subgoal_stride", type=int, default=None,
                    help=f"dataset frames between graph nodes (default {SubgoalConfig.stride}; a saved graph's own)")
     p.add_argument("--subgoal_lookahead", type=int, default=None,

@@ -1,8 +1,8 @@
 """hf_jepa Gradio Space: `python spaces/app.py` locally, or as the Space's app_file on Hugging Face.
 
-All logic lives in `hf_jepa.space`; models come from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL
-(local folders or Hub ids; defaults: the folders `make demo` writes: the encoder and probe it trains on the built-in
-textured moving digits, its Two-Rooms world model).
+All logic lives in `hf_jepa.space` (the Blocks app in `hf_jepa.space.ui`); models come from HF_JEPA_ENCODER /
+HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (local folders or Hub ids; defaults: the folders `make demo` writes: the
+encoder and probe it trains on the built-in textured moving digits, its Two-Rooms world model).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from hf_jepa.space import build_demo, launch_kwargs
+from hf_jepa.space.ui import build_demo, launch_kwargs
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

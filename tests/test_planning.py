@@ -1,4 +1,4 @@
-"""Tests for hf_jepa.planning: CEM / MPPI on synthetic energies, latent energy, MPC loop."""
+"""Tests for hf_jepa.planning (search, energy, mpc): CEM / MPPI on synthetic energies, latent energy, MPC loop."""
 
 from __future__ import annotations
 
@@ -254,7 +254,7 @@ def test_energy_fn_shape_checked_and_nan_ranked_last():
 
 
 def test_debug_logging(caplog):
-    with caplog.at_level(logging.DEBUG, logger="hf_jepa.planning"):
+    with caplog.at_level(logging.DEBUG, logger="hf_jepa.planning.search"):
         cem(bowl(TARGET), small_cem(iterations=2), action_dim=A, generator=gen(0))
         mppi(bowl(TARGET), small_mppi(iterations=2), action_dim=A, generator=gen(0))
     assert any("cem iter 2/2" in r.message for r in caplog.records)

@@ -158,7 +158,7 @@ def test_loss_falls_on_builtin_data_and_outputs_load(script, tmp_path, model_typ
 def test_help_lists_every_flag(arguments: str, capsys) -> None:
     """`--help` prints every flag and exits 0 (a bare '%' in a help string used to crash argparse)."""
     from hf_jepa.training.runner import parse_flags
-    from hf_jepa.world_model_training import WorldModelArguments
+    from hf_jepa.world_model import WorldModelArguments
 
     dataclass_type = {"pretrain": PretrainArguments, "world_model": WorldModelArguments}[arguments]
     with pytest.raises(SystemExit) as exit_info:

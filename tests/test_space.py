@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +25,13 @@ from conftest import HUB_COMMIT, hub_cache_snapshot
 from PIL import Image
 
 import hf_jepa
+import hf_jepa.space as space
+from hf_jepa.envs.two_rooms import TwoRoomsEnv
+from hf_jepa.space import config as space_config
+from hf_jepa.space import models as space_models
 
 gradio_client = pytest.importorskip("gradio_client", reason="the Space tests need gradio and gradio_client")
-space = pytest.importorskip("hf_jepa.space", reason="the Space needs gradio (pip install 'gradio>=6.31,<7')")
+ui = pytest.importorskip("hf_jepa.space.ui", reason="the Space needs gradio (pip install 'gradio>=6.31,<7')")
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,10 +131,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def app_url(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Iterator[str]:
     config = _tiny_models(tmp_path_factory.mktemp("models"), digits)
     space.clear_model_cache()
-    demo = space.build_demo(config)
+    demo = ui.build_demo(config)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **space.launch_kwargs())
+                **ui.launch_kwargs())
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -139,6 +145,19 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Iterator[
 @pytest.fixture(scope="module")
 def client(app_url: str) -> gradio_client.Client:
     return gradio_client.Client(app_url, verbose=False)
+
+
+def test_space_imports_without_gradio() -> None:
+    """Only hf_jepa.space.ui imports gradio (an optional extra): the rest of the Space's modules load without it, and
+    `hf_jepa.space.build_demo` says gradio is missing only when it is asked for."""
+    check = ("import sys; sys.modules['gradio'] = None\n"
+             "import hf_jepa.space, hf_jepa.space.config, hf_jepa.space.models, hf_jepa.space.media\n"
+             "import hf_jepa.space.features, hf_jepa.space.two_rooms\n"
+             "try:\n    hf_jepa.space.build_demo\nexcept ImportError:\n    print('no gradio')\n")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no gradio"
 
 
 def test_api_names(client: gradio_client.Client) -> None:
@@ -228,14 +247,14 @@ def test_describe_model_reads_hub_repos_and_says_nothing_without_a_record(
         hub_cache_snapshot(tmp_path / "hub", repo, folder)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    space._hub_file.cache_clear()
+    space_models._hub_file.cache_clear()
     try:
         for repo, folder, what in (("org/digits-encoder", digits["encoder"], "encoder"),
                                    ("org/digits-probe", digits["probe"], "probe")):
             text = space.describe_model(repo, what)
             assert text.startswith("Trained: ") and text == space.describe_model(str(folder), what)
     finally:
-        space._hub_file.cache_clear()
+        space_models._hub_file.cache_clear()
     plain = tmp_path / "plain"  # a model folder without a card
     shutil.copytree(digits["encoder"], plain)
     (plain / "README.md").unlink()
@@ -281,7 +300,7 @@ def test_missing_models_explain_make_demo(tmp_path: Path) -> None:
     assert not ok and "make demo" in message
     with pytest.raises(space.ModelUnavailable, match="make demo"):
         space.load_model(config.encoder, "encoder")
-    space.build_demo(config)  # builds without models
+    ui.build_demo(config)  # builds without models
 
 
 def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Path], tmp_path: Path) -> None:
@@ -367,9 +386,7 @@ def test_space_requirements_install_this_version_of_the_package() -> None:
 def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """HF_JEPA_SUBGOAL_DATASET turns subgoals on (a dataset or a saved graph file); `plan_in_two_rooms` then asks the
     graph for every replan's target; a missing dataset is a clear error naming the variable."""
-    from hf_jepa.planning_eval import planner_config
-    from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
-    from hf_jepa.wm_planner import frames_to_tensor
+    from hf_jepa.planning import LatentSubgoalGraph, SubgoalConfig, frames_to_tensor, planner_config
 
     monkeypatch.setenv(space.ENV_SUBGOALS, str(tmp_path / "data"))
     assert space.SpaceConfig.from_env().subgoal_dataset == str(tmp_path / "data")
@@ -379,7 +396,7 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     model = space.load_model(config.world_model, "world model")
     with pytest.raises(space.ModelUnavailable, match=space.ENV_SUBGOALS):
         space.load_subgoal_graph(str(tmp_path / "no_such_data"), model)
-    env = space.TwoRoomsEnv()
+    env = TwoRoomsEnv()
     path = [(0.25, y) for y in np.linspace(0.7, 0.35, 8)] + [(x, 0.35) for x in np.linspace(0.3, 0.75, 8)]
     with torch.no_grad():
         latents = torch.cat([model.encode(frames_to_tensor(env.render_state(np.array(p)), model)) for p in path])
@@ -406,7 +423,7 @@ def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.
     pre-populated HF cache, offline); a repo without one, or an id that is no repo, plans toward the goal."""
     from huggingface_hub import constants
 
-    from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
+    from hf_jepa.planning.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
 
     for repo, with_graph in (("org/with-graph", True), ("org/no-graph", False)):
         files = tmp_path / repo
@@ -418,7 +435,7 @@ def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.
         hub_cache_snapshot(tmp_path / "hub", repo, files)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    space._hub_subgoal_graph.cache_clear()
+    space_config._hub_subgoal_graph.cache_clear()
     try:
         found = space.SpaceConfig(world_model="org/with-graph").subgoal_source()
         assert found is not None and Path(found).resolve().parent.name == HUB_COMMIT
@@ -426,4 +443,4 @@ def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.
         assert space.SpaceConfig(world_model="org/no-graph").subgoal_source() is None
         assert space.SpaceConfig(world_model=str(tmp_path / "not" / "a" / "repo")).subgoal_source() is None
     finally:
-        space._hub_subgoal_graph.cache_clear()
+        space_config._hub_subgoal_graph.cache_clear()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig, place_links
+from hf_jepa.planning.subgoals import LatentSubgoalGraph, SubgoalConfig, place_links
 
 CENTRES = torch.stack(torch.meshgrid(torch.linspace(0, 1, 11), torch.linspace(0, 1, 11), indexing="ij"), -1)
 
@@ -78,7 +78,7 @@ def test_saved_graph_loads_with_the_same_links_and_routes(tmp_path) -> None:
     a stride the nodes do not have and files that are not graphs are clear errors."""
     from safetensors.torch import save_file
 
-    from hf_jepa.subgoals import GRAPH_FILENAME, subgoal_graph_from
+    from hf_jepa.planning.subgoals import GRAPH_FILENAME, subgoal_graph_from
 
     path = u_path()
     episodes = [torch.cat([embed(p) for p in ps]).half().float() for ps in (path, path.flip(0))]  # (L, 4, 121) each

@@ -15,10 +15,9 @@ from transformers import AutoModel
 
 import hf_jepa
 from hf_jepa.data.trajectories import LatentEpisodeCache
-from hf_jepa.planning import PlanResult
-from hf_jepa.planning_eval import evaluate_planning, planner_config
-from hf_jepa.wm_planner import WorldModelPlanner
-from hf_jepa.world_model_training import WorldModelArguments, frame_transform
+from hf_jepa.data.transforms import frame_transform
+from hf_jepa.planning import PlanResult, WorldModelPlanner, evaluate_planning, planner_config
+from hf_jepa.world_model import WorldModelArguments
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ENCODER = json.dumps({"hidden_size": 48, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -75,7 +74,6 @@ def test_latent_cache_windows_match_the_episode(pipeline: dict[str, Path]) -> No
     """Cached windows hold the encoder's latent of each k-th frame and the sum of the k actions in between."""
     model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
     from hf_jepa.data.lerobot import LeRobotTrajectoryDataset
-    from hf_jepa.world_model_training import frame_transform
 
     transform = frame_transform(model)
     cache = LatentEpisodeCache.build(str(pipeline["data"]), lambda x: model.encode(x), transform,
@@ -211,7 +209,7 @@ def test_world_model_arguments_validation() -> None:
 def test_online_adaptation_learns_the_observed_transition(pipeline: dict[str, Path]) -> None:
     """Test-time adaptation: after observing (frame, executed action, next frame), the predictor's one-step error
     on that transition drops; reset() restores the trained weights exactly; evaluation leaves the model as trained."""
-    from hf_jepa.wm_adaptation import OnlineAdaptation
+    from hf_jepa.planning.adaptation import OnlineAdaptation
 
     model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
     trained = {k: v.clone() for k, v in model.predictor.state_dict().items()}
@@ -264,7 +262,7 @@ def test_evaluate_planning_script_with_subgoals(pipeline: dict[str, Path], tmp_p
     """`--subgoals DATA`: a graph over the training data's frames (4 episodes x 31 frames, every 5th kept), encoded
     with the world model's own encoder; `train_world_model.py --save_subgoal_graph` saved the same graph beside the
     model (from the latents training cached), and `--subgoals FILE` plans the same episode with it."""
-    from hf_jepa.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
+    from hf_jepa.planning.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
 
     final = pipeline["wm"] / "final"
     model = AutoModel.from_pretrained(final)
@@ -290,7 +288,7 @@ def test_evaluate_planning_script_with_subgoals(pipeline: dict[str, Path], tmp_p
 
 def test_planner_aims_at_the_subgoal(pipeline: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """With a subgoal graph, each plan's energy is measured against the graph's subgoal for (current frame, goal)."""
-    from hf_jepa.subgoals import LatentSubgoalGraph, SubgoalConfig
+    from hf_jepa.planning.subgoals import LatentSubgoalGraph, SubgoalConfig
 
     model = AutoModel.from_pretrained(pipeline["wm"] / "final").eval()
     cache = LatentEpisodeCache.build(str(pipeline["data"]), model.encode,

@@ -15,7 +15,7 @@ Trajectories in the LeRobot v3 layout live in ``hf_jepa.data.lerobot``.
 
 from .builtin import BUILTIN_DATASETS, builtin_dataset_path, generate_builtin_dataset, save_frame_strip
 from .images import ImageConfig, collate_images, decode_image, load_image_dataset
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform, normalize
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform, frame_transform, normalize
 from .video import VideoClipConfig, collate_clips, dataloader, decode_clip, load_video_dataset, sample_clip_indices
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "dataloader",
     "decode_clip",
     "decode_image",
+    "frame_transform",
     "generate_builtin_dataset",
     "load_image_dataset",
     "load_video_dataset",

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torchvision.transforms.v2.functional as TF
+
+if TYPE_CHECKING:
+    from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -25,6 +29,7 @@ __all__ = [
     "IMAGENET_STD",
     "EvalTransform",
     "TrainTransform",
+    "frame_transform",
     "normalize",
     "random_resized_crop_params",
 ]
@@ -121,3 +126,13 @@ class EvalTransform:
         x = TF.resize(x, [short], antialias=True)  # (..., C, H', W'), min(H', W') == short
         x = TF.center_crop(x, [self.size, self.size])  # (..., C, size, size)
         return normalize(x, self.mean, self.std)
+
+
+def frame_transform(model: JepaWorldModel) -> EvalTransform:
+    """uint8 (T, C, H, W) -> float (T, C, S, S): whole-frame resize (no crop) + the encoder's normalisation.
+
+    The frames of a world model: its training data (`hf_jepa.world_model`), its planner's observations and goals
+    (`hf_jepa.planning.world_model_planner`) and the subgoal graph's nodes (`hf_jepa.planning.subgoals`).
+    """
+    cfg = model.config.encoder_config
+    return EvalTransform(cfg.image_size, crop_fraction=1.0, mean=tuple(cfg.image_mean), std=tuple(cfg.image_std))

@@ -17,11 +17,12 @@ from tqdm.auto import tqdm
 
 from hf_jepa.envs import make_goal_env
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
-from hf_jepa.planning import CEMConfig, Episode, MPPIConfig, run_mpc
+from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
+from hf_jepa.planning.configs import CEMConfig, MPPIConfig
+from hf_jepa.planning.mpc import Episode, run_mpc
+from hf_jepa.planning.subgoals import LatentSubgoalGraph
+from hf_jepa.planning.world_model_planner import WorldModelPlanner
 from hf_jepa.plotting import pyplot, save_figure
-from hf_jepa.subgoals import LatentSubgoalGraph
-from hf_jepa.wm_adaptation import ADAPT_LR, ADAPT_STEPS
-from hf_jepa.wm_planner import WorldModelPlanner
 
 logger = logging.getLogger(__name__)
 

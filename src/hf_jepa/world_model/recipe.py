@@ -22,11 +22,11 @@ from transformers import AutoModel
 
 from hf_jepa.data.lerobot import resolve_dataset_root
 from hf_jepa.data.trajectories import LatentEpisodeCache
-from hf_jepa.data.transforms import EvalTransform
+from hf_jepa.data.transforms import frame_transform
 from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
-from hf_jepa.subgoals import GRAPH_FILENAME, SubgoalConfig, dataset_latents, episode_nodes, save_graph
+from hf_jepa.planning.subgoals import GRAPH_FILENAME, SubgoalConfig, dataset_latents, episode_nodes, save_graph
 from hf_jepa.training import build_lr_scheduler, build_optimizer, warmup_cosine, world_model_loss
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
@@ -52,7 +52,7 @@ class WorldModelArguments(RunArguments):
                 "without a state model sees it) or 'zero' (no proprioception)"})
     save_subgoal_graph: bool = field(default=False, metadata={
         "help": "also write output_dir/final/subgoal_graph.safetensors: the training frames' latents (every "
-                "--subgoal_stride-th) for planning toward subgoals (hf_jepa.subgoals) without the data"})
+                "--subgoal_stride-th) for planning toward subgoals (hf_jepa.planning.subgoals) without the data"})
     subgoal_stride: int = field(default=SubgoalConfig.stride, metadata={"help": "dataset frames between graph nodes"})
     output_dir: str = "runs/world_model"
     per_device_train_batch_size: int = 64
@@ -95,12 +95,6 @@ def load_encoder(name_or_path: str) -> VideoJepaModel:
         raise ValueError(f"encoder={name_or_path!r} loads a {type(encoder).__name__}; expected a V-JEPA 2 encoder "
                          "(model_type easy_vjepa2)")
     return encoder.eval().requires_grad_(False)
-
-
-def frame_transform(model: JepaWorldModel) -> EvalTransform:
-    """uint8 (T, C, H, W) -> float (T, C, S, S): whole-frame resize (no crop) + the encoder's normalisation."""
-    cfg = model.config.encoder_config
-    return EvalTransform(cfg.image_size, crop_fraction=1.0, mean=tuple(cfg.image_mean), std=tuple(cfg.image_std))
 
 
 def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action_dim: int,

@@ -2,7 +2,7 @@
 
 `WorldModelPlanner.plan(observation, goal, state)` encodes the current and goal images once, then scores each
 candidate action sequence by the distance between the latents of the last predicted frame and the goal latents
-(L1 as Meta's V-JEPA 2-AC, MSE as LeWM). `plan_fn()` adapts it to `hf_jepa.planning.run_mpc`.
+(L1 as Meta's V-JEPA 2-AC, MSE as LeWM). `plan_fn()` adapts it to `hf_jepa.planning.mpc.run_mpc`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hf_jepa.data.transforms import frame_transform
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
-from hf_jepa.planning import CEMConfig, MPPIConfig, PlanFn, PlanResult, cem, latent_energy, mppi, shift_plan
-from hf_jepa.subgoals import LatentSubgoalGraph
-from hf_jepa.wm_adaptation import ADAPT_LR, OnlineAdaptation
-from hf_jepa.world_model_training import frame_transform
+from hf_jepa.planning.adaptation import ADAPT_LR, OnlineAdaptation
+from hf_jepa.planning.configs import CEMConfig, MPPIConfig
+from hf_jepa.planning.energy import latent_energy
+from hf_jepa.planning.mpc import PlanFn
+from hf_jepa.planning.search import PlanResult, cem, mppi, shift_plan
+from hf_jepa.planning.subgoals import LatentSubgoalGraph
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +84,13 @@ class WorldModelPlanner:
             teacher-forcing regime). Assumes one planned action is executed per plan (MPC with replan_every=1).
             With the cache, the history's keys/values are computed once per candidate batch and broadcast to
             every sample (`rollout(shared_prefix=...)`); recomputation runs it for every sample and step.
-        adapt_steps: test-time adaptation (`hf_jepa.wm_adaptation.OnlineAdaptation`): after each executed
+        adapt_steps: test-time adaptation (`hf_jepa.planning.adaptation.OnlineAdaptation`): after each executed
             planned action, this many gradient steps of the predictor on the episode's observed transitions
             (0: the model stays frozen). Assumes one planned action is executed per plan. The planner then adapts
             its own copy of the model (the one passed in is never changed); `reset()` restores the trained
             weights.
         adapt_lr: learning rate of those steps.
-        subgoals: a graph of dataset frames (`hf_jepa.subgoals.LatentSubgoalGraph`, built with this model's
+        subgoals: a graph of dataset frames (`hf_jepa.planning.subgoals.LatentSubgoalGraph`, built with this model's
             encoder): each plan aims at the frame a few steps along the data's shortest path to the goal instead of
             the goal itself (None: the goal).
         device: where the model runs.

@@ -32,6 +32,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from torch import Tensor
 
+from hf_jepa.data.transforms import frame_transform
+
 logger = logging.getLogger(__name__)
 
 GRAPH_FORMAT = "hf_jepa.subgoal_graph.v1"  # safetensors metadata of `LatentSubgoalGraph.save` files
@@ -89,7 +91,6 @@ def dataset_latents(path: str, model: torch.nn.Module, *, camera_key: str | None
     """Per-episode (L, N, D) float16 latents of every frame of a LeRobot v3 dataset (folder or Hub id; `camera_key`:
     its video, default the first), encoded by `model.encode` on the model's device after its frame transform."""
     from hf_jepa.data.trajectories import LatentEpisodeCache
-    from hf_jepa.world_model_training import frame_transform
 
     device = next(model.parameters()).device
 

@@ -1,0 +1,89 @@
+"""The Gradio Space: patch-feature PCA, probe classification and goal-image planning in Two-Rooms.
+
+`spaces/app.py` only calls `build_demo` (`hf_jepa.space.ui`); everything it shows is computed in the modules here so
+it can be tested without a browser, and without gradio: only `ui.py` imports it (`build_demo` and `launch_kwargs`
+are loaded from there on first access). Models come from local folders or Hub ids named by environment variables
+(defaults: what `make demo` leaves)::
+
+    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)      outputs/demo/digits/pretrain/encoder
+    HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification
+                                                                                   outputs/demo/digits/probe/classifier
+    HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                 outputs/demo/world_model
+    HF_JEPA_SUBGOAL_DATASET  the world model's LeRobot training data, or the subgoal_graph.safetensors that
+                             train_world_model.py --save_subgoal_graph wrote; planning then aims at subgoals
+                             along the data's shortest path (hf_jepa.planning.subgoals); 'none': at the goal
+                             (unset: the world model's saved graph, local or on the Hub, if any, else the goal)
+
+The Features and Probe tabs say what their model was trained on, from what the pretraining and probe scripts
+recorded in its model card (`hf_jepa.hub.read_card_metadata`), and offer clips of the built-in
+`textured_moving_digits` test split as examples (generated on first use, nothing downloaded).
+
+A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
+pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
+(`/features`, `/probe`, `/plan`) for `gradio_client`.
+
+    config.py     SpaceConfig (sources from the environment, limits), InputError, ModelUnavailable
+    models.py     load_model (cached), model_status, describe_model (from the model card), load_subgoal_graph
+    media.py      read_media (checked uploads -> frames), example_clips
+    features.py   extract_patch_features, pca_rgb, features_panel, classify
+    two_rooms.py  render_arena, plan_in_two_rooms, energy_figure
+    ui.py         build_demo (the Blocks app, one function per tab), launch_kwargs
+"""
+
+from typing import Any
+
+from hf_jepa.space.config import (
+    ENV_ENCODER,
+    ENV_PROBE,
+    ENV_SUBGOALS,
+    ENV_WORLD_MODEL,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    InputError,
+    ModelUnavailable,
+    SpaceConfig,
+)
+from hf_jepa.space.features import FeatureResult, classify, extract_patch_features, features_panel, pca_rgb
+from hf_jepa.space.media import DIRECTION_NAMES, example_clips, read_media
+from hf_jepa.space.models import clear_model_cache, describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.two_rooms import PlanOutput, energy_figure, plan_in_two_rooms, render_arena
+
+_UI_NAMES = ("build_demo", "launch_kwargs")
+
+__all__ = [
+    "DIRECTION_NAMES",
+    "ENV_ENCODER",
+    "ENV_PROBE",
+    "ENV_SUBGOALS",
+    "ENV_WORLD_MODEL",
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "FeatureResult",
+    "InputError",
+    "ModelUnavailable",
+    "PlanOutput",
+    "SpaceConfig",
+    "classify",
+    "clear_model_cache",
+    "describe_model",
+    "energy_figure",
+    "example_clips",
+    "extract_patch_features",
+    "features_panel",
+    "load_model",
+    "load_subgoal_graph",
+    "model_status",
+    "pca_rgb",
+    "plan_in_two_rooms",
+    "read_media",
+    "render_arena",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """`build_demo` / `launch_kwargs` from `hf_jepa.space.ui`, imported (with gradio) on first access."""
+    if name in _UI_NAMES:
+        from hf_jepa.space import ui
+
+        return getattr(ui, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

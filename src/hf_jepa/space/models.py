@@ -1,0 +1,227 @@
+"""Models of the Space: loaded once per source (local folder or Hub id) and cached, their availability, what
+their model cards say they were trained on, and the world model's subgoal graph."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hf_jepa.planning.subgoals import LatentSubgoalGraph, subgoal_graph_from
+from hf_jepa.space.config import ENV_SUBGOALS, ModelUnavailable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["clear_model_cache", "describe_model", "load_model", "load_subgoal_graph", "model_status"]
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+_MAKE_HINT = {
+    "encoder": "Run `make demo` to train one (it writes outputs/demo/digits/pretrain/encoder), or set "
+               "HF_JEPA_ENCODER to a folder or Hub id of a V-JEPA 2 / I-JEPA model.",
+    "probe": "Run `make demo` to train one (it writes outputs/demo/digits/probe/classifier; or `scripts/probe.py` "
+             "on your own encoder), or set HF_JEPA_PROBE_MODEL to a folder or Hub id of a "
+             "VideoJepaForVideoClassification / ImageJepaForImageClassification model.",
+    "world model": "Run `make demo` to train one (it writes outputs/demo/world_model), or set "
+                   "HF_JEPA_WORLD_MODEL to a folder or Hub id of a JepaWorldModel.",
+}
+
+
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def clear_model_cache() -> None:
+    """Forget loaded models (tests; or after replacing a folder)."""
+    with _MODELS_LOCK:
+        _MODELS.clear()
+
+
+def _check_source(source: str, what: str) -> str:
+    """A local folder with config.json, or something shaped like a Hub id; else ModelUnavailable."""
+    path = Path(source).expanduser()
+    if (path / "config.json").is_file():
+        return str(path)
+    if path.exists():
+        raise ModelUnavailable(f"No {what} at `{source}`: the folder has no config.json. {_MAKE_HINT[what]}")
+    if _HUB_ID.fullmatch(source) and not source.startswith(("outputs/", "./", "../")):
+        return source
+    raise ModelUnavailable(f"No {what} found at `{source}`. {_MAKE_HINT[what]}")
+
+
+def model_status(source: str, what: str) -> tuple[bool, str]:
+    """(available, Markdown line) for a model source, without loading it."""
+    try:
+        resolved = _check_source(source, what)
+    except ModelUnavailable as err:
+        return False, f"**Model missing.** {err}"
+    kind = "folder" if Path(resolved).exists() else "Hub repo"
+    return True, f"Model: `{source}` ({kind})."
+
+
+def _model_class(architecture: str) -> type | None:
+    from hf_jepa.modeling import modeling_easy_ijepa, modeling_easy_vjepa2, modeling_easy_vjepa2_ac
+
+    for module in (modeling_easy_vjepa2_ac, modeling_easy_vjepa2, modeling_easy_ijepa):
+        cls = getattr(module, architecture, None)
+        if isinstance(cls, type):
+            return cls
+    return None
+
+
+def load_model(source: str, what: str) -> nn.Module:
+    """Load (once per source, then cached) the model a folder / Hub id holds, in eval mode, on CPU.
+
+    The class is the config's first `architectures` entry looked up in hf_jepa's modeling modules (so encoders,
+    pretraining models, classifiers and world models all load as what they were saved as); other architectures
+    go through `AutoModel`.
+
+    Raises:
+        ModelUnavailable: the source is missing or does not load (message with how to make one).
+    """
+    resolved = _check_source(source, what)
+
+    def build() -> nn.Module:
+        from transformers import AutoConfig, AutoModel
+
+        import hf_jepa  # noqa: F401  (registers our model types)
+
+        config = AutoConfig.from_pretrained(resolved)
+        archs = getattr(config, "architectures", None) or []
+        cls = _model_class(archs[0]) if archs else None
+        return (cls or AutoModel).from_pretrained(resolved).eval()
+
+    return _load_once(resolved, f"{what} from {resolved}", build,
+                      lambda err: f"Could not load the {what} from `{source}`: {err}. {_MAKE_HINT[what]}")
+
+
+def _load_once(key: str, what: str, build: Callable[[], Any], message: Callable[[Exception], str]) -> Any:
+    """`build()` once per `key` (then cached), timed and logged; any failure -> ModelUnavailable(message(err))."""
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            start = time.perf_counter()
+            try:
+                _MODELS[key] = build()
+            except Exception as err:  # noqa: BLE001  (any loading failure becomes a message in the UI)
+                logger.exception("loading %s failed", what)
+                raise ModelUnavailable(message(err)) from err
+            logger.info("loaded %s (%s) in %.1fs", what, type(_MODELS[key]).__name__, time.perf_counter() - start)
+        return _MODELS[key]
+
+
+def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
+    """The subgoal graph of `dataset`'s frames encoded by `model`, or read from a saved graph file (built or read
+    once per source and model, then cached).
+
+    Raises:
+        ModelUnavailable: the dataset is missing or does not read (message naming HF_JEPA_SUBGOAL_DATASET).
+    """
+    return _load_once(f"subgoals:{dataset}:{id(model)}", f"subgoal graph of {dataset}",
+                      lambda: subgoal_graph_from(dataset, model, show_progress=False),
+                      lambda err: f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point it at "
+                                  f"the world model's LeRobot training data or its subgoal_graph.safetensors, or set "
+                                  f"it to `none` to plan toward the goal.")
+
+
+def _model_file(source: str, filename: str) -> Path | None:
+    """`filename` of a local model folder or Hub repo (downloaded once, or read from the HF cache offline), or None
+    when it has none."""
+    if Path(source).is_dir():
+        path = Path(source) / filename
+        return path if path.is_file() else None
+    return _hub_file(source, filename)
+
+
+@functools.lru_cache(maxsize=32)
+def _hub_file(source: str, filename: str) -> Path | None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(source, filename))
+    except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, ValueError) as err:  # ValueError: bad id
+        logger.info("no %s for %s (%s)", filename, source, type(err).__name__)
+        return None
+
+
+def _family(source: str) -> str | None:
+    """The family name (V-JEPA 2, I-JEPA, ...) of a model folder / Hub id from its config.json."""
+    from hf_jepa.hub import FAMILIES
+
+    path = _model_file(source, "config.json")
+    try:
+        model_type = json.loads(path.read_text()).get("model_type") if path is not None else None
+    except (OSError, ValueError):
+        return None
+    family = FAMILIES.get(model_type)
+    return family.name if family is not None else None
+
+
+def _pretraining_text(training: dict[str, Any], family: str | None, verb: str = "pretrained") -> str:
+    """'V-JEPA 2 tiny, pretrained 300 steps on `data` (objective meta)' from a card's recorded training."""
+    model = " ".join(str(x) for x in (family or "encoder", training.get("preset")) if x)
+    overrides = training.get("config_overrides") or {}
+    if overrides:
+        model += f" ({', '.join(f'{k}={v}' for k, v in overrides.items())})"
+    steps = training.get("steps")
+    text = f"{model}, {verb}" + (f" {steps} steps" if steps is not None else "")
+    if training.get("dataset"):
+        text += f" on `{training['dataset']}`"
+    return text + (f" (objective {training['objective']})" if training.get("objective") else "")
+
+
+def describe_model(source: str, what: str) -> str:
+    """One Markdown sentence saying what a model was trained on, from what the scripts recorded in its model card
+    (`hf_jepa.hub.read_card_metadata`), or "" when the card records nothing (or the model is missing).
+
+    what="encoder": "Trained: V-JEPA 2 tiny, pretrained 300 steps on `builtin:textured_moving_digits` (objective
+    meta)." what="probe": "Trained: attentive probe on `digit` of `builtin:textured_moving_digits`, top-1 57.5% on
+    its test split (480 samples); its frozen encoder: V-JEPA 2 tiny, pretrained 300 steps on ...". Cards written
+    before the scripts recorded this fall back to the card's standard `datasets` / `model-index` metadata.
+    """
+    from huggingface_hub import ModelCard
+
+    from hf_jepa.hub import read_card_metadata
+
+    try:
+        _check_source(source, what)
+    except ModelUnavailable:
+        return ""
+    card = _model_file(source, "README.md")
+    if card is None:
+        return ""
+    recorded = read_card_metadata(card)
+    family = _family(source)
+    if what == "probe" and (probe := recorded.get("probe")):
+        text = f"{probe.get('type', 'a')} probe on `{probe.get('label_column')}` of `{probe.get('dataset')}`"
+        if probe.get("top1") is not None:
+            text += f", top-1 {100 * probe['top1']:.1f}% on its {probe.get('split', 'test')} split"
+            text += f" ({probe['num_samples']} samples)" if probe.get("num_samples") else ""
+        encoder = recorded.get("encoder") or {}
+        if encoder.get("training"):
+            text += f"; its frozen encoder: {_pretraining_text(encoder['training'], family)}"
+        elif encoder.get("model"):
+            text += f"; its frozen encoder: `{encoder['model']}`"
+        return f"Trained: {text}."
+    training = recorded.get("training") or (recorded.get("encoder") or {}).get("training")  # encoder or classifier
+    if training:
+        verb = "trained" if what == "world model" else "pretrained"
+        return f"Trained: {_pretraining_text(training, family, verb)}."
+    try:  # older cards: the standard metadata
+        data = ModelCard.load(card).data
+    except Exception:  # noqa: BLE001
+        return ""
+    results = [r for r in (data.eval_results or []) if r.metric_type == "top1_accuracy"]
+    if results:
+        r = results[0]
+        return f"Trained: probe with top-1 {100 * r.metric_value:.1f}% on `{r.dataset_name}` ({r.dataset_split})."
+    if data.datasets:
+        return f"Trained: {family or 'model'} trained on {', '.join(f'`{d}`' for d in data.datasets)}."
+    return ""

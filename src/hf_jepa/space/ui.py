@@ -1,0 +1,246 @@
+"""The Gradio Blocks app of the Space: the Plan, Features and Probe tabs (named endpoints /plan, /features,
+/probe). The only module of hf_jepa that imports gradio."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from hf_jepa.envs.two_rooms import TwoRoomsEnv
+from hf_jepa.planning.evaluation import planner_config
+from hf_jepa.space.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, ModelUnavailable, SpaceConfig
+from hf_jepa.space.features import classify, encoder_of, extract_patch_features, features_panel
+from hf_jepa.space.media import example_clips, read_media
+from hf_jepa.space.models import describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.two_rooms import energy_figure, plan_in_two_rooms, render_arena
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CSS", "INTRO", "build_demo", "launch_kwargs"]
+
+INTRO = """# hf_jepa: JEPA features, probes and planning
+I-JEPA / V-JEPA 2 encoders and the V-JEPA 2-AC world model as `transformers` models.
+**Features** shows what the encoder sees, **Probe** classifies a clip, **Plan** steers an agent to a goal image
+by imagining futures in latent space."""
+
+CSS = """
+#intro {margin-bottom: 0.25rem}
+.status {font-size: 0.9rem}
+footer {display: none !important}
+"""
+
+
+def _error(err: Exception) -> Any:
+    """The gr.Error for an exception: our messages as they are, anything else in one line (logged in full)."""
+    if isinstance(err, (InputError, ModelUnavailable)):
+        return gr.Error(str(err), print_exception=False)
+    logger.exception("unexpected error in the Space")
+    return gr.Error(f"Something went wrong ({type(err).__name__}: {err}).", print_exception=False)
+
+
+def _examples(config: SpaceConfig) -> list[tuple[str, str]]:
+    """`example_clips(config.examples)`, or none (logged) when they cannot be made: the app runs without them."""
+    try:
+        return example_clips(config.examples)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not make the example clips; the Features and Probe tabs have none")
+        return []
+
+
+def _status_of(source: str, what: str) -> str:
+    """The model line, then what it was trained on."""
+    _, status = model_status(source, what)
+    about = describe_model(source, what)
+    return f"{status} {about}" if about else status
+
+
+def _add_examples(examples: list[tuple[str, str]], target: Any, elem_id: str) -> None:
+    if examples:
+        gr.Examples([[path] for path, _ in examples], inputs=[target], example_labels=[x for _, x in examples],
+                    label="Clips of the built-in textured moving digits (test split)", elem_id=elem_id)
+
+
+def _plan_tab(config: SpaceConfig) -> None:
+    """The Plan tab: a start and a goal picked on the Two-Rooms arena, one MPC episode of the world model (/plan)."""
+    arena_env = TwoRoomsEnv()
+    size = config.display_size
+
+    def plan_fn(sx: float, sy: float, gx: float, gy: float, max_steps: float, num_samples: float,
+                iterations: float, horizon: float, seed: float,
+                progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, str]:  # noqa: B008
+        try:
+            steps = int(max_steps)
+            samples = int(num_samples)
+            if not 1 <= steps <= config.max_plan_steps:
+                raise InputError(f"MPC steps must be in [1, {config.max_plan_steps}], got {steps}.")
+            if not 4 <= samples <= config.max_plan_samples:
+                raise InputError(f"CEM samples must be in [4, {config.max_plan_samples}], got {samples}.")
+            if not (1 <= int(iterations) <= 50 and 1 <= int(horizon) <= 16):
+                raise InputError("CEM iterations must be in [1, 50] and the horizon in [1, 16].")
+            model = load_model(config.world_model, "world model")
+            cem = planner_config(model, "cem", horizon=int(horizon), num_samples=samples,
+                                 topk=max(2, samples // 10), iterations=int(iterations), seed=int(seed))
+            progress(0, desc="Encoding the start and goal images")
+
+            def report(i: int, n: int) -> None:
+                progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
+
+            source = config.subgoal_source()
+            subgoals = load_subgoal_graph(source, model) if source else None
+            out = plan_in_two_rooms(model, (sx, sy), (gx, gy), cem=cem, max_steps=steps, seed=int(seed),
+                                    subgoals=subgoals, display_size=size, progress=report)
+        except Exception as err:  # noqa: BLE001
+            raise _error(err) from err
+        return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances,
+                                                                 int(model.config.frame_skip)), out.summary
+
+    def picker(sx: float, sy: float, gx: float, gy: float) -> np.ndarray:
+        return render_arena(arena_env, np.array([sx, sy]), np.array([gx, gy]), size=size)
+
+    def on_click(target: str, sx: float, sy: float, gx: float, gy: float, evt: gr.SelectData) -> tuple:
+        x, y = (evt.index[0] + 0.5) / size, (evt.index[1] + 0.5) / size
+        if not arena_env.is_free(np.array([x, y])):
+            gr.Warning("That spot is inside a wall: click on the black floor.")
+            return sx, sy, gx, gy
+        return (round(x, 3), round(y, 3), gx, gy) if target == "Start" else (sx, sy, round(x, 3), round(y, 3))
+
+    def randomize(seed: float) -> tuple[float, float, float, float, int]:
+        rng_seed = int(np.random.default_rng().integers(1_000_000))
+        _, info = arena_env.reset(seed=rng_seed)
+        s, g = arena_env.state, info["goal_state"]
+        return round(float(s[0]), 3), round(float(s[1]), 3), round(float(g[0]), 3), round(float(g[1]), 3), rng_seed
+
+    ok, status = model_status(config.world_model, "world model")
+    gr.Markdown(
+        "Pick a **start** and a **goal** (click the arena, use the sliders, or **Random**), then **Plan**. "
+        "The world model imagines where each candidate action sequence leads, in latent space, and "
+        "the agent takes the first action of the best one, then replans (MPC)."
+    )
+    gr.Markdown(status, elem_classes="status")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=340):
+            arena = gr.Image(picker(0.25, 0.7, 0.75, 0.7), label="Arena: click to place", interactive=False,
+                             height=size, width=size, elem_id="arena", buttons=[], format="png")
+            target = gr.Radio(["Start", "Goal"], value="Start", label="A click on the arena places the",
+                              elem_id="click-target")
+            with gr.Row():
+                sx = gr.Slider(0, 1, value=0.25, step=0.005, label="Start x", buttons=[])
+                sy = gr.Slider(0, 1, value=0.7, step=0.005, label="Start y", buttons=[])
+            with gr.Row():
+                gx = gr.Slider(0, 1, value=0.75, step=0.005, label="Goal x", buttons=[])
+                gy = gr.Slider(0, 1, value=0.7, step=0.005, label="Goal y", buttons=[])
+            with gr.Row():
+                random_btn = gr.Button("Random", elem_id="random-btn")
+                plan_btn = gr.Button("Plan ▶", variant="primary", elem_id="plan-btn", interactive=ok)
+            with gr.Accordion("Planner settings", open=False):
+                steps = gr.Slider(1, config.max_plan_steps, value=config.max_steps, step=1,
+                                  label="MPC steps (at most)")
+                samples = gr.Slider(4, config.max_plan_samples, value=config.num_samples, step=4,
+                                    label="CEM samples")
+                iters = gr.Slider(1, 20, value=config.iterations, step=1, label="CEM iterations")
+                horizon = gr.Slider(1, 16, value=config.horizon, step=1, label="Horizon (actions)")
+                seed = gr.Number(0, precision=0, label="Seed")
+        with gr.Column(scale=3):
+            with gr.Row():
+                trajectory = gr.Image(label="Trajectory (MPC)", type="filepath", height=size,
+                                      elem_id="trajectory", interactive=False)
+                goal_img = gr.Image(label="Goal image given to the planner", type="filepath",
+                                    height=size, elem_id="goal", interactive=False)
+            plan_summary = gr.Markdown(elem_id="plan-summary")
+            energy_plot = gr.Plot(label="Energy and distance to the goal", elem_id="energy")
+    coords = [sx, sy, gx, gy]
+    for slider in coords:
+        slider.change(picker, coords, arena, api_visibility="private", show_progress="hidden")
+    arena.select(on_click, [target, *coords], coords, api_visibility="private")
+    random_btn.click(randomize, [seed], [*coords, seed], api_visibility="private")
+    plan_btn.click(plan_fn, [*coords, steps, samples, iters, horizon, seed],
+                   [trajectory, goal_img, energy_plot, plan_summary], api_name="plan", concurrency_limit=1)
+
+
+def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
+    """The Features tab: an upload's patch features as the RGB of their first 3 principal components (/features)."""
+    media_types = list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+
+    def features_fn(path: str | None) -> tuple[np.ndarray, str]:
+        try:
+            model = load_model(config.encoder, "encoder")
+            encoder = encoder_of(model)
+            frames, kind = read_media(path, config, num_frames=getattr(encoder.config, "num_frames", 8))
+            result = extract_patch_features(model, frames)
+        except Exception as err:  # noqa: BLE001
+            raise _error(err) from err
+        t, h, w, d = result.tokens.shape
+        text = (f"{kind.capitalize()} → {t} x {h} x {w} patch features of width {d} "
+                f"({type(encoder).__name__}). Colours: first 3 principal components of the features.")
+        return features_panel(result), text
+
+    status = _status_of(config.encoder, "encoder")
+    gr.Markdown("Upload an **image** or a **short video** (at most "
+                f"{config.max_video_seconds:g} s, {config.max_upload_mb:g} MB)"
+                + (", or pick a built-in clip below" if examples else "") + ". Each patch feature of "
+                "the encoder is projected on its first 3 principal components, shown as RGB: patches "
+                "with similar colours have similar features.")
+    gr.Markdown(status, elem_classes="status", elem_id="features-status")
+    with gr.Row():
+        with gr.Column(scale=1):
+            feat_in = gr.File(label="Image or video", file_types=media_types, elem_id="features-in")
+            feat_btn = gr.Button("Show features", variant="primary", elem_id="features-btn")
+            _add_examples(examples, feat_in, "features-examples")
+        with gr.Column(scale=2):
+            feat_out = gr.Image(label="Input and the PCA of its patch features", format="png", interactive=False,
+                                elem_id="features-out")
+            feat_info = gr.Markdown()
+    feat_btn.click(features_fn, [feat_in], [feat_out, feat_info], api_name="features")
+
+
+def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
+    """The Probe tab: the top-5 classes of an upload by the probe on the frozen encoder features (/probe)."""
+    media_types = list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+
+    def probe_fn(path: str | None) -> tuple[dict[str, float], str]:
+        try:
+            model = load_model(config.probe_model, "probe")
+            frames, kind = read_media(path, config, num_frames=getattr(model.config, "num_frames", 16))
+            scores = classify(model, frames)
+        except Exception as err:  # noqa: BLE001
+            raise _error(err) from err
+        return scores, f"{type(model).__name__} on the uploaded {kind}: top {len(scores)} classes."
+
+    status = _status_of(config.probe_model, "probe")
+    gr.Markdown("Upload a clip or an image" + (" (or pick a built-in clip below)" if examples else "")
+                + "; a probe trained on the frozen encoder features classifies it (top 5).")
+    gr.Markdown(status, elem_classes="status", elem_id="probe-status")
+    with gr.Row():
+        with gr.Column(scale=1):
+            probe_in = gr.File(label="Image or video", file_types=media_types, elem_id="probe-in")
+            probe_btn = gr.Button("Classify", variant="primary", elem_id="probe-btn")
+            _add_examples(examples, probe_in, "probe-examples")
+        with gr.Column(scale=1):
+            probe_out = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="probe-out")
+            probe_info = gr.Markdown()
+    probe_btn.click(probe_fn, [probe_in], [probe_out, probe_info], api_name="probe")
+
+
+def build_demo(config: SpaceConfig | None = None) -> Any:
+    """The Gradio Blocks app with the Features, Probe and Plan tabs (named endpoints /features, /probe, /plan)."""
+    config = config or SpaceConfig.from_env()
+    examples = _examples(config)
+    with gr.Blocks(title="hf_jepa: JEPA world model", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Tabs():
+            with gr.Tab("Plan", id="plan"):
+                _plan_tab(config)
+            with gr.Tab("Features", id="features"):
+                _features_tab(config, examples)
+            with gr.Tab("Probe", id="probe"):
+                _probe_tab(config, examples)
+    demo.queue(default_concurrency_limit=2)
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Keyword arguments for `demo.launch` (theme and CSS live there in Gradio 6)."""
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "footer_links": ["api"]}
