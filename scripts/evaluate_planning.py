@@ -11,7 +11,6 @@ seconds_per_plan, the planner settings and, on Two-Rooms, the success rates for 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from transformers import AutoModel
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
-from hf_jepa.planning.evaluation import evaluate_planning, pick_episode, planner_config, plot_energy, save_episode_gif
+from hf_jepa.planning.evaluation import evaluate_planning, planner_config, write_evaluation
 from hf_jepa.planning.subgoals import SubgoalConfig, subgoal_graph_from
 
 
@@ -102,22 +101,13 @@ def main(argv: list[str] | None = None) -> dict:
                                    context_frames=args.context_frames, adapt_steps=args.adapt_steps,
                                    adapt_lr=args.adapt_lr, subgoals=subgoals, env_kwargs=env_kwargs, device=args.device)
     json_path = Path(args.json) if args.json else Path(args.output_dir or ".") / "planning.json"
-    out_dir = Path(args.output_dir) if args.output_dir else json_path.parent
-    shown = pick_episode(evaluation)
-    episode = evaluation.episodes[shown]
-    gif = save_episode_gif(episode, evaluation.goals[shown], out_dir / "planning_episode.gif")
-    plot = plot_energy(episode, out_dir / "planning_energy.png",
-                       title=f"episode {shown}: {'success' if episode.success else 'failure'}")
-    results = {**evaluation.results, "model": args.model, "gif": str(gif), "energy_plot": str(plot),
-               "shown_episode": shown}
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2))
+    results = write_evaluation(evaluation, json_path, args.output_dir, model=args.model)
     r = results
     rooms = (f"; other room {r['success_rate_other_room']}, same room {r['success_rate_same_room']}"
              if "success_rate_other_room" in r else "")
     print(f"success {r['success_rate']:.0%} ({r['successes']}/{r['episodes']}){rooms}; mean final distance "
           f"{r['mean_final_distance']:.3f}; {r['seconds_per_action']:.3f} s/action, {r['seconds_per_plan']:.2f} "
-          f"s/plan; wrote {json_path}, {gif}, {plot}")
+          f"s/plan; wrote {json_path}, {results['gif']}, {results['energy_plot']}")
     return results
 
 

@@ -307,6 +307,8 @@ def test_probe_script_end_to_end(tmp_path, builtin_dirs) -> None:
     assert 0 <= video["top1"] <= video["top5"] <= 1
     results = json.loads((tmp_path / "video/results.json").read_text())
     assert results["top1"] == video["top1"] and results["settings"]["probe"] == "attentive"
+    saved = json.loads(next((tmp_path / "video").glob("result-*.json")).read_text())  # evaluate.save
+    assert (saved["top1"], saved["top5"], saved["model"]) == (video["top1"], video["top5"], "random:tiny")
     assert (tmp_path / "video/confusion_matrix.png").stat().st_size > 1000
     folder = tmp_path / "video/classifier"
     card = (folder / "README.md").read_text()

@@ -186,6 +186,10 @@ def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> 
     gif = imageio.mimread(out / "planning_episode.gif")
     assert len(gif) >= 3 and gif[0].shape[1] > gif[0].shape[0]  # observation beside goal
     assert (out / "planning_energy.png").stat().st_size > 1000
+    evaluated = json.loads(next(out.glob("result-*.json")).read_text())  # evaluate.save of the scalar results
+    assert evaluated["success_rate"] == saved["success_rate"] and evaluated["model"] == str(pipeline["wm"] / "final")
+    assert evaluated["mean_final_distance"] == pytest.approx(
+        np.mean([r["final_distance"] for r in records]))
 
 
 def test_evaluation_is_seeded(pipeline: dict[str, Path]) -> None:

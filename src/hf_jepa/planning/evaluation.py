@@ -5,6 +5,7 @@ energy plot. `scripts/evaluate_planning.py` is the command-line front end; the S
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,13 +17,14 @@ import torch
 from tqdm.auto import tqdm
 
 from hf_jepa.envs import make_goal_env
+from hf_jepa.metrics import load_metric, save_results
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.planning.configs import CEMConfig, MPPIConfig
 from hf_jepa.planning.mpc import Episode, run_mpc
 from hf_jepa.planning.subgoals import LatentSubgoalGraph
 from hf_jepa.planning.world_model_planner import WorldModelPlanner
-from hf_jepa.plotting import pyplot, save_figure
+from hf_jepa.plotting import pyplot, save_figure, save_gif
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +168,10 @@ def evaluate_planning(
         replans += episode.num_replans
         bar.set_postfix(success=f"{np.mean([e.success for e in out.episodes]):.2f}")
     success = np.array([e.success for e in out.episodes], dtype=bool)
-    distances = [e.final_distance for e in out.episodes if e.final_distance is not None]
     results: dict[str, Any] = {
-        "success_rate": float(success.mean()),
-        "episodes": episodes,
-        "successes": int(success.sum()),
-        "mean_final_distance": float(np.mean(distances)) if distances else None,
+        **load_metric("planning_success").compute(  # success_rate, successes, episodes, mean_final_distance
+            successes=success.tolist(),
+            final_distances=[None if e.final_distance is None else float(e.final_distance) for e in out.episodes]),
         "seconds_per_action": plan_seconds / max(env_steps, 1),
         "seconds_per_plan": plan_seconds / max(replans, 1),
         "mean_steps": env_steps / episodes,
@@ -196,18 +196,12 @@ def evaluate_planning(
 
 def save_episode_gif(episode: Episode, goal: np.ndarray, path: str | Path, *, scale: int = 4, fps: int = 10) -> Path:
     """A GIF of an episode: each frame (H, W, 3) beside the goal image, upscaled `scale` times (nearest)."""
-    import imageio.v2 as imageio
-
     if not episode.frames:
         raise ValueError("episode has no frames to animate")
     gap = np.full((goal.shape[0], 2, 3), 255, np.uint8)  # white separator, (H, 2, 3)
     frames = [np.concatenate([f, gap, goal], axis=1).repeat(scale, 0).repeat(scale, 1)  # (sH, s(2W+2), 3)
               for f in episode.frames]
-    frames += [frames[-1]] * fps  # hold the last frame for a second
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
-    return path
+    return save_gif(frames, path, fps=fps, hold_frames=fps)  # hold the last frame for a second
 
 
 def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None) -> Path:
@@ -230,6 +224,26 @@ def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None)
     return save_figure(fig, path)
 
 
+def write_evaluation(evaluation: PlanningEvaluation, json_path: str | Path, out_dir: str | Path | None = None,
+                     **info: Any) -> dict[str, Any]:
+    """Write an evaluation's outputs: the JSON (``evaluation.results``, ``info``, the per-episode records and the
+    paths below), ``result-*.json`` (``evaluate.save`` of the scalar results), ``planning_episode.gif`` (the episode
+    ``pick_episode`` chooses, beside its goal) and ``planning_energy.png`` in ``out_dir`` (default: beside the
+    JSON). Returns the JSON's content."""
+    json_path = Path(json_path)
+    out = Path(out_dir) if out_dir is not None else json_path.parent
+    shown = pick_episode(evaluation)
+    episode = evaluation.episodes[shown]
+    gif = save_episode_gif(episode, evaluation.goals[shown], out / "planning_episode.gif")
+    plot = plot_energy(episode, out / "planning_energy.png",
+                       title=f"episode {shown}: {'success' if episode.success else 'failure'}")
+    results = {**evaluation.results, **info, "gif": str(gif), "energy_plot": str(plot), "shown_episode": shown}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2))
+    save_results(out, evaluation.results, **info)
+    return results
+
+
 def pick_episode(evaluation: PlanningEvaluation) -> int:
     """Index of the episode to show: the longest successful other-room episode if any, else the longest success,
     else the first."""
@@ -242,4 +256,4 @@ def pick_episode(evaluation: PlanningEvaluation) -> int:
 
 
 __all__ = ["PlanningEvaluation", "evaluate_planning", "pick_episode", "planner_config", "plot_energy",
-           "save_episode_gif"]
+           "save_episode_gif", "write_evaluation"]

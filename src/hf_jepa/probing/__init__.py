@@ -18,6 +18,7 @@ epochs: the encoder runs once per sample, not once per epoch. `scripts/probe.py`
     features.py    extract_split (+ its disk cache), FeatureSplit
     probe.py       probe_for_encoder, train_probe, evaluate_probe, ProbeMetrics, topk_accuracy
     classifier.py  build_classifier (a transformers classifier folder), probe_model_card, plot_confusion_matrix
+    run.py         ProbeArguments, run_probe: the whole job (scripts/probe.py)
 """
 
 from hf_jepa.data.labels import LabelColumnError, LabelInfo, inspect_label_column
@@ -32,6 +33,7 @@ from hf_jepa.probing.probe import (
     topk_accuracy,
     train_probe,
 )
+from hf_jepa.probing.run import ProbeArguments, run_probe
 
 __all__ = [
     "PROBE_TRAINING_DEFAULTS",
@@ -39,6 +41,7 @@ __all__ = [
     "FrozenEncoder",
     "LabelColumnError",
     "LabelInfo",
+    "ProbeArguments",
     "ProbeMetrics",
     "build_classifier",
     "detect_modality",
@@ -49,6 +52,7 @@ __all__ = [
     "plot_confusion_matrix",
     "probe_for_encoder",
     "probe_model_card",
+    "run_probe",
     "topk_accuracy",
     "train_probe",
 ]

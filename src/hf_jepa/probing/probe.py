@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedConfig
 
 from hf_jepa.data.labels import LabelInfo
+from hf_jepa.metrics import load_metric
 from hf_jepa.modeling.probes import AttentiveProbe, LinearProbe, build_probe, build_probe_from_config
 from hf_jepa.probing.encoder import FrozenEncoder
 
@@ -161,13 +162,18 @@ class ProbeMetrics:
 
 
 def topk_accuracy(logits: Tensor, labels: Tensor, k: int = 1) -> float:
-    """Fraction of rows of logits (M, C) whose true label (M,) is among the k highest scores (k capped at C)."""
+    """Fraction of rows of logits (M, C) whose true label (M,) is among the k highest scores (k capped at C), computed
+    by the ``probe_accuracy`` evaluate module (``hf_jepa.metrics``); nan for no rows."""
     if logits.shape[0] != labels.shape[0]:
         raise ValueError(f"logits has {logits.shape[0]} rows but labels has {labels.shape[0]}")
+    return _accuracies(logits, labels, (k,))[f"top{k}"]
+
+
+def _accuracies(logits: Tensor, labels: Tensor, top_k: tuple[int, ...]) -> dict[str, float]:
     if logits.shape[0] == 0:
-        return float("nan")
-    top = logits.topk(min(k, logits.shape[-1]), dim=-1).indices  # (M, k)
-    return float((top == labels[:, None]).any(dim=-1).float().mean())
+        return {f"top{k}": float("nan") for k in top_k}
+    return load_metric("probe_accuracy").compute(predictions=logits.float().tolist(), references=labels.tolist(),
+                                                 top_k=top_k)
 
 
 @torch.no_grad()
@@ -182,5 +188,6 @@ def evaluate_probe(probe: nn.Module, features: Tensor, labels: Tensor, *, batch_
     num_labels = logits.shape[-1]
     predictions = logits.argmax(-1)
     matrix = confusion_matrix(labels.numpy(), predictions.numpy(), labels=list(range(num_labels)))
-    return ProbeMetrics(top1=topk_accuracy(logits, labels, 1), top5=topk_accuracy(logits, labels, 5),
+    accuracy = _accuracies(logits, labels, (1, 5))
+    return ProbeMetrics(top1=accuracy["top1"], top5=accuracy["top5"],
                         num_samples=len(labels), confusion=matrix, predictions=predictions)

@@ -22,6 +22,7 @@ from hf_jepa.planning.configs import CEMConfig
 from hf_jepa.planning.mpc import Episode, run_mpc
 from hf_jepa.planning.subgoals import LatentSubgoalGraph
 from hf_jepa.planning.world_model_planner import WorldModelPlanner
+from hf_jepa.plotting import save_gif
 from hf_jepa.space.config import InputError, ModelUnavailable
 from hf_jepa.space.media import upscale
 
@@ -157,10 +158,7 @@ def plan_in_two_rooms(
     out.mkdir(parents=True, exist_ok=True)
     frames = [render_arena(env, s, goal_p, size=display_size, trail=list(episode.states[:i + 1]), base=f)
               for i, (f, s) in enumerate(zip(episode.frames, episode.states, strict=True))]
-    frames += [frames[-1]] * 5  # hold the last frame
-    gif = out / "trajectory.gif"
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(gif, save_all=True, append_images=images[1:], duration=120, loop=0, optimize=False)
+    gif = save_gif(frames, out / "trajectory.gif", fps=1000 / 120, hold_frames=5)
     goal_png = out / "goal.png"
     Image.fromarray(upscale(env.render_state(goal_p), display_size)).save(goal_png)
     energies = [float(h[-1]) for h in episode.energies if h]
