@@ -238,7 +238,7 @@ def _eval_results(metrics: Mapping[str, Any], config: Mapping[str, Any],
     probe_task = ("image-classification" if config.get("model_type") == "easy_ijepa" else "video-classification")
     for name, spec in _normalize_metrics(metrics).items():
         if name.startswith("probe_"):
-            task, task_name, metric = probe_task, "Attentive probe (frozen features)", name[len("probe_"):]
+            task, task_name, metric = probe_task, "Probe on frozen features", name[len("probe_"):]
         elif name.startswith("planning_"):
             task, task_name, metric = "robotics", "Goal-image planning (MPC)", name[len("planning_"):]
         else:
@@ -346,8 +346,11 @@ def build_model_card(
     base_model: str | Sequence[str] | None = None,
     tags: Sequence[str] = (),
     description: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ModelCard:
-    """A model card for a saved folder, from its config, training metadata and evaluation results.
+    """A model card for a saved folder, from its config, training metadata and evaluation results: the one card
+    builder of the project (encoders, pretraining models, world models, probe classifiers).
 
     Args:
         folder: a ``save_pretrained`` folder of an hf_jepa model (validated with :func:`check_model_folder`).
@@ -362,6 +365,8 @@ def build_model_card(
         base_model: Hub id(s) this model was fine-tuned or converted from.
         tags: extra tags.
         description: a paragraph placed under the title (default: the family summary).
+        metadata: more entries recorded under ``hf_jepa`` in the YAML metadata (beside ``training``).
+        sections: more Markdown sections, title -> {setting: value} table, after the evaluation.
 
     Returns:
         The ``huggingface_hub.ModelCard`` (YAML metadata + Markdown body).
@@ -379,12 +384,13 @@ def build_model_card(
     metrics = _normalize_metrics(metrics or {})
     eval_results = _eval_results(metrics, config, datasets[0] if datasets else None) if metrics else None
     model_name = repo_id.split("/")[-1]
+    recorded = {**({"training": training} if training else {}), **dict(metadata or {})}
     data = ModelCardData(
         license=license, library_name="transformers", pipeline_tag=_pipeline_tag(config),
         tags=list(dict.fromkeys(all_tags)), datasets=list(datasets) if datasets else None,
         base_model=base_model if isinstance(base_model, str) or base_model is None else list(base_model),
         model_name=model_name, eval_results=eval_results,
-        **({CARD_METADATA_KEY: {"training": training}} if training else {}),
+        **({CARD_METADATA_KEY: recorded} if recorded else {}),
     )
     num_params = count_parameters(folder)
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
@@ -405,6 +411,8 @@ def build_model_card(
     if metrics:
         rows = [(name, _fmt(spec["value"])) for name, spec in metrics.items()]
         body += ["## Evaluation\n", _table(rows, ("metric", "value"))]
+    for title, table in (sections or {}).items():
+        body += [f"## {title}\n", _table([(k, _fmt(v)) for k, v in table.items()], ("setting", "value"))]
     body += [
         "## Citation\n",
         "```bibtex\n@article{assran2025vjepa2,\n  title={V-JEPA 2: Self-Supervised Video Models Enable Understanding, "

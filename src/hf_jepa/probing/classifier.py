@@ -10,7 +10,6 @@ import numpy as np
 from torch import nn
 
 from hf_jepa.data.labels import LabelInfo
-from hf_jepa.hub import CARD_METADATA_KEY
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForImageClassification
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
 from hf_jepa.plotting import pyplot, save_figure
@@ -36,68 +35,46 @@ def build_classifier(
 
 
 def probe_model_card(
+    folder: str | Path,
     *,
-    model_name: str,
     base_model: str,
     dataset: str,
     label_column: str,
     probe_type: str,
-    modality: str,
     metrics: ProbeMetrics,
     settings: dict[str, Any],
     encoder_training: dict[str, Any] | None = None,
+    repo_id: str | None = None,
 ) -> Any:
-    """A `huggingface_hub.ModelCard` whose metadata (`model-index`) holds the top-1 / top-5 test accuracies.
+    """The model card of a saved probe classifier folder (``hf_jepa.hub.build_model_card``): the top-1 / top-5 test
+    accuracies in its ``model-index``, the probe settings as a table.
 
-    The YAML metadata also records, under `hf_jepa` (`hf_jepa.hub.read_card_metadata`), the probe (`probe`: type,
-    dataset, label column, evaluation split, top-1 / top-5, samples, epochs) and its frozen encoder (`encoder`: the
-    model it was given and `encoder_training`, what that encoder's own card recorded about its pretraining).
+    The YAML metadata also records, under ``hf_jepa`` (``hf_jepa.hub.read_card_metadata``), the probe (``probe``:
+    type, dataset, label column, evaluation split, top-1 / top-5, samples, epochs) and its frozen encoder
+    (``encoder``: the model it was given and ``encoder_training``, what that encoder's own card recorded about its
+    pretraining).
     """
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from hf_jepa.hub import build_model_card
 
-    task = "video-classification" if modality == "video" else "image-classification"
     split = settings.get("eval_split", "test")
-    results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset, dataset_split=split,
-                          metric_type=f"top{k}_accuracy", metric_name=f"top-{k} accuracy", metric_value=value)
-               for k, value in ((1, metrics.top1), (5, metrics.top5))]
     is_hub_id = not Path(base_model).exists() and not base_model.startswith(("random:", "pixels"))
-    base = base_model if is_hub_id else None  # only a Hub id is a valid `base_model`
     recorded = {
         "probe": {"type": probe_type, "dataset": dataset, "label_column": label_column, "split": split,
                   "top1": metrics.top1, "top5": metrics.top5, "num_samples": metrics.num_samples,
                   "epochs": settings.get("epochs")},
         "encoder": {"model": base_model, **({"training": dict(encoder_training)} if encoder_training else {})},
     }
-    data = ModelCardData(model_name=model_name, library_name="transformers", pipeline_tag=task,
-                         tags=["jepa", "probe", "hf_jepa"], base_model=base, eval_results=results,
-                         **{CARD_METADATA_KEY: recorded})
-    lines = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
-    content = f"""---
-{data.to_yaml()}
----
-
-# {model_name}
-
-A frozen JEPA encoder (`{base_model}`) with a trained **{probe_type} probe** on `{label_column}` of `{dataset}`,
-made with `hf_jepa` (`scripts/probe.py`).
-
-| split | top-1 | top-5 | samples |
-| --- | --- | --- | --- |
-| {split} | {metrics.top1:.4f} | {metrics.top5:.4f} | {metrics.num_samples} |
-
-```python
-import hf_jepa  # or trust_remote_code=True without it
-from transformers import pipeline
-classifier = pipeline("{task}", model="path/to/this/folder")
-```
-
-## Settings
-
-| setting | value |
-| --- | --- |
-{lines}
-"""
-    return ModelCard(content)
+    result = {"dataset": dataset, "dataset_name": dataset, "split": split}
+    return build_model_card(
+        folder, repo_id=repo_id, datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None,
+        metrics={"probe_top1_accuracy": {"value": metrics.top1, **result},
+                 "probe_top5_accuracy": {"value": metrics.top5, **result}},
+        base_model=base_model if is_hub_id else None,  # only a Hub id is a valid `base_model`
+        tags=["probe"], metadata=recorded, sections={"Probe": settings},
+        description=(f"A frozen JEPA encoder (`{base_model}`) with a trained **{probe_type} probe** on "
+                     f"`{label_column}` of `{dataset}` ({metrics.num_samples} {split} samples: top-1 "
+                     f"{metrics.top1:.4f}, top-5 {metrics.top5:.4f}), made with `hf_jepa` (`scripts/probe.py`)."),
+    )
 
 
 def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: str | Path, *, title: str = "") -> Path:

@@ -138,10 +138,10 @@ def run_probe(args: ProbeArguments) -> dict[str, Any]:
         # what the encoder's card recorded about its pretraining (a classifier folder's: about its encoder's)
         recorded = read_card_metadata(args.model)
         encoder_training = recorded.get("training") or recorded.get("encoder", {}).get("training")
-        card = probe_model_card(model_name=f"{Path(args.model).name or args.model}-{args.label_column}-probe",
-                                base_model=args.model, dataset=args.dataset_name, label_column=args.label_column,
-                                probe_type=args.probe, modality=encoder.modality, metrics=metrics, settings=settings,
-                                encoder_training=encoder_training)
+        card = probe_model_card(folder, base_model=args.model, dataset=args.dataset_name,
+                                label_column=args.label_column, probe_type=args.probe, metrics=metrics,
+                                settings=settings, encoder_training=encoder_training,
+                                repo_id=f"easy-jepa/{Path(args.model).name or args.model}-{args.label_column}-probe")
         card.save(folder / "README.md")
         results["classifier"] = str(folder)
     results["seconds"]["total"] = round(time.perf_counter() - start, 2)
