@@ -27,7 +27,10 @@ import time
 from pathlib import Path
 
 from hf_jepa.hub import read_card_metadata
+from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.subgoals import GRAPH_FILENAME
+
+CEM = WORLD_MODEL_PLANNER_DEFAULTS["cem"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = "builtin:textured_moving_digits"
@@ -45,9 +48,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eval_episodes", type=int, default=10)
     p.add_argument("--frame_skip", type=int, default=10, help="env steps per world-model step")
     # planner sizes left unset take evaluate_planning.py's defaults (hf_jepa.planning.evaluation.planner_config)
-    p.add_argument("--num_samples", type=int, default=None, help="CEM candidates per iteration (300)")
-    p.add_argument("--iterations", type=int, default=None, help="CEM iterations per plan (10)")
-    p.add_argument("--horizon", type=int, default=None, help="planned model steps, frame_skip env steps each (6)")
+    p.add_argument("--num_samples", type=int, default=None, help=f"CEM candidates per iteration ({CEM['num_samples']})")
+    p.add_argument("--iterations", type=int, default=None, help=f"CEM iterations per plan ({CEM['iterations']})")
+    p.add_argument("--horizon", type=int, default=None,
+                   help=f"planned model steps, frame_skip env steps each ({CEM['horizon']})")
     # 150, not 300: measured with one thread on this 2-core CPU while other jobs held both cores, 300 steps took
     # 6.7 min (1.3 s/step with Meta's objective; 2.4 s/step with SIGReg) and the probe stage 2.7 min
     p.add_argument("--digits_pretrain_steps", type=int, default=150,

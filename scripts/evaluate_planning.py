@@ -20,8 +20,11 @@ from transformers import AutoModel
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
+from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.evaluation import evaluate_planning, planner_config, write_evaluation
 from hf_jepa.planning.subgoals import SubgoalConfig, subgoal_graph_from
+
+CEM = WORLD_MODEL_PLANNER_DEFAULTS["cem"]
 
 
 def _flag(value: str) -> bool:
@@ -42,17 +45,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="two_rooms: probability that a goal lies in the other room (env default: 1.0)")
     p.add_argument("--planner", choices=["cem", "mppi"], default="cem")
     # planner sizes left unset take `hf_jepa.planning.evaluation.planner_config`'s defaults (the values in the help)
-    p.add_argument("--num_samples", type=int, default=None, help="candidates per iteration (300)")
+    p.add_argument("--num_samples", type=int, default=None, help=f"candidates per iteration ({CEM['num_samples']})")
     p.add_argument("--horizon", type=int, default=None,
-                   help="planned model steps, each spanning frame_skip env steps (6)")
-    p.add_argument("--iterations", type=int, default=None, help="planner iterations (10)")
-    p.add_argument("--topk", type=int, default=None, help="CEM elite size (30, at most --num_samples)")
+                   help=f"planned model steps, each spanning frame_skip env steps ({CEM['horizon']})")
+    p.add_argument("--iterations", type=int, default=None, help=f"planner iterations ({CEM['iterations']})")
+    p.add_argument("--topk", type=int, default=None, help=f"CEM elite size ({CEM['topk']}, at most --num_samples)")
     p.add_argument("--noise_beta", type=float, default=None,
-                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white) (2)")
+                   help="CEM: 1/f^beta colored sampling noise over the horizon (iCEM; 0 = white) "
+                        f"({CEM['noise_beta']:g})")
     p.add_argument("--keep_elites", type=int, default=None,
-                   help="CEM: elites carried into the next iteration (iCEM's elite memory) (10)")
+                   help=f"CEM: elites carried into the next iteration (iCEM's elite memory) ({CEM['keep_elites']})")
     p.add_argument("--return_best", type=_flag, default=None, metavar="{true,false}",
-                   help="CEM: execute the best sequence found, not the final mean (true)")
+                   help=f"CEM: execute the best sequence found, not the final mean ({str(CEM['return_best']).lower()})")
     p.add_argument("--energy", choices=["l1", "mse"], default="l1")
     p.add_argument("--reduction", choices=["last", "ramp", "mean"], default="ramp",
                    help="score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or "

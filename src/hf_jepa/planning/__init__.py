@@ -1,6 +1,7 @@
 """hf_jepa.planning: goal-image planning with a world model.
 
-    configs.py              CEMConfig (Meta V-JEPA 2-AC / LeWM presets), MPPIConfig, their validation
+    configs.py              CEMConfig (Meta V-JEPA 2-AC / LeWM presets), MPPIConfig, their validation,
+                            WORLD_MODEL_PLANNER_DEFAULTS (the world-model planner's settings, stated once)
     search.py               cem, mppi, colored_noise, project_actions, shift_plan, PlanResult
     energy.py               latent_energy (L1 as Meta, MSE as LeWM)
     mpc.py                  run_mpc: the MPC episode loop over a gymnasium env, Episode
@@ -14,7 +15,7 @@
 """
 
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS, OnlineAdaptation
-from hf_jepa.planning.configs import CEMConfig, MPPIConfig
+from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS, CEMConfig, MPPIConfig
 from hf_jepa.planning.energy import latent_energy
 from hf_jepa.planning.evaluation import (
     PlanningEvaluation,
@@ -39,6 +40,7 @@ from hf_jepa.planning.subgoals import (
 from hf_jepa.planning.world_model_planner import WorldModelPlanner, frame_weights, frames_to_tensor
 
 __all__ = [
+    "WORLD_MODEL_PLANNER_DEFAULTS",
     "ADAPT_LR",
     "ADAPT_STEPS",
     "GRAPH_FILENAME",

@@ -219,27 +219,24 @@ class CEMConfig:
     def lewm(cls, **overrides: Any) -> CEMConfig:
         """LeWM / DINO-WM settings (galilai-group/stable-worldmodel ``solver/cem.py`` defaults and
         its examples: ``CEMSolver(num_samples=300, var_scale=1.0, n_steps=30, topk=30)`` with
-        ``PlanConfig(horizon=5, ...)``).
+        ``PlanConfig(horizon=5, ...)``): this class's defaults, without action bounds.
 
         ``var_scale=1`` is used there as the initial std; the elite mean/std replace the
         distribution each step (momentum 0); actions are not clipped (they live in a
         standardized space), so the bounds are infinite. ``overrides`` replace any field.
         """
-        settings: dict[str, Any] = dict(
-            horizon=5,
-            num_samples=300,
-            topk=30,
-            iterations=30,
-            init_std=1.0,
-            momentum_mean=0.0,
-            momentum_std=0.0,
-            min_std=0.0,
-            action_low=-math.inf,
-            action_high=math.inf,
-            max_norm=None,
-        )
-        settings.update(overrides)
-        return cls(**settings)
+        return cls(**{"action_low": -math.inf, "action_high": math.inf, **overrides})
+
+
+#: The world-model planner's settings (``hf_jepa.planning.evaluation.planner_config``, the scripts' and the Space's
+#: defaults): the Two-Rooms recipe. H = 6 model steps (60 env steps at the demo's frame_skip 10: a detour through
+#: the door fits), 300 samples x 10 iterations (warm-started between replans), an elite of 30 and, for CEM, iCEM's
+#: colored noise (beta 2), elite memory (10) and best-sequence execution. Bounds come from the model's frame_skip.
+WORLD_MODEL_PLANNER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cem": {"horizon": 6, "num_samples": 300, "topk": 30, "iterations": 10, "noise_beta": 2.0, "keep_elites": 10,
+            "return_best": True},
+    "mppi": {"horizon": 6, "num_samples": 300, "iterations": 10},
+}
 
 
 @dataclass(frozen=True)

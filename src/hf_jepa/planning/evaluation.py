@@ -20,7 +20,7 @@ from hf_jepa.envs import make_goal_env
 from hf_jepa.metrics import load_metric, save_results
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
-from hf_jepa.planning.configs import CEMConfig, MPPIConfig
+from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS, CEMConfig, MPPIConfig
 from hf_jepa.planning.mpc import Episode, run_mpc
 from hf_jepa.planning.subgoals import LatentSubgoalGraph
 from hf_jepa.planning.world_model_planner import WorldModelPlanner
@@ -34,24 +34,20 @@ def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", 
     """Planner settings in the model's action units: a planned action is the sum of `frame_skip` env actions, so
     its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times).
 
-    The CEM defaults are the Two-Rooms recipe: H = 6 model steps (60 env steps at the demo's frame_skip 10: a
-    detour through the door fits), 300 samples x 10 iterations (warm-started between replans), an elite of 30
-    (clamped to `num_samples`) and iCEM's colored noise (beta 2), elite memory (10 carried over, clamped to the
-    elite) and best-sequence execution. The issue's reference budget is `horizon=5, iterations=30,
-    noise_beta=0.0, keep_elites=0, return_best=False`.
+    The sizes default to ``WORLD_MODEL_PLANNER_DEFAULTS[kind]`` (the Two-Rooms recipe); the CEM elite is clamped
+    to `num_samples` and the carried elites to the elite. Meta's reference budget for comparison: `horizon=5,
+    iterations=30, noise_beta=0.0, keep_elites=0, return_best=False`.
     """
     k = float(model.config.frame_skip)
     bounds = {"action_low": -k, "action_high": k, "max_norm": k}
+    if kind not in WORLD_MODEL_PLANNER_DEFAULTS:
+        raise ValueError(f"planner kind={kind!r}: expected 'cem' or 'mppi'")
+    settings = {**WORLD_MODEL_PLANNER_DEFAULTS[kind], **overrides}
     if kind == "cem":
-        topk = min(overrides.pop("topk", 30), overrides.get("num_samples", 300))  # an elite within the samples
-        keep = min(overrides.pop("keep_elites", 10), topk)  # carried elites within the elite
-        return CEMConfig(**{"horizon": 6, "num_samples": 300, "topk": topk, "iterations": 10, "init_std": k,
-                            "min_std": 0.05 * k, "noise_beta": 2.0, "keep_elites": keep, "return_best": True,
-                            **bounds, **overrides})
-    if kind == "mppi":
-        return MPPIConfig(**{"horizon": 6, "num_samples": 300, "iterations": 10, "noise_std": 0.5 * k,
-                             **bounds, **overrides})
-    raise ValueError(f"planner kind={kind!r}: expected 'cem' or 'mppi'")
+        settings["topk"] = min(settings["topk"], settings["num_samples"])  # an elite within the samples
+        settings["keep_elites"] = min(settings["keep_elites"], settings["topk"])  # carried elites within the elite
+        return CEMConfig(**{"init_std": k, "min_std": 0.05 * k, **bounds, **settings})
+    return MPPIConfig(**{"noise_std": 0.5 * k, **bounds, **settings})
 
 
 @dataclass
