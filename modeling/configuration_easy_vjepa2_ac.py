@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import PreTrainedConfig
-
 from .configuration_easy_vjepa2 import VideoJepaConfig
-from .validation import (
-    check_bool,
-    check_choice,
-    check_divisible,
-    check_positive,
-    check_positive_float,
-    check_range,
-    warn_unknown_fields,
-)
+from .configuration_jepa import JepaConfig, vit_sizes
+from .validation import check_bool, check_choice, check_positive
 
 # Meta's V-JEPA 2-AC (ViT-g encoder, 1024 x 24 predictor, 7-D end-effector actions/states) and a CPU preset.
 VJEPA2_AC_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(encoder_preset="tiny", predictor_hidden_size=96, predictor_num_hidden_layers=2,
-                 predictor_num_attention_heads=2, predictor_intermediate_size=384, action_dim=2, state_dim=2,
+    "tiny": dict(encoder_preset="tiny", **vit_sizes(96, 2, 2, 384, "predictor_"), action_dim=2, state_dim=2,
                  max_steps=16),
-    "vit_g": dict(encoder_preset="vit_g", predictor_hidden_size=1024, predictor_num_hidden_layers=24,
-                  predictor_num_attention_heads=16, predictor_intermediate_size=4096, action_dim=7, state_dim=7,
+    "vit_g": dict(encoder_preset="vit_g", **vit_sizes(1024, 24, 16, 4096, "predictor_"), action_dim=7, state_dim=7,
                   max_steps=8),
 }
 
@@ -34,17 +23,19 @@ AUTO_MAP: dict[str, str] = {
     "AutoModel": "modeling_easy_vjepa2_ac.JepaWorldModel",
 }
 
+# `JepaWorldModelConfig()`: Meta's 1024-wide, 24-layer AC predictor.
+VJEPA2_AC_DEFAULTS: dict[str, Any] = vit_sizes(1024, 24, 16, 4096, "predictor_")
 
-class JepaWorldModelConfig(PreTrainedConfig):
+
+class JepaWorldModelConfig(JepaConfig):
     """V-JEPA 2-AC: a frozen V-JEPA 2 encoder applied per frame and an action-conditioned, block-causal predictor.
 
     Each time step t contributes `[action_t, state_t, (extrinsics_t), H'*W' frame tokens]`; step t attends to steps
-    <= t, and its frame outputs predict the latents of frame t+1.
+    <= t, and its frame outputs predict the latents of frame t+1. The predictor sizes, `qkv_bias`, `layer_norm_eps`,
+    `drop_path_rate` and `initializer_range` are `JepaConfig` fields (defaults: `VJEPA2_AC_DEFAULTS`).
 
     Args:
         encoder_config: the V-JEPA 2 encoder's config (dict or `VideoJepaConfig`).
-        predictor_hidden_size, predictor_num_hidden_layers, predictor_num_attention_heads,
-        predictor_intermediate_size: predictor sizes.
         action_dim, state_dim: action / proprioceptive state widths (Meta: 7 / 7).
         use_extrinsics: add a camera-extrinsics token per step (Meta: off; its encoder exists either way).
         extrinsics_dim: width of the extrinsics vector (Meta: action_dim - 1).
@@ -57,20 +48,17 @@ class JepaWorldModelConfig(PreTrainedConfig):
         state_update: how a rollout advances the state when future states are not given: "add" (state += action,
             Meta's pose integration for position-like states) or "hold" (keep the last state).
         rope_interleave_fix: as in `VideoJepaConfig` (False = Meta's layout).
-        layer_norm_eps, qkv_bias, drop_path_rate, initializer_range: as in Meta's predictor.
     """
 
     model_type = "easy_vjepa2_ac"
-    _auto_class = "AutoConfig"
     sub_configs = {"encoder_config": VideoJepaConfig}
+    presets = VJEPA2_AC_PRESETS
+    family_defaults = VJEPA2_AC_DEFAULTS
+    default_auto_map = AUTO_MAP
 
     def __init__(
         self,
         encoder_config: dict[str, Any] | VideoJepaConfig | None = None,
-        predictor_hidden_size: int = 1024,
-        predictor_num_hidden_layers: int = 24,
-        predictor_num_attention_heads: int = 16,
-        predictor_intermediate_size: int = 4096,
         action_dim: int = 7,
         state_dim: int = 7,
         use_extrinsics: bool = False,
@@ -80,10 +68,6 @@ class JepaWorldModelConfig(PreTrainedConfig):
         frame_skip: int = 1,
         state_update: str = "add",
         rope_interleave_fix: bool = False,
-        layer_norm_eps: float = 1e-6,
-        qkv_bias: bool = True,
-        drop_path_rate: float = 0.0,
-        initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
         if encoder_config is None:
@@ -92,28 +76,16 @@ class JepaWorldModelConfig(PreTrainedConfig):
             encoder_config = VideoJepaConfig(**{k: v for k, v in encoder_config.items() if k != "model_type"})
         elif not isinstance(encoder_config, VideoJepaConfig):
             raise ValueError(f"encoder_config: expected a dict or VideoJepaConfig, got {type(encoder_config).__name__}")
-        check_positive(predictor_hidden_size=predictor_hidden_size,
-                       predictor_num_hidden_layers=predictor_num_hidden_layers,
-                       predictor_num_attention_heads=predictor_num_attention_heads,
-                       predictor_intermediate_size=predictor_intermediate_size, action_dim=action_dim,
-                       state_dim=state_dim, extrinsics_dim=extrinsics_dim, max_steps=max_steps,
+        check_positive(action_dim=action_dim, state_dim=state_dim, extrinsics_dim=extrinsics_dim, max_steps=max_steps,
                        frame_skip=frame_skip)
-        check_divisible("predictor_hidden_size", predictor_hidden_size, "predictor_num_attention_heads",
-                        predictor_num_attention_heads)
         check_choice("state_update", state_update, ("add", "hold"))
         check_bool(use_extrinsics=use_extrinsics, normalize_latents=normalize_latents,
-                   rope_interleave_fix=rope_interleave_fix, qkv_bias=qkv_bias)
-        check_positive_float(layer_norm_eps=layer_norm_eps, initializer_range=initializer_range)
-        check_range("drop_path_rate", drop_path_rate, 0.0, 1.0)
+                   rope_interleave_fix=rope_interleave_fix)
         if state_update == "add" and state_dim != action_dim:
             raise ValueError(
                 f"state_update='add' needs state_dim == action_dim, got state_dim={state_dim}, action_dim={action_dim}"
             )
         self.encoder_config = encoder_config
-        self.predictor_hidden_size = predictor_hidden_size
-        self.predictor_num_hidden_layers = predictor_num_hidden_layers
-        self.predictor_num_attention_heads = predictor_num_attention_heads
-        self.predictor_intermediate_size = predictor_intermediate_size
         self.action_dim = action_dim
         self.state_dim = state_dim
         self.use_extrinsics = use_extrinsics
@@ -123,13 +95,7 @@ class JepaWorldModelConfig(PreTrainedConfig):
         self.frame_skip = frame_skip
         self.state_update = state_update
         self.rope_interleave_fix = rope_interleave_fix
-        self.layer_norm_eps = layer_norm_eps
-        self.qkv_bias = qkv_bias
-        self.drop_path_rate = drop_path_rate
-        self.initializer_range = initializer_range
-        warn_unknown_fields(type(self), kwargs)
-        kwargs.setdefault("auto_map", dict(AUTO_MAP))
-        super().__init__(**kwargs)
+        super().__init__(**{**self.family_defaults, **kwargs})
 
     @property
     def frame_grid(self) -> tuple[int, int]:
@@ -150,11 +116,8 @@ class JepaWorldModelConfig(PreTrainedConfig):
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> JepaWorldModelConfig:
         """A config from `VJEPA2_AC_PRESETS[name]` ('tiny', 'vit_g'); `encoder_config` may be overridden."""
-        if name not in VJEPA2_AC_PRESETS:
-            raise ValueError(f"preset={name!r}: expected one of {sorted(VJEPA2_AC_PRESETS)}")
-        values = dict(VJEPA2_AC_PRESETS[name])
+        values = {**cls.preset_values(name), **overrides}
         encoder_preset = values.pop("encoder_preset")
-        values.update(overrides)
         values.setdefault("encoder_config", VideoJepaConfig.from_preset(encoder_preset))
         return cls(**values)
 

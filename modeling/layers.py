@@ -2,20 +2,26 @@
 
 Read bottom-up: `Block` = pre-norm `Attention` + `Mlp` with optional `DropPath`; `Attention` is the one attention
 path of the project (fused qkv, `F.scaled_dot_product_attention`, optional rotary embedding, optional KV cache);
-the helpers above it build patch embeddings, fixed 2-D sin-cos tables and Meta's 3-D rotary tables.
+the helpers above it build patch embeddings, fixed 2-D sin-cos tables and Meta's 3-D rotary tables. Below the
+blocks: what the families' models share (`build_blocks` from a config, Meta's init, `JepaPreTrainedModel`, the
+pretraining mixin, the encoder output, input checks).
 
 This file imports only torch and transformers: it travels to the Hub beside the weights (remote code).
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
 
 # ----------------------------------------------------------------------------------------------------------------
 # Position encodings
@@ -358,34 +364,27 @@ class Block(GradientCheckpointingLayer):
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.mlp = Mlp(dim, intermediate_size)
 
-    def forward(
-        self,
-        x: Tensor,
-        rope: RotaryTables | None = None,
-        attn_mask: Tensor | None = None,
-        kv_cache: KVCache | None = None,
-        layer_idx: int = 0,
-    ) -> Tensor:
-        """x: (B, N, C) -> (B, N, C)."""
-        y = self.attn(self.norm1(x), rope=rope, attn_mask=attn_mask, kv_cache=kv_cache, layer_idx=layer_idx)
+    def forward(self, x: Tensor, **attn_kwargs: Any) -> Tensor:
+        """x: (B, N, C) -> (B, N, C); `attn_kwargs` (rope, attn_mask, kv_cache, layer_idx) go to `Attention`."""
+        y = self.attn(self.norm1(x), **attn_kwargs)
         x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-def build_blocks(
-    depth: int,
-    dim: int,
-    num_heads: int,
-    intermediate_size: int,
-    *,
-    qkv_bias: bool,
-    layer_norm_eps: float,
-    drop_path_rate: float,
-) -> nn.ModuleList:
-    """`depth` blocks with stochastic depth rising linearly from 0 to `drop_path_rate` (Meta's rule)."""
-    rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 1 else [drop_path_rate]
+def build_blocks(config: Any, prefix: str = "") -> nn.ModuleList:
+    """The blocks a config describes: `prefix=""` the encoder's, `"predictor_"` the predictor's.
+
+    Sizes come from `{prefix}num_hidden_layers`, `{prefix}hidden_size`, `{prefix}num_attention_heads` and
+    `{prefix}intermediate_size`; `qkv_bias` and `layer_norm_eps` are shared. Stochastic depth rises linearly from 0
+    to `config.drop_path_rate` over the blocks (Meta's rule).
+    """
+    depth = getattr(config, f"{prefix}num_hidden_layers")
+    dim, heads = getattr(config, f"{prefix}hidden_size"), getattr(config, f"{prefix}num_attention_heads")
+    hidden = getattr(config, f"{prefix}intermediate_size")
+    rate = config.drop_path_rate
+    rates = torch.linspace(0, rate, depth).tolist() if depth > 1 else [rate]
     return nn.ModuleList(
-        Block(dim, num_heads, intermediate_size, qkv_bias=qkv_bias, layer_norm_eps=layer_norm_eps, drop_path=r)
+        Block(dim, heads, hidden, qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps, drop_path=r)
         for r in rates
     )
 
@@ -425,13 +424,37 @@ def with_encoder_as_target(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-class SavesEncoderAsTarget:
-    """Mixin for the `*ForPreTraining` models: without an EMA target (SIGReg) `save_pretrained` also writes the
-    online encoder as `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load the trained
-    encoder. Put it before the `PreTrainedModel` base."""
+class JepaPreTrainingMixin:
+    """Mixin for the `*ForPreTraining` models: a context `encoder`, an EMA `target_encoder` (None without one) and a
+    `predictor`; the layer-normed target features; and, without an EMA target (SIGReg), `save_pretrained` also
+    writes the online encoder as `target_encoder.*` (`base_model_prefix`), so `AutoModel` and the classifiers load
+    the trained encoder. Put it before the `PreTrainedModel` base."""
 
     # That `target_encoder.*` copy is an expected extra when the class is loaded without a target encoder.
     _keys_to_ignore_on_load_unexpected = [r"^target_encoder\."]
+
+    def _init_pretraining(self, encoder: nn.Module, predictor: nn.Module) -> None:
+        """Call from `__init__` after `super().__init__(config)`: stores the modules, the target encoder as a copy
+        of the encoder (`config.use_ema_target`), runs `post_init` and Meta's rescaling of the predictor blocks."""
+        self.encoder = encoder
+        self.predictor = predictor
+        self.target_encoder = None
+        if self.config.use_ema_target:
+            self.target_encoder = copy.deepcopy(self.encoder)
+            self.target_encoder.requires_grad_(False)
+        self.post_init()
+        rescale_blocks(self.predictor.predictor_blocks)
+        if self.target_encoder is not None:
+            with torch.no_grad():
+                self.target_encoder.load_state_dict(self.encoder.state_dict())
+
+    def _target_states(self, pixels: Tensor) -> Tensor:
+        """(B, N, D) layer-normed features of every token: the EMA target's without gradients, or without a target
+        (SIGReg) the online encoder's, with gradients when they are enabled."""
+        target_net = self.target_encoder if self.target_encoder is not None else self.encoder
+        with torch.set_grad_enabled(self.target_encoder is None and torch.is_grad_enabled()):
+            h = target_net(pixels).last_hidden_state  # (B, N, D)
+            return F.layer_norm(h, (h.shape[-1],))
 
     def save_pretrained(self, save_directory: Any, **kwargs: Any) -> Any:
         if getattr(self, "target_encoder", None) is not None:
@@ -467,6 +490,33 @@ class ChecksLoadedShapes:
         return (model, info) if with_info else model
 
 
+@dataclass
+class JepaEncoderOutput(ModelOutput):
+    """Encoder output (each family subclasses it under its own name).
+
+    Args:
+        last_hidden_state: (B, K, D) features of the kept tokens (K = N, every token, without a mask), after the
+            final norm.
+        hidden_states: optional tuple of (B, K, D) per block output (before the final norm).
+    """
+
+    last_hidden_state: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+
+
+class JepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
+    """Weight init and loading glue of every JEPA model; a family's base adds `config_class`, `base_model_prefix`
+    and `main_input_name`."""
+
+    _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["Block"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_jepa_weights(module, self.config.initializer_range)
+
+
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """Keep tokens `index` (B, K) long of x (B, N, D) -> (B, K, D) (Meta's `apply_masks` for one mask)."""
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
@@ -486,3 +536,33 @@ def check_token_index(name: str, index: Tensor, batch_size: int, num_tokens: int
             f"{name}: token indices must lie in [0, {num_tokens}) for this input, "
             f"got min {int(index.min())} and max {int(index.max())}"
         )
+
+
+_AXIS_NAMES = {"B": "batch", "T": "frames", "C": "channels", "H": "height", "W": "width"}
+
+
+def check_pixel_values(name: str, pixels: Tensor, axes: str, config: Any) -> None:
+    """Validate a pixel batch laid out as `axes` ("BCHW" images, "BTCHW" videos) against the config: rank,
+    `num_channels`, frames divisible by `tubelet_size` (videos), height and width divisible by `patch_size`."""
+    if not isinstance(pixels, Tensor) or pixels.dim() != len(axes):
+        got = tuple(pixels.shape) if isinstance(pixels, Tensor) else type(pixels).__name__
+        raise ValueError(f"{name}: expected a ({', '.join(_AXIS_NAMES[a] for a in axes)}) tensor, got {got}")
+    size = dict(zip(axes, pixels.shape, strict=True))
+    if size["C"] != config.num_channels:
+        raise ValueError(f"{name}: got {size['C']} channels, expected num_channels={config.num_channels}")
+    if "T" in size and size["T"] % config.tubelet_size:
+        raise ValueError(f"{name}: {size['T']} frames is not divisible by tubelet_size={config.tubelet_size}")
+    if size["H"] % config.patch_size or size["W"] % config.patch_size:
+        what = "frame" if "T" in size else "image"
+        raise ValueError(f"{name}: {what} size {size['H']}x{size['W']} is not divisible by "
+                         f"patch_size={config.patch_size}")
+
+
+def check_predictor_masks(context_states: Tensor, context_mask: Tensor, target_mask: Tensor, num_tokens: int) -> None:
+    """Validate a mask predictor's inputs: (B, K) context and (B, M) target indices in [0, num_tokens), K matching
+    the (B, K, D) context states."""
+    b, k, _ = context_states.shape
+    check_token_index("context_mask", context_mask, b, num_tokens)
+    check_token_index("target_mask", target_mask, b, num_tokens)
+    if context_mask.shape[1] != k:
+        raise ValueError(f"context_mask has {context_mask.shape[1]} indices but context_states has {k} tokens")

@@ -6,42 +6,34 @@ Reads bottom-up: `ImageJepaForPreTraining` owns a context `encoder`, an EMA `tar
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_easy_ijepa import ImageJepaConfig
 from .layers import (
-    ChecksLoadedShapes,
+    JepaEncoderOutput,
+    JepaPreTrainedModel,
+    JepaPreTrainingMixin,
     PatchEmbed2D,
-    SavesEncoderAsTarget,
     build_blocks,
+    check_pixel_values,
+    check_predictor_masks,
     check_token_index,
     gather_tokens,
-    init_jepa_weights,
     rescale_blocks,
     sincos_2d,
 )
-from .probes import AttentivePooler, FrozenEncoderClassifier
+from .probes import FrozenEncoderClassifier
 
 
 @dataclass
-class ImageJepaModelOutput(ModelOutput):
-    """Encoder output.
-
-    Args:
-        last_hidden_state: (B, K, D) features of the kept tokens (K = N without a mask), after the final norm.
-        hidden_states: optional tuple of (B, K, D) per block output (before the final norm).
-    """
-
-    last_hidden_state: Tensor | None = None
-    hidden_states: tuple[Tensor, ...] | None = None
+class ImageJepaModelOutput(JepaEncoderOutput):
+    """`ImageJepaModel`'s output: `last_hidden_state` (B, K, D), optional per-block `hidden_states`."""
 
 
 @dataclass
@@ -61,33 +53,12 @@ class ImageJepaPreTrainingOutput(ModelOutput):
     target_states: Tensor | None = None
 
 
-class ImageJepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
-    """Weight init and loading glue shared by the I-JEPA classes."""
-
-    _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights
+class ImageJepaPreTrainedModel(JepaPreTrainedModel):
+    """The base of the I-JEPA classes."""
 
     config_class = ImageJepaConfig
     base_model_prefix = "target_encoder"  # AutoModel on a pretraining folder loads the EMA target encoder
     main_input_name = "pixel_values"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _no_split_modules = ["Block"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_jepa_weights(module, self.config.initializer_range)
-        if isinstance(module, AttentivePooler):
-            module.reset_parameters()
-
-
-def _check_images(pixel_values: Tensor, config: ImageJepaConfig) -> None:
-    if not isinstance(pixel_values, Tensor) or pixel_values.dim() != 4:
-        got = tuple(pixel_values.shape) if isinstance(pixel_values, Tensor) else type(pixel_values).__name__
-        raise ValueError(f"pixel_values: expected a (batch, channels, height, width) tensor, got shape {got}")
-    _, c, h, w = pixel_values.shape
-    if c != config.num_channels:
-        raise ValueError(f"pixel_values: got {c} channels, expected num_channels={config.num_channels}")
-    if h % config.patch_size or w % config.patch_size:
-        raise ValueError(f"pixel_values: image size {h}x{w} is not divisible by patch_size={config.patch_size}")
 
 
 class ImageJepaModel(ImageJepaPreTrainedModel):
@@ -106,10 +77,7 @@ class ImageJepaModel(ImageJepaPreTrainedModel):
         grid = config.grid_size
         # Stored (not recomputed) like Meta's and transformers' weights, so converted tables load bit-exactly.
         self.pos_embed = nn.Parameter(sincos_2d(config.hidden_size, grid, grid)[None], requires_grad=False)
-        self.blocks = build_blocks(
-            config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,
-            qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps, drop_path_rate=config.drop_path_rate,
-        )
+        self.blocks = build_blocks(config)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
         rescale_blocks(self.blocks)
@@ -137,7 +105,7 @@ class ImageJepaModel(ImageJepaPreTrainedModel):
         return_dict: bool = True,
     ) -> ImageJepaModelOutput:
         """pixel_values (B, C, H, W); context_mask (B, K) indices of the tokens to keep -> (B, K or N, D)."""
-        _check_images(pixel_values, self.config)
+        check_pixel_values("pixel_values", pixel_values, "BCHW", self.config)
         b, _, h, w = pixel_values.shape
         gh, gw = h // self.config.patch_size, w // self.config.patch_size
         x = self.patch_embed(pixel_values.to(self.patch_embed.proj.weight.dtype))  # (B, N, D)
@@ -168,22 +136,14 @@ class ImageJepaPredictor(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         g = config.grid_size
         self.predictor_pos_embed = nn.Parameter(sincos_2d(d, g, g)[None], requires_grad=False)
-        self.predictor_blocks = build_blocks(
-            config.predictor_num_hidden_layers, d, config.predictor_num_attention_heads,
-            config.predictor_intermediate_size, qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps,
-            drop_path_rate=config.drop_path_rate,
-        )
+        self.predictor_blocks = build_blocks(config, "predictor_")
         self.predictor_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.predictor_proj = nn.Linear(d, config.hidden_size)
 
     def forward(self, context_states: Tensor, context_mask: Tensor, target_mask: Tensor) -> Tensor:
         """context_states (B, K, D), context_mask (B, K), target_mask (B, M) -> predictions (B, M, D)."""
+        check_predictor_masks(context_states, context_mask, target_mask, self.predictor_pos_embed.shape[1])
         b, k, _ = context_states.shape
-        n = self.predictor_pos_embed.shape[1]
-        check_token_index("context_mask", context_mask, b, n)
-        check_token_index("target_mask", target_mask, b, n)
-        if context_mask.shape[1] != k:
-            raise ValueError(f"context_mask has {context_mask.shape[1]} indices but context_states has {k} tokens")
         pos = self.predictor_pos_embed.expand(b, -1, -1)  # (B, N, d)
         x = self.predictor_embed(context_states) + gather_tokens(pos, context_mask)  # (B, K, d)
         targets = self.mask_token + gather_tokens(pos, target_mask)  # (B, M, d)
@@ -194,7 +154,7 @@ class ImageJepaPredictor(nn.Module):
         return self.predictor_proj(x)
 
 
-class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
+class ImageJepaForPreTraining(JepaPreTrainingMixin, ImageJepaPreTrainedModel):
     """Context encoder + EMA target encoder + predictor (the I-JEPA training model).
 
     `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder (Meta evaluates it);
@@ -206,18 +166,9 @@ class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
 
     def __init__(self, config: ImageJepaConfig) -> None:
         super().__init__(config)
-        self.encoder = ImageJepaModel(config)
-        self.predictor = ImageJepaPredictor(config)
-        self.target_encoder = None
-        if config.use_ema_target:
-            self.target_encoder = copy.deepcopy(self.encoder)
-            self.target_encoder.requires_grad_(False)
-        self.post_init()
-        rescale_blocks(self.predictor.predictor_blocks)
+        self._init_pretraining(ImageJepaModel(config), ImageJepaPredictor(config))
         with torch.no_grad():
             nn.init.trunc_normal_(self.predictor.mask_token, std=config.initializer_range)
-            if self.target_encoder is not None:
-                self.target_encoder.load_state_dict(self.encoder.state_dict())
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -233,53 +184,28 @@ class ImageJepaForPreTraining(SavesEncoderAsTarget, ImageJepaPreTrainedModel):
         """pixel_values (B,C,H,W); context_mask (B,K); target_mask (B,M), (P,B,M) or a list of P (B,M) tensors."""
         targets_list = list(target_mask) if (isinstance(target_mask, (list, tuple)) or target_mask.dim() == 3) \
             else [target_mask]
-        target_net = self.target_encoder if self.target_encoder is not None else self.encoder
-        with torch.set_grad_enabled(self.target_encoder is None and torch.is_grad_enabled()):
-            h = target_net(pixel_values).last_hidden_state  # (B, N, D)
-            h = F.layer_norm(h, (h.shape[-1],))
-            targets = torch.cat([gather_tokens(h, m) for m in targets_list], dim=0)  # (P*B, M, D)
+        h = self._target_states(pixel_values)  # (B, N, D)
+        targets = torch.cat([gather_tokens(h, m) for m in targets_list], dim=0)  # (P*B, M, D)
         z = self.encoder(pixel_values, context_mask=context_mask).last_hidden_state  # (B, K, D)
         preds = torch.cat([self.predictor(z, context_mask, m) for m in targets_list], dim=0)  # (P*B, M, D)
         return ImageJepaPreTrainingOutput(predictions=preds, targets=targets, context_states=z, target_states=h)
 
 
 class ImageJepaForImageClassification(FrozenEncoderClassifier, ImageJepaPreTrainedModel):
-    """I-JEPA image classifier: `ImageJepaModel` + `probe` (`config.probe_type`) on frozen features.
+    """I-JEPA image classifier: `ImageJepaModel` + `probe` (`config.probe_type`), as `FrozenEncoderClassifier`.
 
-    `model(pixel_values (B, C, H, W), labels=None | (B,) long)`
-    -> `.logits (B, num_labels)`, `.loss` with labels.
-    The encoder is frozen by default (`config.freeze_encoder`: no gradients, kept in eval mode). It is called
-    `target_encoder` as in the pretraining model, so `from_pretrained` of a pretraining folder loads the EMA target
-    encoder (Meta probes it) and that of an encoder folder loads it too; the probe is then newly initialised.
+    `model(pixel_values (B, C, H, W), labels=None | (B,) long)` -> `.logits (B, num_labels)`, `.loss` with labels.
     """
 
     _auto_class = "AutoModelForImageClassification"
-    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
 
     def __init__(self, config: ImageJepaConfig) -> None:
         super().__init__(config)
         self._init_classifier(ImageJepaModel(config))
 
-    def forward(
-        self,
-        pixel_values: Tensor,
-        labels: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        output_hidden_states: bool = False,
-        return_dict: bool = True,
-    ) -> ImageClassifierOutput | tuple:
-        """Classify images.
-
-        Args:
-            pixel_values: (B, C, H, W) images.
-            labels: (B,) class ids in [0, num_labels); gives `.loss` (cross-entropy).
-            attention_mask: (B, N) probe token mask, 1 = real token, 0 = padding (e.g. tokens of padded frames);
-                padded tokens get no weight in the probe.
-            output_hidden_states: also return the encoder's per-block (B, N, D) states.
-
-        Returns:
-            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
-        """
+    def forward(self, pixel_values: Tensor, labels: Tensor | None = None, attention_mask: Tensor | None = None,
+                output_hidden_states: bool = False, return_dict: bool = True) -> ImageClassifierOutput | tuple:
+        """Classify (B, C, H, W) images; the arguments and outputs are `FrozenEncoderClassifier._classify`'s."""
         return self._classify(pixel_values, labels, attention_mask, output_hidden_states, return_dict)
 
 

@@ -7,43 +7,35 @@ The encoder runs only the kept tokens, rotated with those tokens' own (t, h, w) 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2 import VideoJepaConfig
 from .layers import (
-    ChecksLoadedShapes,
+    JepaEncoderOutput,
+    JepaPreTrainedModel,
+    JepaPreTrainingMixin,
     PatchEmbed3D,
-    SavesEncoderAsTarget,
     build_blocks,
+    check_pixel_values,
+    check_predictor_masks,
     check_token_index,
     gather_tokens,
     grid_positions,
-    init_jepa_weights,
     rescale_blocks,
     rope_3d,
 )
-from .probes import AttentivePooler, FrozenEncoderClassifier
+from .probes import FrozenEncoderClassifier
 
 
 @dataclass
-class VideoJepaModelOutput(ModelOutput):
-    """Encoder output.
-
-    Args:
-        last_hidden_state: (B, K, D) features of the kept tokens (K = N = T/t * H/p * W/p without a mask).
-        hidden_states: optional tuple of (B, K, D) per block output (before the final norm).
-    """
-
-    last_hidden_state: Tensor | None = None
-    hidden_states: tuple[Tensor, ...] | None = None
+class VideoJepaModelOutput(JepaEncoderOutput):
+    """`VideoJepaModel`'s output: `last_hidden_state` (B, K, D) with N = T/t * H/p * W/p tokens without a mask,
+    optional per-block `hidden_states`."""
 
 
 @dataclass
@@ -63,41 +55,17 @@ class VideoJepaPreTrainingOutput(ModelOutput):
     target_states: Tensor | None = None
 
 
-class VideoJepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
-    """Weight init and loading glue shared by the V-JEPA 2 classes."""
-
-    _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights
+class VideoJepaPreTrainedModel(JepaPreTrainedModel):
+    """The base of the V-JEPA 2 classes."""
 
     config_class = VideoJepaConfig
     base_model_prefix = "target_encoder"  # AutoModel on a pretraining folder loads the EMA target encoder
     main_input_name = "pixel_values_videos"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _no_split_modules = ["Block"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_jepa_weights(module, self.config.initializer_range)
-        if isinstance(module, AttentivePooler):
-            module.reset_parameters()
 
 
 def check_video(pixel_values_videos: Tensor, config: VideoJepaConfig) -> None:
     """Validate a (B, T, C, H, W) video batch against the config (rank, channels, tubelet, patch)."""
-    if not isinstance(pixel_values_videos, Tensor) or pixel_values_videos.dim() != 5:
-        got = (tuple(pixel_values_videos.shape) if isinstance(pixel_values_videos, Tensor)
-               else type(pixel_values_videos).__name__)
-        raise ValueError(f"pixel_values_videos: expected a (batch, frames, channels, height, width) tensor, got {got}")
-    _, t, c, h, w = pixel_values_videos.shape
-    if c != config.num_channels:
-        raise ValueError(f"pixel_values_videos: got {c} channels, expected num_channels={config.num_channels}")
-    if t % config.tubelet_size:
-        raise ValueError(
-            f"pixel_values_videos: {t} frames is not divisible by tubelet_size={config.tubelet_size}"
-        )
-    if h % config.patch_size or w % config.patch_size:
-        raise ValueError(
-            f"pixel_values_videos: frame size {h}x{w} is not divisible by patch_size={config.patch_size}"
-        )
+    check_pixel_values("pixel_values_videos", pixel_values_videos, "BTCHW", config)
 
 
 class VideoJepaModel(VideoJepaPreTrainedModel):
@@ -115,10 +83,7 @@ class VideoJepaModel(VideoJepaPreTrainedModel):
         super().__init__(config)
         self.patch_embed = PatchEmbed3D(config.patch_size, config.tubelet_size, config.num_channels,
                                         config.hidden_size)
-        self.blocks = build_blocks(
-            config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,
-            qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps, drop_path_rate=config.drop_path_rate,
-        )
+        self.blocks = build_blocks(config)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
         rescale_blocks(self.blocks)
@@ -168,11 +133,7 @@ class VideoJepaPredictor(nn.Module):
         d = config.predictor_hidden_size
         self.predictor_embed = nn.Linear(config.hidden_size, d)
         self.mask_tokens = nn.Parameter(torch.zeros(config.num_mask_tokens, d))  # Meta zero-inits them
-        self.predictor_blocks = build_blocks(
-            config.predictor_num_hidden_layers, d, config.predictor_num_attention_heads,
-            config.predictor_intermediate_size, qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps,
-            drop_path_rate=config.drop_path_rate,
-        )
+        self.predictor_blocks = build_blocks(config, "predictor_")
         self.predictor_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.predictor_proj = nn.Linear(d, config.hidden_size)
 
@@ -197,11 +158,8 @@ class VideoJepaPredictor(nn.Module):
             (B, M, D) predictions in the order of `target_mask`.
         """
         t, gh, gw = grid if grid is not None else self.config.grid
+        check_predictor_masks(context_states, context_mask, target_mask, t * gh * gw)
         b, k, _ = context_states.shape
-        check_token_index("context_mask", context_mask, b, t * gh * gw)
-        check_token_index("target_mask", target_mask, b, t * gh * gw)
-        if context_mask.shape[1] != k:
-            raise ValueError(f"context_mask has {context_mask.shape[1]} indices but context_states has {k} tokens")
         m = target_mask.shape[1]
         x = self.predictor_embed(context_states)  # (B, K, d)
         token = self.mask_tokens[mask_index % self.config.num_mask_tokens]  # (d,)
@@ -219,7 +177,7 @@ class VideoJepaPredictor(nn.Module):
         return self.predictor_proj(x)
 
 
-class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
+class VideoJepaForPreTraining(JepaPreTrainingMixin, VideoJepaPreTrainedModel):
     """Context encoder + EMA target encoder + predictor (the V-JEPA 2 training model).
 
     `AutoModel.from_pretrained` on a folder saved from this class loads the EMA target encoder; without
@@ -231,18 +189,9 @@ class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
 
     def __init__(self, config: VideoJepaConfig) -> None:
         super().__init__(config)
-        self.encoder = VideoJepaModel(config)
-        self.predictor = VideoJepaPredictor(config)
-        self.target_encoder = None
-        if config.use_ema_target:
-            self.target_encoder = copy.deepcopy(self.encoder)
-            self.target_encoder.requires_grad_(False)
-        self.post_init()
-        rescale_blocks(self.predictor.predictor_blocks)
+        self._init_pretraining(VideoJepaModel(config), VideoJepaPredictor(config))
         with torch.no_grad():
             self.predictor.mask_tokens.zero_()
-            if self.target_encoder is not None:
-                self.target_encoder.load_state_dict(self.encoder.state_dict())
 
     def forward(
         self,
@@ -257,11 +206,8 @@ class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
             raise ValueError(f"got {len(contexts)} context masks but {len(targets_idx)} target masks: expected pairs")
         _, t, _, h, w = pixel_values_videos.shape
         grid = (t // self.config.tubelet_size, h // self.config.patch_size, w // self.config.patch_size)
-        target_net = self.target_encoder if self.target_encoder is not None else self.encoder
-        with torch.set_grad_enabled(self.target_encoder is None and torch.is_grad_enabled()):
-            full = target_net(pixel_values_videos).last_hidden_state  # (B, N, D)
-            full = F.layer_norm(full, (full.shape[-1],))
-            targets = [gather_tokens(full, m) for m in targets_idx]  # each (B, M_i, D)
+        full = self._target_states(pixel_values_videos)  # (B, N, D)
+        targets = [gather_tokens(full, m) for m in targets_idx]  # each (B, M_i, D)
         states, preds = [], []
         for ctx, tgt in zip(contexts, targets_idx, strict=True):
             z = self.encoder(pixel_values_videos, context_mask=ctx).last_hidden_state  # (B, K_i, D)
@@ -273,42 +219,21 @@ class VideoJepaForPreTraining(SavesEncoderAsTarget, VideoJepaPreTrainedModel):
 
 
 class VideoJepaForVideoClassification(FrozenEncoderClassifier, VideoJepaPreTrainedModel):
-    """V-JEPA 2 video classifier: `VideoJepaModel` + `probe` (`config.probe_type`) on frozen features.
+    """V-JEPA 2 video classifier: `VideoJepaModel` + `probe` (`config.probe_type`), as `FrozenEncoderClassifier`.
 
-    `model(pixel_values_videos (B, T, C, H, W), labels=None | (B,) long)`
-    -> `.logits (B, num_labels)`, `.loss` with labels.
-    The encoder is frozen by default (`config.freeze_encoder`: no gradients, kept in eval mode). It is called
-    `target_encoder` as in the pretraining model, so `from_pretrained` of a pretraining folder loads the EMA target
-    encoder (Meta probes it) and that of an encoder folder loads it too; the probe is then newly initialised.
+    `model(pixel_values_videos (B, T, C, H, W), labels=None | (B,) long)` -> `.logits (B, num_labels)`, `.loss`
+    with labels.
     """
 
     _auto_class = "AutoModelForVideoClassification"
-    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
 
     def __init__(self, config: VideoJepaConfig) -> None:
         super().__init__(config)
         self._init_classifier(VideoJepaModel(config))
 
-    def forward(
-        self,
-        pixel_values_videos: Tensor,
-        labels: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        output_hidden_states: bool = False,
-        return_dict: bool = True,
-    ) -> ImageClassifierOutput | tuple:
-        """Classify videos.
-
-        Args:
-            pixel_values_videos: (B, T, C, H, W) videos.
-            labels: (B,) class ids in [0, num_labels); gives `.loss` (cross-entropy).
-            attention_mask: (B, N) probe token mask, 1 = real token, 0 = padding (e.g. tokens of padded frames);
-                padded tokens get no weight in the probe.
-            output_hidden_states: also return the encoder's per-block (B, N, D) states.
-
-        Returns:
-            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
-        """
+    def forward(self, pixel_values_videos: Tensor, labels: Tensor | None = None, attention_mask: Tensor | None = None,
+                output_hidden_states: bool = False, return_dict: bool = True) -> ImageClassifierOutput | tuple:
+        """Classify (B, T, C, H, W) videos; the arguments and outputs are `FrozenEncoderClassifier._classify`'s."""
         return self._classify(pixel_values_videos, labels, attention_mask, output_hidden_states, return_dict)
 
 

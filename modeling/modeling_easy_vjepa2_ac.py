@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2_ac import JepaWorldModelConfig
-from .layers import ChecksLoadedShapes, KVCache, build_blocks, init_jepa_weights, rescale_blocks, rope_3d
+from .layers import JepaPreTrainedModel, KVCache, build_blocks, rescale_blocks, rope_3d
 from .modeling_easy_vjepa2 import VideoJepaModel, check_video
 
 
@@ -58,11 +57,7 @@ class ActionConditionedPredictor(nn.Module):
         self.action_encoder = nn.Linear(config.action_dim, d)
         self.state_encoder = nn.Linear(config.state_dim, d)
         self.extrinsics_encoder = nn.Linear(config.extrinsics_dim, d)  # exists even when unused, as in Meta's
-        self.predictor_blocks = build_blocks(
-            config.predictor_num_hidden_layers, d, config.predictor_num_attention_heads,
-            config.predictor_intermediate_size, qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps,
-            drop_path_rate=config.drop_path_rate,
-        )
+        self.predictor_blocks = build_blocks(config, "predictor_")
         self.predictor_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.predictor_proj = nn.Linear(d, config.encoder_config.hidden_size)
 
@@ -142,20 +137,12 @@ class ActionConditionedPredictor(nn.Module):
         return self.predictor_proj(self.predictor_norm(x))
 
 
-class JepaWorldModelPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
-    """Weight init and loading glue of the world model."""
-
-    _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights
+class JepaWorldModelPreTrainedModel(JepaPreTrainedModel):
+    """The base of the world model."""
 
     config_class = JepaWorldModelConfig
     base_model_prefix = ""
     main_input_name = "pixel_values_videos"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _no_split_modules = ["Block"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_jepa_weights(module, self.config.initializer_range)
 
 
 class JepaWorldModel(JepaWorldModelPreTrainedModel):

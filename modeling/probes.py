@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
 
-from .layers import Mlp
+from .layers import Mlp, init_jepa_weights
 
 PROBE_TYPES = ("attentive", "linear")
 
@@ -179,13 +180,7 @@ class AttentivePooler(nn.Module):
         composes with transformers' skip-loaded-weights init).
         """
         for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=self.init_std)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+            init_jepa_weights(module, self.init_std)
         nn.init.trunc_normal_(self.query_tokens, std=self.init_std)
         for i, layer in enumerate(self.self_attention_layers, start=1):
             nn.init.trunc_normal_(layer.self_attn.out_proj.weight, std=self.init_std / math.sqrt(2.0 * i))
@@ -203,45 +198,41 @@ class AttentivePooler(nn.Module):
         return self.cross_attention_layer(queries, x, mask)
 
 
-def _cross_entropy(logits: Tensor, labels: Tensor | None) -> Tensor | None:
+def _classifier(hidden_size: int, num_labels: int, init_std: float) -> nn.Linear:
+    """The probes' last layer: Linear with trunc-normal(std) weights and zero bias."""
+    classifier = nn.Linear(hidden_size, num_labels)
+    with torch.no_grad():
+        nn.init.trunc_normal_(classifier.weight, std=init_std)
+        nn.init.zeros_(classifier.bias)
+    return classifier
+
+
+def _probe_output(logits: Tensor, pooled: Tensor, labels: Tensor | None) -> ProbeOutput:
+    """`ProbeOutput` with the cross-entropy loss when `labels` (B,) are given."""
     if labels is None:
-        return None
+        return ProbeOutput(logits=logits, pooled_output=pooled)
     check_labels(labels, logits.shape[-1])
-    return F.cross_entropy(logits.float(), labels.long())
+    return ProbeOutput(loss=F.cross_entropy(logits.float(), labels.long()), logits=logits, pooled_output=pooled)
 
 
 class AttentiveProbe(nn.Module):
-    """Meta's attentive classifier: `AttentivePooler` -> mean over the Q queries (Q=1: Meta's squeeze) -> Linear."""
+    """Meta's attentive classifier: `AttentivePooler` -> mean over the Q queries (Q=1: Meta's squeeze) -> Linear.
 
-    def __init__(
-        self,
-        hidden_size: int,
-        num_labels: int,
-        *,
-        num_heads: int,
-        intermediate_size: int,
-        num_queries: int = 1,
-        num_self_attention_layers: int = 0,
-        layer_norm_eps: float = 1e-6,
-        qkv_bias: bool = True,
-        init_std: float = 0.02,
-    ) -> None:
+    `pooler_options`: the keyword options of `AttentivePooler` (num_queries, num_self_attention_layers,
+    layer_norm_eps, qkv_bias).
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, *, num_heads: int, intermediate_size: int,
+                 init_std: float = 0.02, **pooler_options: Any) -> None:
         super().__init__()
-        self.pooler = AttentivePooler(hidden_size, num_heads, intermediate_size, num_queries=num_queries,
-                                      num_self_attention_layers=num_self_attention_layers,
-                                      layer_norm_eps=layer_norm_eps, qkv_bias=qkv_bias, init_std=init_std)
-        self.classifier = nn.Linear(hidden_size, num_labels)
-        with torch.no_grad():
-            nn.init.trunc_normal_(self.classifier.weight, std=init_std)
-            nn.init.zeros_(self.classifier.bias)
+        self.pooler = AttentivePooler(hidden_size, num_heads, intermediate_size, init_std=init_std, **pooler_options)
+        self.classifier = _classifier(hidden_size, num_labels, init_std)
 
-    def forward(
-        self, hidden_states: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None
-    ) -> ProbeOutput:
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None,
+                labels: Tensor | None = None) -> ProbeOutput:
         """hidden_states (B, N, D), attention_mask (B, N), labels (B,) -> logits (B, num_labels)."""
         pooled = self.pooler(hidden_states, attention_mask).mean(dim=1)  # (B, Q, D) -> (B, D)
-        logits = self.classifier(pooled)
-        return ProbeOutput(loss=_cross_entropy(logits, labels), logits=logits, pooled_output=pooled)
+        return _probe_output(self.classifier(pooled), pooled, labels)
 
 
 class LinearProbe(nn.Module):
@@ -254,14 +245,10 @@ class LinearProbe(nn.Module):
     def __init__(self, hidden_size: int, num_labels: int, *, init_std: float = 0.02) -> None:
         super().__init__()
         self.norm = nn.BatchNorm1d(hidden_size, affine=False)
-        self.classifier = nn.Linear(hidden_size, num_labels)
-        with torch.no_grad():
-            nn.init.trunc_normal_(self.classifier.weight, std=init_std)
-            nn.init.zeros_(self.classifier.bias)
+        self.classifier = _classifier(hidden_size, num_labels, init_std)
 
-    def forward(
-        self, hidden_states: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None
-    ) -> ProbeOutput:
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None,
+                labels: Tensor | None = None) -> ProbeOutput:
         """hidden_states (B, N, D), attention_mask (B, N), labels (B,) -> logits (B, num_labels)."""
         mask = check_attention_mask(attention_mask, hidden_states.shape[0], hidden_states.shape[1])
         if mask is None:
@@ -269,27 +256,17 @@ class LinearProbe(nn.Module):
         else:
             weights = mask.to(hidden_states.dtype)[..., None]  # (B, N, 1)
             pooled = (hidden_states * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D)
-        logits = self.classifier(self.norm(pooled))
-        return ProbeOutput(loss=_cross_entropy(logits, labels), logits=logits, pooled_output=pooled)
+        return _probe_output(self.classifier(self.norm(pooled)), pooled, labels)
 
 
-def build_probe(
-    probe_type: str,
-    hidden_size: int,
-    num_labels: int,
-    *,
-    num_heads: int = 1,
-    intermediate_size: int | None = None,
-    num_queries: int = 1,
-    num_self_attention_layers: int = 0,
-    layer_norm_eps: float = 1e-6,
-    qkv_bias: bool = True,
-    init_std: float = 0.02,
-) -> AttentiveProbe | LinearProbe:
+def build_probe(probe_type: str, hidden_size: int, num_labels: int, *, num_heads: int = 1,
+                intermediate_size: int | None = None, init_std: float = 0.02,
+                **pooler_options: Any) -> AttentiveProbe | LinearProbe:
     """A probe by name: 'attentive' (`AttentiveProbe`) or 'linear' (`LinearProbe`) over (B, N, hidden_size) tokens.
 
-    `intermediate_size` defaults to 4 * hidden_size (Meta's mlp_ratio 4). Attentive-only arguments are ignored by the
-    linear probe; `layer_norm_eps` is the attentive probe's.
+    `intermediate_size` defaults to 4 * hidden_size (Meta's mlp_ratio 4). `num_heads`, `intermediate_size` and
+    `pooler_options` (num_queries, num_self_attention_layers, layer_norm_eps, qkv_bias: `AttentivePooler`'s) are the
+    attentive probe's; the linear probe ignores them.
     """
     if probe_type not in PROBE_TYPES:
         raise ValueError(f"probe_type={probe_type!r}: expected one of {list(PROBE_TYPES)}")
@@ -298,9 +275,7 @@ def build_probe(
     if probe_type == "linear":
         return LinearProbe(hidden_size, num_labels, init_std=init_std)
     return AttentiveProbe(hidden_size, num_labels, num_heads=num_heads,
-                          intermediate_size=intermediate_size or 4 * hidden_size, num_queries=num_queries,
-                          num_self_attention_layers=num_self_attention_layers, layer_norm_eps=layer_norm_eps,
-                          qkv_bias=qkv_bias, init_std=init_std)
+                          intermediate_size=intermediate_size or 4 * hidden_size, init_std=init_std, **pooler_options)
 
 
 def build_probe_from_config(config) -> AttentiveProbe | LinearProbe:  # noqa: ANN001 -- any JEPA config
@@ -314,9 +289,19 @@ def build_probe_from_config(config) -> AttentiveProbe | LinearProbe:  # noqa: AN
 
 
 class FrozenEncoderClassifier:
-    """Mixin for the `*For*Classification` models: an encoder called `target_encoder` (so a pretraining folder
-    loads its EMA target) + `probe` (`config.probe_type`), the encoder frozen by default (`config.freeze_encoder`:
-    no gradients, kept in eval mode). Put it before the `PreTrainedModel` base."""
+    """Mixin for the `*For*Classification` models: an encoder called `target_encoder` as in the pretraining model,
+    so `from_pretrained` of a pretraining folder loads the EMA target encoder (Meta probes it) and that of an
+    encoder folder loads it too (the probe is then newly initialised), + `probe` (`config.probe_type`); the encoder
+    is frozen by default (`config.freeze_encoder`: no gradients, kept in eval mode). Put it before the
+    `PreTrainedModel` base."""
+
+    # Loading out of a pretraining folder: the context encoder and predictor are expected extras.
+    _keys_to_ignore_on_load_unexpected = [r"^encoder\.", r"^predictor\."]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, AttentivePooler):
+            module.reset_parameters()
 
     def _init_classifier(self, encoder: nn.Module) -> None:
         """Call from `__init__` after `super().__init__(config)`: builds the probe and runs `post_init`."""
@@ -339,7 +324,19 @@ class FrozenEncoderClassifier:
 
     def _classify(self, pixels: Tensor, labels: Tensor | None, attention_mask: Tensor | None,
                   output_hidden_states: bool, return_dict: bool) -> ImageClassifierOutput | tuple:
-        """Encoder (without gradients when frozen) -> probe: logits (B, num_labels), loss with labels."""
+        """Encoder (without gradients when frozen) -> probe: the `forward` of the classification models.
+
+        Args:
+            pixels: the encoder's input: (B, C, H, W) images or (B, T, C, H, W) videos.
+            labels: (B,) class ids in [0, num_labels); gives `.loss` (cross-entropy).
+            attention_mask: (B, N) probe token mask, 1 = real token, 0 = padding (e.g. tokens of padded frames);
+                padded tokens get no weight in the probe.
+            output_hidden_states: also return the encoder's per-block (B, N, D) states.
+            return_dict: False returns the tuple of the non-None outputs.
+
+        Returns:
+            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
+        """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
             encoded = self.target_encoder(pixels, output_hidden_states=output_hidden_states)
         out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)

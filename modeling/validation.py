@@ -6,6 +6,8 @@ import dataclasses
 import difflib
 import inspect
 import logging
+import math
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -31,10 +33,43 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_range(name: str, value: float, low: float, high: float) -> None:
-    """Raise ValueError unless `value` is a number with `low <= value <= high`."""
-    if not _is_number(value) or not (low <= value <= high):
-        raise ValueError(f"{name}={value!r}: expected a number in [{low}, {high}]")
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def check_range(name: str, value: float, low: float, high: float, *, include_low: bool = True) -> None:
+    """Raise ValueError unless `value` is a number with `low <= value <= high` (`low < value` without
+    `include_low`)."""
+    if not _is_number(value) or not ((low <= value if include_low else low < value) and value <= high):
+        raise ValueError(f"{name}={value!r}: expected a number in {'[' if include_low else '('}{low}, {high}]")
+
+
+def check_numbers(name: str, value: Any, length: int, *, positive: bool = False) -> tuple[float, ...]:
+    """Raise ValueError unless `value` is a sequence of `length` finite numbers (each > 0 with `positive`);
+    return them as a tuple of floats."""
+    ok = _is_sequence(value) and len(value) == length
+    ok = ok and all(_is_number(v) and math.isfinite(v) and (v > 0 or not positive) for v in value)
+    if not ok:
+        raise ValueError(f"{name}={value!r}: expected {length} finite numbers{' > 0' if positive else ''}")
+    return tuple(float(v) for v in value)
+
+
+def check_ordered_pair(name: str, value: Any, low: float, high: float | None = None) -> tuple[float, float]:
+    """Raise ValueError unless `value` is a (min, max) pair of finite numbers with `low < min <= max <= high`
+    (no upper bound when `high` is None); return it as a tuple of floats."""
+    bound = f"{low} < min <= max" + (f" <= {high}" if high is not None else "")
+    ok = _is_sequence(value) and len(value) == 2
+    ok = ok and all(_is_number(v) and math.isfinite(v) for v in value)
+    if not ok or not (low < value[0] <= value[1] and (high is None or value[1] <= high)):
+        raise ValueError(f"{name}={value!r}: expected a (min, max) pair of numbers with {bound}")
+    return float(value[0]), float(value[1])
+
+
+def check_name(**fields: Any) -> None:
+    """Raise ValueError for the first field that is not a non-empty string (a column or feature name)."""
+    for name, value in fields.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name}={value!r}: expected a non-empty string")
 
 
 def check_positive_float(**fields: Any) -> None:
@@ -68,6 +103,19 @@ def _base_config_fields() -> frozenset[str]:
                               "experts_implementation"})
 
 
+def config_fields(config_class: type) -> list[str]:
+    """The fields `config_class.__init__` takes by name: its own parameters and those of every config base class
+    whose `__init__` it reaches through `**kwargs` (up to `PreTrainedConfig`)."""
+    names: list[str] = []
+    for klass in config_class.__mro__:
+        if klass is PreTrainedConfig or not issubclass(klass, PreTrainedConfig):
+            break
+        if "__init__" in vars(klass):
+            params = inspect.signature(klass.__init__).parameters
+            names += [n for n, p in params.items() if n != "self" and p.kind is not p.VAR_KEYWORD and n not in names]
+    return names
+
+
 def warn_unknown_fields(config_class: type, kwargs: dict[str, Any]) -> None:
     """Log a WARNING naming the config.json keys that neither `config_class` nor `PreTrainedConfig` knows (kept as
     attributes, as transformers does, but nothing reads them: a typo such as `hiden_size` would otherwise pass
@@ -75,7 +123,7 @@ def warn_unknown_fields(config_class: type, kwargs: dict[str, Any]) -> None:
     unknown = sorted(k for k in kwargs if k not in _base_config_fields())
     if not unknown:
         return
-    own = [n for n in inspect.signature(config_class.__init__).parameters if n not in ("self", "kwargs")]
+    own = config_fields(config_class)
     hints = [f"{m[0]!r} for {k!r}" for k in unknown if (m := difflib.get_close_matches(k, own, n=1, cutoff=0.75))]
     logger.warning("%s: unknown config field(s) %s are kept as attributes but not used by the model%s",
                    config_class.__name__, unknown, f" (did you mean {', '.join(hints)}?)" if hints else "")

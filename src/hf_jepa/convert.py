@@ -8,7 +8,6 @@ cannot tell (attention heads, the V-JEPA 2 training grid) comes from `overrides`
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import pickle
@@ -26,6 +25,7 @@ from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining, ImageJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
+from hf_jepa.modeling.validation import config_fields
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,9 @@ def _first(keys: list[str], n: int = 5) -> str:
     return f"{keys[:n]}{_more(keys, n)}"
 
 
-def _load_exact(model: PreTrainedModel, state: dict[str, Tensor], what: str) -> None:
-    """Load every tensor, each with the shape the model (sized from the checkpoint's tensors) expects."""
+def load_exact(model: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
+    """Load every tensor, each with the shape the model (sized from the checkpoint's tensors) expects; a
+    CheckpointError names the wrong shapes, missing and unexpected keys."""
     expected = model.state_dict()
     wrong = [f"{k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
              for k, v in state.items() if k in expected and v.shape != expected[k].shape]
@@ -233,7 +234,7 @@ def convert_meta_checkpoint(
         ac_keys = ["action_encoder.weight", "state_encoder.weight", "extrinsics_encoder.weight"]
         _require(predictor_sd, ac_keys, "vjepa2_ac predictor")
         _require_dims(predictor_sd, dict.fromkeys(ac_keys, 2), "vjepa2_ac predictor")
-        enc_fields = set(inspect.signature(VideoJepaConfig.__init__).parameters) - {"self", "kwargs"}
+        enc_fields = set(config_fields(VideoJepaConfig))
         enc_kw = {k: v for k, v in overrides.items() if k in enc_fields and not k.startswith("predictor_")}
         ac_kw = {k: v for k, v in overrides.items() if k not in enc_kw}
         config = JepaWorldModelConfig(**{
@@ -243,8 +244,8 @@ def convert_meta_checkpoint(
             "extrinsics_dim": predictor_sd["extrinsics_encoder.weight"].shape[1], **ac_kw,
         })
         model = JepaWorldModel(config)
-        _load_exact(model.encoder, encoder_sd, f"{family} encoder")
-        _load_exact(model.predictor, predictor_sd, f"{family} predictor")
+        load_exact(model.encoder, encoder_sd, f"{family} encoder")
+        load_exact(model.predictor, predictor_sd, f"{family} predictor")
         return model.eval()
 
     config_cls, model_cls = ((ImageJepaConfig, ImageJepaForPreTraining) if family == "ijepa"
@@ -256,9 +257,9 @@ def convert_meta_checkpoint(
     context_sd = _select(ckpt, "encoder", path) if "encoder" in ckpt else encoder_sd
     if family == "vjepa2":
         context_sd.pop("pos_embed", None)
-    _load_exact(model.encoder, context_sd, f"{family} context encoder")
-    _load_exact(model.target_encoder, encoder_sd, f"{family} {key}")
-    _load_exact(model.predictor, _ours_predictor_state(predictor_sd, family), f"{family} predictor")
+    load_exact(model.encoder, context_sd, f"{family} context encoder")
+    load_exact(model.target_encoder, encoder_sd, f"{family} {key}")
+    load_exact(model.predictor, _ours_predictor_state(predictor_sd, family), f"{family} predictor")
     return model.eval()
 
 
@@ -299,7 +300,7 @@ def _ijepa_from_transformers(sd: dict[str, Tensor], cfg: PreTrainedConfig) -> Im
         ours.update(_copy(sd, f"{src}.mlp.fc1", f"{dst}.mlp.fc1"))
         ours.update(_copy(sd, f"{src}.mlp.fc2", f"{dst}.mlp.fc2"))
     model = ImageJepaModel(config)
-    _load_exact(model, ours, "ijepa (transformers)")
+    load_exact(model, ours, "ijepa (transformers)")
     return model.eval()
 
 
@@ -336,10 +337,18 @@ def _vjepa2_from_transformers(sd: dict[str, Tensor], cfg: PreTrainedConfig) -> V
     pred.update(_copy(sd, "predictor.proj", "predictor_proj"))
     pred.update(_vjepa2_layers(sd, "predictor.layer", "predictor_blocks", cfg.pred_num_hidden_layers))
     model = VideoJepaForPreTraining(config)
-    _load_exact(model.encoder, enc, "vjepa2 encoder (transformers)")
-    _load_exact(model.target_encoder, enc, "vjepa2 encoder (transformers)")
-    _load_exact(model.predictor, pred, "vjepa2 predictor (transformers)")
+    load_exact(model.encoder, enc, "vjepa2 encoder (transformers)")
+    load_exact(model.target_encoder, enc, "vjepa2 encoder (transformers)")
+    load_exact(model.predictor, pred, "vjepa2 predictor (transformers)")
     return model.eval()
+
+
+def read_transformers_config(path: str | Path) -> dict[str, Any]:
+    """The config.json of a transformers folder; a CheckpointError when there is none."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{path}: not a transformers folder (no config.json)")
+    return json.loads(config_file.read_text())
 
 
 def convert_transformers_model(path: str | Path) -> PreTrainedModel:
@@ -353,10 +362,7 @@ def convert_transformers_model(path: str | Path) -> PreTrainedModel:
     if isinstance(path, PreTrainedModel):
         model = path
     else:
-        config_file = Path(path) / "config.json"
-        if not config_file.is_file():
-            raise CheckpointError(f"{path}: not a transformers folder (no config.json)")
-        model_type = json.loads(config_file.read_text()).get("model_type")
+        model_type = read_transformers_config(path).get("model_type")
         if model_type not in ("ijepa", "vjepa2"):
             raise CheckpointError(f"{path}: model_type={model_type!r}, expected 'ijepa' or 'vjepa2'")
         model = AutoModel.from_pretrained(path)

@@ -9,29 +9,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 
-import torch
 from torch import Tensor
 from transformers import PreTrainedModel
 
-from hf_jepa.convert import CheckpointError, convert_transformers_model, strip_prefixes
+from hf_jepa.convert import (
+    CheckpointError,
+    convert_transformers_model,
+    load_exact,
+    read_transformers_config,
+    strip_prefixes,
+)
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
 
 __all__ = ["convert_transformers_video_classifier", "meta_attentive_probe_state"]
 
 logger = logging.getLogger(__name__)
-
-
-def _load_exact(module: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
-    result = module.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{what}: missing keys {result.missing_keys[:5]}, "
-                              f"unexpected keys {result.unexpected_keys[:5]}")
 
 
 def convert_transformers_video_classifier(path: str | Path | PreTrainedModel) -> VideoJepaForVideoClassification:
@@ -46,10 +43,7 @@ def convert_transformers_video_classifier(path: str | Path | PreTrainedModel) ->
     if isinstance(path, PreTrainedModel):
         source = path
     else:
-        config_file = Path(path) / "config.json"
-        if not config_file.is_file():
-            raise CheckpointError(f"{path}: not a transformers folder (no config.json)")
-        config = json.loads(config_file.read_text())
+        config = read_transformers_config(path)
         archs = config.get("architectures") or []
         if config.get("model_type") != "vjepa2" or "VJEPA2ForVideoClassification" not in archs:
             raise CheckpointError(f"{path}: model_type={config.get('model_type')!r}, architectures={archs}; "
@@ -76,11 +70,11 @@ def convert_transformers_video_classifier(path: str | Path | PreTrainedModel) ->
         "label2id": dict(cfg.label2id),
     })
     model = VideoJepaForVideoClassification(config)
-    _load_exact(model.target_encoder, pretraining.target_encoder.state_dict(), "vjepa2 classifier encoder")
+    load_exact(model.target_encoder, pretraining.target_encoder.state_dict(), "vjepa2 classifier encoder")
     sd = {k: v.detach().float() for k, v in source.state_dict().items()}
     probe = {f"pooler.{k[len('pooler.'):]}": v for k, v in sd.items() if k.startswith("pooler.")}
     probe.update({k: v for k, v in sd.items() if k.startswith("classifier.")})
-    _load_exact(model.probe, probe, "vjepa2 classifier probe (transformers)")
+    load_exact(model.probe, probe, "vjepa2 classifier probe (transformers)")
     return model.eval()
 
 
