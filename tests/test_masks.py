@@ -285,7 +285,8 @@ def test_3d_from_meta_yaml_dict() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field_and_value"),
     [
-        ({"pred_mask_scale": (0.3, 0.1)}, "pred_mask_scale=(0.3, 0.1): expected min <= max in (0, 1]"),
+        ({"pred_mask_scale": (0.3, 0.1)}, "pred_mask_scale=(0.3, 0.1): expected a (min, max) pair of numbers with "
+                                          "0.0 < min <= max <= 1.0"),
         ({"enc_mask_scale": (0.0, 1.0)}, "enc_mask_scale=(0.0, 1.0)"),
         ({"enc_mask_scale": (0.5, 1.2)}, "enc_mask_scale=(0.5, 1.2)"),
         ({"aspect_ratio": (2.0, 1.0)}, "aspect_ratio=(2.0, 1.0)"),

@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from hf_jepa.modeling.validation import check_bool, check_ordered_pair, check_positive, check_range
 
 logger = logging.getLogger(__name__)
 
@@ -61,37 +63,7 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------
-# validation helpers (errors name the field, the value and what was expected)
-
-
-def _as_pair(name: str, value: Any) -> tuple[float, float]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ValueError(f"{name}={value!r}: expected a (min, max) pair of numbers")
-    lo, hi = value
-    for v in (lo, hi):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"{name}={value!r}: expected a (min, max) pair of finite numbers")
-    return float(lo), float(hi)
-
-
-def _check_unit_range(name: str, value: Any) -> tuple[float, float]:
-    lo, hi = _as_pair(name, value)
-    if not 0.0 < lo <= hi <= 1.0:
-        raise ValueError(f"{name}={tuple(value)!r}: expected min <= max in (0, 1]")
-    return lo, hi
-
-
-def _check_positive_range(name: str, value: Any) -> tuple[float, float]:
-    lo, hi = _as_pair(name, value)
-    if not 0.0 < lo <= hi:
-        raise ValueError(f"{name}={tuple(value)!r}: expected 0 < min <= max")
-    return lo, hi
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r}: expected an int >= {minimum}")
-    return value
+# validation (hf_jepa.modeling.validation's helpers: errors name the field, the value and what was expected)
 
 
 def _check_grid(value: Any, ndim: int, names: str) -> tuple[int, ...]:
@@ -99,7 +71,7 @@ def _check_grid(value: Any, ndim: int, names: str) -> tuple[int, ...]:
     ok = isinstance(grid, Sequence) and len(grid) == ndim
     ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in grid)
     if not ok:
-        raise ValueError(f"grid_size={value!r}: expected {ndim} positive ints {names} (in tokens)")
+        raise ValueError(f"grid_size={value!r}: expected {ndim} positive integers {names} (in tokens)")
     return tuple(grid)
 
 
@@ -134,15 +106,11 @@ class MultiBlockMaskConfig2D:
 
     def __post_init__(self) -> None:
         # frozen dataclass: normalise (e.g. YAML lists -> tuples) through object.__setattr__
-        object.__setattr__(self, "enc_mask_scale", _check_unit_range("enc_mask_scale", self.enc_mask_scale))
-        object.__setattr__(self, "pred_mask_scale", _check_unit_range("pred_mask_scale", self.pred_mask_scale))
-        object.__setattr__(self, "aspect_ratio", _check_positive_range("aspect_ratio", self.aspect_ratio))
-        _check_int("nenc", self.nenc, 1)
-        _check_int("npred", self.npred, 1)
-        _check_int("min_keep", self.min_keep, 1)
-        _check_int("max_attempts", self.max_attempts, 1)
-        if not isinstance(self.allow_overlap, bool):
-            raise ValueError(f"allow_overlap={self.allow_overlap!r}: expected a bool")
+        for name in ("enc_mask_scale", "pred_mask_scale"):
+            object.__setattr__(self, name, check_ordered_pair(name, getattr(self, name), 0.0, 1.0))
+        object.__setattr__(self, "aspect_ratio", check_ordered_pair("aspect_ratio", self.aspect_ratio, 0.0))
+        check_positive(nenc=self.nenc, npred=self.npred, min_keep=self.min_keep, max_attempts=self.max_attempts)
+        check_bool(allow_overlap=self.allow_overlap)
 
 
 @dataclass(frozen=True)
@@ -169,16 +137,14 @@ class MaskFamily3D:
     max_keep: int | None = None
 
     def __post_init__(self) -> None:
-        _check_int("num_blocks", self.num_blocks, 1)
-        object.__setattr__(self, "spatial_scale", _check_unit_range("spatial_scale", self.spatial_scale))
-        object.__setattr__(self, "temporal_scale", _check_unit_range("temporal_scale", self.temporal_scale))
-        object.__setattr__(self, "aspect_ratio", _check_positive_range("aspect_ratio", self.aspect_ratio))
-        r = self.max_temporal_keep
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 < r <= 1.0:
-            raise ValueError(f"max_temporal_keep={r!r}: expected a number in (0, 1]")
-        object.__setattr__(self, "max_temporal_keep", float(r))
+        check_positive(num_blocks=self.num_blocks)
+        for name in ("spatial_scale", "temporal_scale"):
+            object.__setattr__(self, name, check_ordered_pair(name, getattr(self, name), 0.0, 1.0))
+        object.__setattr__(self, "aspect_ratio", check_ordered_pair("aspect_ratio", self.aspect_ratio, 0.0))
+        check_range("max_temporal_keep", self.max_temporal_keep, 0.0, 1.0, include_low=False)
+        object.__setattr__(self, "max_temporal_keep", float(self.max_temporal_keep))
         if self.max_keep is not None:
-            _check_int("max_keep", self.max_keep, 1)
+            check_positive(max_keep=self.max_keep)
 
     # Meta options we do not implement; accepted by from_dict only at their default (False).
     _UNSUPPORTED = ("full_complement", "pred_full_complement", "inv_block")
@@ -227,7 +193,7 @@ class MultiBlockMaskConfig3D:
             if not isinstance(f, MaskFamily3D):
                 raise ValueError(f"families[{i}]={f!r}: expected a MaskFamily3D or a mapping")
         object.__setattr__(self, "families", fams)
-        _check_int("max_attempts", self.max_attempts, 1)
+        check_positive(max_attempts=self.max_attempts)
 
     @classmethod
     def for_grid(cls, grid_size: tuple[int, int, int]) -> MultiBlockMaskConfig3D:
@@ -252,8 +218,19 @@ class MultiBlockMaskConfig3D:
 # outputs
 
 
+class _MaskTensors:
+    """`to` / `pin_memory` of the mask batches below, whose fields are all tensors."""
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Any:
+        return replace(self, **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+                                for f in fields(self)})
+
+    def pin_memory(self) -> Any:  # picked up by DataLoader(pin_memory=True)
+        return replace(self, **{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+
+
 @dataclass(frozen=True)
-class MaskBatch2D:
+class MaskBatch2D(_MaskTensors):
     """I-JEPA masks for one batch; sorted flat indices ``h * W + w`` into the ``(H, W)`` grid.
 
     Attributes:
@@ -266,17 +243,9 @@ class MaskBatch2D:
     context: Tensor
     targets: Tensor
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> MaskBatch2D:
-        return MaskBatch2D(
-            self.context.to(device, non_blocking=non_blocking), self.targets.to(device, non_blocking=non_blocking)
-        )
-
-    def pin_memory(self) -> MaskBatch2D:  # picked up by DataLoader(pin_memory=True)
-        return MaskBatch2D(self.context.pin_memory(), self.targets.pin_memory())
-
 
 @dataclass(frozen=True)
-class MaskPair:
+class MaskPair(_MaskTensors):
     """One V-JEPA mask family for one batch; sorted flat indices ``t * H * W + h * W + w``.
 
     Attributes:
@@ -287,14 +256,6 @@ class MaskPair:
     context: Tensor
     target: Tensor
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> MaskPair:
-        return MaskPair(
-            self.context.to(device, non_blocking=non_blocking), self.target.to(device, non_blocking=non_blocking)
-        )
-
-    def pin_memory(self) -> MaskPair:  # picked up by DataLoader(pin_memory=True)
-        return MaskPair(self.context.pin_memory(), self.target.pin_memory())
-
 
 # ----------------------------------------------------------------------------------------------
 # sampling primitives
@@ -302,6 +263,12 @@ class MaskPair:
 
 def _uniform(lo: float, hi: float, generator: torch.Generator | None) -> float:
     return lo + torch.rand(1, generator=generator).item() * (hi - lo)
+
+
+def _draw_block_hw(height: int, width: int, scale: tuple[float, float], aspect_ratio: tuple[float, float],
+                   generator: torch.Generator | None) -> tuple[int, int]:
+    """`_block_hw` for a scale, then an aspect ratio, drawn uniformly from their (min, max) ranges."""
+    return _block_hw(height, width, _uniform(*scale, generator), _uniform(*aspect_ratio, generator))
 
 
 def _block_hw(height: int, width: int, scale: float, aspect_ratio: float) -> tuple[int, int]:
@@ -317,6 +284,30 @@ def _interval(n: int, k: int, length: int, size: int, generator: torch.Generator
     start = torch.randint(0, length - size + 1, (n, k, 1), generator=generator)  # inclusive (ijepa PR #40)
     pos = torch.arange(length)  # (length,)
     return (pos >= start) & (pos < start + size)  # (n, k, length)
+
+
+def _rejection_sample(
+    batch_size: int, max_attempts: int, draw: Callable[[int], tuple[Tensor, tuple[Tensor, ...]]], what: str
+) -> tuple[Tensor, ...] | None:
+    """Masks for every sample, redrawing the rejected ones, in at most ``max_attempts`` rounds.
+
+    ``draw(n)`` returns ``(accepted, masks)`` for the ``n`` samples still pending: an ``(n,)`` bool and ``(n, ...)``
+    tensors. Returns the accepted masks ``(batch_size, ...)`` in sample order, or None when samples are still
+    pending after ``max_attempts`` rounds (the caller raises, naming its config).
+    """
+    out: list[Tensor] = []
+    pending = torch.arange(batch_size)  # samples still to draw
+    for attempt in range(max_attempts):
+        accepted, masks = draw(pending.numel())
+        if not out:
+            out = [torch.zeros(batch_size, *m.shape[1:], dtype=m.dtype) for m in masks]
+        for full, m in zip(out, masks, strict=True):
+            full[pending[accepted]] = m[accepted]
+        pending = pending[~accepted]
+        if pending.numel() == 0:
+            return tuple(out)
+        logger.debug("%s: %d/%d samples redrawn (attempt %d)", what, pending.numel(), batch_size, attempt + 1)
+    return None
 
 
 def _rows_to_indices(mask: Tensor, length: int) -> Tensor:
@@ -369,12 +360,7 @@ class MultiBlockMaskGenerator2D:
 
     def _sample_sizes(self, generator: torch.Generator | None) -> tuple[tuple[int, int], tuple[int, int]]:
         cfg = self.config
-        pred_hw = _block_hw(
-            self.height,
-            self.width,
-            _uniform(*cfg.pred_mask_scale, generator),
-            _uniform(*cfg.aspect_ratio, generator),
-        )
+        pred_hw = _draw_block_hw(self.height, self.width, cfg.pred_mask_scale, cfg.aspect_ratio, generator)
         enc_hw = _block_hw(self.height, self.width, _uniform(*cfg.enc_mask_scale, generator), 1.0)
         return pred_hw, enc_hw
 
@@ -386,33 +372,26 @@ class MultiBlockMaskGenerator2D:
 
     def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> MaskBatch2D:
         """Sample masks for ``batch_size`` samples; see :class:`MaskBatch2D` for shapes."""
-        _check_int("batch_size", batch_size, 1)
+        check_positive(batch_size=batch_size)
         cfg, B, N = self.config, batch_size, self.num_tokens
         pred_hw, enc_hw = self._sample_sizes(generator)
 
-        targets = torch.zeros(B, cfg.npred, self.height, self.width, dtype=torch.bool)
-        context = torch.zeros(B, cfg.nenc, self.height, self.width, dtype=torch.bool)
-        pending = torch.arange(B)  # samples still to draw
-        for attempt in range(cfg.max_attempts):
-            n = pending.numel()
+        def draw(n: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
             tgt = self._boxes(n, cfg.npred, pred_hw, generator)  # (n, npred, H, W)
             ctx = self._boxes(n, cfg.nenc, enc_hw, generator)  # (n, nenc, H, W)
             if not cfg.allow_overlap:
                 ctx = ctx & ~tgt.any(dim=1, keepdim=True)  # (n, nenc, H, W)
-            ok = ctx.flatten(2).sum(-1).ge(cfg.min_keep).all(dim=1)  # (n,)
-            targets[pending[ok]] = tgt[ok]
-            context[pending[ok]] = ctx[ok]
-            pending = pending[~ok]
-            if pending.numel() == 0:
-                break
-            logger.debug("2D masks: %d/%d samples redrawn (attempt %d, min_keep)", pending.numel(), B, attempt + 1)
-        else:
+            return ctx.flatten(2).sum(-1).ge(cfg.min_keep).all(dim=1), (tgt, ctx)  # (n,) accepted
+
+        drawn = _rejection_sample(B, cfg.max_attempts, draw, "2D masks (min_keep)")
+        if drawn is None:
             raise RuntimeError(
                 f"MultiBlockMaskGenerator2D: no context block with >= min_keep={cfg.min_keep} tokens after "
                 f"{cfg.max_attempts} attempts on grid {(self.height, self.width)} with target block {pred_hw} x "
                 f"npred={cfg.npred} and context block {enc_hw}; lower min_keep/pred_mask_scale/npred or raise "
                 f"enc_mask_scale"
             )
+        targets, context = drawn  # (B, npred, H, W), (B, nenc, H, W)
 
         M = pred_hw[0] * pred_hw[1]  # every target block has exactly h * w tokens
         tgt_rows = targets.transpose(0, 1).reshape(cfg.npred * B, N)  # (B, npred, H, W) -> (npred*B, H*W)
@@ -461,12 +440,7 @@ class MultiBlockMaskGenerator3D:
 
     def _sample_size(self, fam: MaskFamily3D, generator: torch.Generator | None) -> tuple[int, int, int]:
         t = max(1, int(self.duration * _uniform(*fam.temporal_scale, generator)))
-        h, w = _block_hw(
-            self.height,
-            self.width,
-            _uniform(*fam.spatial_scale, generator),
-            _uniform(*fam.aspect_ratio, generator),
-        )
+        h, w = _draw_block_hw(self.height, self.width, fam.spatial_scale, fam.aspect_ratio, generator)
         return min(t, self.duration), h, w
 
     def _family(self, fam: MaskFamily3D, B: int, generator: torch.Generator | None) -> MaskPair:
@@ -474,27 +448,23 @@ class MultiBlockMaskGenerator3D:
         t, h, w = self._sample_size(fam, generator)
         max_ctx_t = max(1, int(T * fam.max_temporal_keep))  # context spans time steps [0, max_ctx_t)
 
-        target = torch.zeros(B, T, H, W, dtype=torch.bool)
-        pending = torch.arange(B)
-        for attempt in range(self.config.max_attempts):
-            n, k = pending.numel(), fam.num_blocks
+        def draw(n: int) -> tuple[Tensor, tuple[Tensor]]:
+            k = fam.num_blocks
             in_t = _interval(n, k, T, t, generator)  # (n, k, T)
             in_h = _interval(n, k, H, h, generator)  # (n, k, H)
             in_w = _interval(n, k, W, w, generator)  # (n, k, W)
             blocks = in_t[..., :, None, None] & in_h[..., None, :, None] & in_w[..., None, None, :]  # (n, k, T, H, W)
             tgt = blocks.any(dim=1)  # (n, T, H, W)
             tgt[:, max_ctx_t:] = True
-            ok = ~tgt.flatten(1).all(dim=1)  # (n,) non-empty context
-            target[pending[ok]] = tgt[ok]
-            pending = pending[~ok]
-            if pending.numel() == 0:
-                break
-            logger.debug("3D masks: %d/%d samples redrawn (attempt %d, empty context)", pending.numel(), B, attempt + 1)
-        else:
+            return ~tgt.flatten(1).all(dim=1), (tgt,)  # (n,) accepted: a non-empty context
+
+        drawn = _rejection_sample(B, self.config.max_attempts, draw, "3D masks (empty context)")
+        if drawn is None:
             raise RuntimeError(
                 f"MultiBlockMaskGenerator3D: empty context after {self.config.max_attempts} attempts on grid "
                 f"{(T, H, W)} with {fam.num_blocks} blocks of size {(t, h, w)}; lower num_blocks or spatial_scale"
             )
+        (target,) = drawn  # (B, T, H, W)
 
         tgt_rows = target.view(B, -1)  # (B, T, H, W) -> (B, N)
         ctx_rows = ~tgt_rows  # (B, N)
@@ -506,7 +476,7 @@ class MultiBlockMaskGenerator3D:
 
     def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> list[MaskPair]:
         """Sample masks for ``batch_size`` samples: one :class:`MaskPair` per family, in config order."""
-        _check_int("batch_size", batch_size, 1)
+        check_positive(batch_size=batch_size)
         return [self._family(fam, batch_size, generator) for fam in self.config.families]
 
     def __repr__(self) -> str:

@@ -34,6 +34,8 @@ import datasets
 import torch
 from datasets.distributed import split_dataset_by_node
 
+from hf_jepa.modeling.validation import check_positive
+
 logger = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
@@ -93,10 +95,11 @@ def open_stream(
     cache_dir: str | None,
 ) -> datasets.IterableDataset:
     """Open ``split`` of a Hub id / local folder / built-in name as a sharded stream of undecoded rows."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank={rank} must be in [0, world_size={world_size})")
-    if shuffle_buffer < 0:
-        raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
+    check_positive(world_size=world_size)
+    if not (isinstance(rank, int) and 0 <= rank < world_size):
+        raise ValueError(f"rank={rank!r}: expected an integer in [0, world_size={world_size})")
+    if not (isinstance(shuffle_buffer, int) and shuffle_buffer >= 0):
+        raise ValueError(f"shuffle_buffer={shuffle_buffer!r}: expected an integer >= 0")
     source = resolve_source(name_or_path)
     ds: datasets.IterableDataset
     if streaming:

@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hf_jepa.modeling.validation import check_positive
+
 from .textures import hsv_to_rgb, upscale_glyph
 
 logger = logging.getLogger(__name__)
@@ -375,8 +377,7 @@ def generate_builtin_dataset(
         raise ValueError(f"unknown built-in dataset {name!r}; choose from {BUILTIN_DATASETS}")
     num_train = DEFAULT_SIZES[name][0] if num_train is None else num_train
     num_test = DEFAULT_SIZES[name][1] if num_test is None else num_test
-    if num_train < 1 or num_test < 1 or num_shards < 1:
-        raise ValueError(f"num_train={num_train}, num_test={num_test}, num_shards={num_shards} must all be >= 1")
+    check_positive(num_train=num_train, num_test=num_test, num_shards=num_shards)
     out = Path(out_dir)
     start = time.perf_counter()
     threads = torch.get_num_threads()

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
+from hf_jepa.modeling.validation import check_choice, check_positive
+
 logger = logging.getLogger(__name__)
 
 CODEBASE_VERSION = "v3.0"
@@ -201,12 +203,7 @@ class LeRobotWriter:
         gop: int = 10,
         overwrite: bool = False,
     ):
-        if not isinstance(fps, int) or fps <= 0:
-            raise ValueError(f"LeRobotWriter fps={fps!r} is invalid: expected a positive int")
-        if not isinstance(episodes_per_file, int) or episodes_per_file < 1:
-            raise ValueError(f"LeRobotWriter episodes_per_file={episodes_per_file!r} is invalid: expected an int >= 1")
-        if not isinstance(chunks_size, int) or chunks_size < 1:
-            raise ValueError(f"LeRobotWriter chunks_size={chunks_size!r} is invalid: expected an int >= 1")
+        check_positive(fps=fps, episodes_per_file=episodes_per_file, chunks_size=chunks_size)
         self.root = Path(root)
         if self.root.exists() and any(self.root.iterdir()):
             if not overwrite:
@@ -601,24 +598,12 @@ class LeRobotTrajectoryDataset(IterableDataset):
         cache_dir: str | Path | None = None,
     ):
         super().__init__()
-        for name, v, lo in (
-            ("frames_per_window", frames_per_window, 1),
-            ("frame_skip", frame_skip, 1),
-            ("stride", stride, 1),
-        ):
-            if not isinstance(v, int) or v < lo:
-                raise ValueError(f"LeRobotTrajectoryDataset {name}={v!r} is invalid: expected an int >= {lo}")
-        if not (isinstance(world_size, int) and world_size >= 1 and 0 <= rank < world_size):
-            raise ValueError(
-                f"LeRobotTrajectoryDataset rank={rank!r}, world_size={world_size!r} is invalid: "
-                "expected 0 <= rank < world_size"
-            )
-        if action_reduce not in ("sum", "mean", "first", "concat"):
-            raise ValueError(
-                f"LeRobotTrajectoryDataset action_reduce={action_reduce!r} is invalid: expected sum|mean|first|concat"
-            )
+        check_positive(frames_per_window=frames_per_window, frame_skip=frame_skip, stride=stride, world_size=world_size)
+        if not (isinstance(rank, int) and 0 <= rank < world_size):
+            raise ValueError(f"rank={rank!r}: expected an integer in [0, world_size={world_size})")
+        check_choice("action_reduce", action_reduce, ("sum", "mean", "first", "concat"))
         if episodes is not None and split is not None:
-            raise ValueError("LeRobotTrajectoryDataset: pass episodes or split, not both")
+            raise ValueError(f"episodes={episodes!r}, split={split!r}: expected episodes or split, not both")
         self.frames_per_window, self.frame_skip, self.stride = frames_per_window, frame_skip, stride
         self.rank, self.world_size, self.seed, self.shuffle = rank, world_size, seed, shuffle
         self.action_reduce, self.to_float = action_reduce, to_float
@@ -647,15 +632,10 @@ class LeRobotTrajectoryDataset(IterableDataset):
             if not video_keys:
                 raise ValueError(f"{repo_id_or_path} has no video feature; features: {sorted(features)}")
             camera_key = video_keys[0]
-        elif camera_key not in video_keys:
-            raise ValueError(
-                f"LeRobotTrajectoryDataset camera_key={camera_key!r} is invalid: expected one of {video_keys}"
-            )
+        check_choice("camera_key", camera_key, tuple(video_keys))
         for name, key in (("state_key", state_key), ("action_key", action_key)):
-            if key is not None and key not in features:
-                raise ValueError(
-                    f"LeRobotTrajectoryDataset {name}={key!r} is not a feature; features: {sorted(features)}"
-                )
+            if key is not None:
+                check_choice(name, key, tuple(sorted(features)))
         self.camera_key = camera_key
         self.episodes_meta = self._load_episodes(root)
 
@@ -664,15 +644,10 @@ class LeRobotTrajectoryDataset(IterableDataset):
             selected = sorted({int(e) for e in episodes})
             missing = [e for e in selected if e not in self.episodes_meta]
             if missing:
-                raise ValueError(
-                    f"LeRobotTrajectoryDataset episodes {missing} are not in the dataset ({n_total} episodes)"
-                )
+                raise ValueError(f"episodes={missing!r}: expected episodes of the dataset ({n_total} episodes)")
         elif split is not None:
             splits = self.info.get("splits", {})
-            if split not in splits:
-                raise ValueError(
-                    f"LeRobotTrajectoryDataset split={split!r} is invalid: expected one of {sorted(splits)}"
-                )
+            check_choice("split", split, tuple(sorted(splits)))
             a, b = (int(v) for v in str(splits[split]).split(":"))
             selected = [e for e in sorted(self.episodes_meta) if a <= e < b]
         else:

@@ -23,6 +23,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm.auto import tqdm
 
+from hf_jepa.modeling.validation import check_positive
+
 from .lerobot import LeRobotTrajectoryDataset
 
 logger = logging.getLogger(__name__)
@@ -38,8 +40,7 @@ class ShuffleBuffer(IterableDataset):
     """Shuffle a stream through a buffer of `size` items (seeded per epoch; deterministic per worker)."""
 
     def __init__(self, source: Iterable[dict[str, Any]], size: int, seed: int) -> None:
-        if size < 1:
-            raise ValueError(f"shuffle buffer size={size}: expected >= 1")
+        check_positive(size=size)
         self.source, self.size, self.seed = source, size, seed
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import torch
 from torch.utils.data import DataLoader
 
-from ._stream import DecodingStream, SampleDecodeError, collate, media_source, open_stream
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
+from hf_jepa.modeling.validation import check_positive, check_positive_float
+
+from ._media import MediaConfig, stream_media
+from ._stream import DecodingStream, SampleDecodeError, collate, media_source
 
 __all__ = [
     "VideoClipConfig",
@@ -32,85 +34,32 @@ __all__ = [
 ]
 
 
-def _check_range(owner: str, name: str, value: tuple[float, float], low: float, high: float | None) -> None:
-    if len(value) != 2 or not value[0] <= value[1] or value[0] <= low or (high is not None and value[1] > high):
-        bound = f"({low}, {high}]" if high is not None else f"> {low}"
-        raise ValueError(f"{owner}.{name} must be an ordered pair (lo <= hi) in {bound}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class VideoClipConfig:
-    """How to cut, augment and normalize one clip per video.
+@dataclass(frozen=True, kw_only=True)
+class VideoClipConfig(MediaConfig):
+    """How to cut, augment and normalize one clip per video: the ``MediaConfig`` fields (random crop aspect ratio
+    (0.75, 1.35), as V-JEPA 2; the flip applies to the whole clip: turn it off for direction-sensitive labels, e.g.
+    ``direction`` of the built-in moving digits), the video column and the clip sampling.
 
     Attributes:
         frames_per_clip: frames T in a clip.
         frame_step: take every ``frame_step``-th source frame (ignored when ``fps`` is set).
         fps: if set, sample at this rate: step = round(source fps / fps), at least 1.
-        crop_size: output H = W.
-        random_resized_scale: area fraction range of the random crop (V-JEPA 2: (0.3, 1.0)).
-        random_resized_aspect_ratio: w/h range of the random crop (V-JEPA 2: (0.75, 1.35)).
-        horizontal_flip: flip the whole clip with p = 0.5 (turn off for direction-sensitive labels,
-            e.g. ``direction`` of the built-in moving digits).
-        mean, std: per-channel normalization (ImageNet by default).
         video_column: column holding the video (``Video`` feature, bytes or path).
-        label_columns: columns copied to every sample (e.g. ``("digit", "direction")``).
-        id_column: column naming a sample in logs (None: the video path, else the stream index).
-        train: True = random start + random resized crop + flip; False = centered clip + resize /
-            center-crop (``EvalTransform``).
-        eval_crop_fraction: eval resizes the short side to ``crop_size / eval_crop_fraction``.
     """
+
+    media_column_field: ClassVar[str] = "video_column"
 
     frames_per_clip: int = 8
     frame_step: int = 2
     fps: float | None = None
-    crop_size: int = 64
-    random_resized_scale: tuple[float, float] = (0.3, 1.0)
     random_resized_aspect_ratio: tuple[float, float] = (0.75, 1.35)
-    horizontal_flip: bool = True
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
     video_column: str = "video"
-    label_columns: tuple[str, ...] = ()
-    id_column: str | None = None
-    train: bool = True
-    eval_crop_fraction: float = 0.875
 
     def __post_init__(self) -> None:
-        name = type(self).__name__
-        if self.frames_per_clip < 1:
-            raise ValueError(f"{name}.frames_per_clip must be >= 1, got {self.frames_per_clip}")
-        if self.frame_step < 1:
-            raise ValueError(f"{name}.frame_step must be >= 1, got {self.frame_step}")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"{name}.fps must be > 0 or None, got {self.fps}")
-        if self.crop_size < 1:
-            raise ValueError(f"{name}.crop_size must be >= 1, got {self.crop_size}")
-        _check_range(name, "random_resized_scale", self.random_resized_scale, 0.0, 1.0)
-        _check_range(name, "random_resized_aspect_ratio", self.random_resized_aspect_ratio, 0.0, None)
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"{name}.mean/std must be 3 values with std > 0, got {self.mean!r} / {self.std!r}")
-        if not self.video_column:
-            raise ValueError(f"{name}.video_column must be a column name, got {self.video_column!r}")
-        if isinstance(self.label_columns, str):
-            raise ValueError(f"{name}.label_columns must be a tuple of names, got the string {self.label_columns!r}")
-        object.__setattr__(self, "label_columns", tuple(self.label_columns))
-        if self.video_column in self.label_columns:
-            raise ValueError(f"{name}.label_columns must not contain video_column={self.video_column!r}")
-        if not 0 < self.eval_crop_fraction <= 1:
-            raise ValueError(f"{name}.eval_crop_fraction must be in (0, 1], got {self.eval_crop_fraction}")
-
-    def transform(self) -> TrainTransform | EvalTransform:
-        """The clip transform: uint8 ``(T, C, H, W)`` -> float32 ``(T, C, crop_size, crop_size)``."""
-        if self.train:
-            return TrainTransform(
-                size=self.crop_size,
-                scale=self.random_resized_scale,
-                ratio=self.random_resized_aspect_ratio,
-                hflip_prob=0.5 if self.horizontal_flip else 0.0,
-                mean=self.mean,
-                std=self.std,
-            )
-        return EvalTransform(size=self.crop_size, crop_fraction=self.eval_crop_fraction, mean=self.mean, std=self.std)
+        check_positive(frames_per_clip=self.frames_per_clip, frame_step=self.frame_step)
+        if self.fps is not None:
+            check_positive_float(fps=self.fps)
+        super().__post_init__()
 
 
 def sample_clip_indices(
@@ -201,30 +150,9 @@ def load_video_dataset(
         ``dataloader`` / ``collate_clips``.
     """
     config = clip_config or VideoClipConfig()
-    keep = config.label_columns + ((config.id_column,) if config.id_column else ())
-    stream = open_stream(
-        name_or_path,
-        split,
-        media_column=config.video_column,
-        keep_columns=keep,
-        streaming=streaming,
-        rank=rank,
-        world_size=world_size,
-        seed=seed,
-        shuffle_buffer=shuffle_buffer,
-        cache_dir=cache_dir,
-    )
-    return DecodingStream(
-        stream,
-        pixel_key="pixel_values_videos",
-        media_column=config.video_column,
-        label_columns=config.label_columns,
-        id_column=config.id_column,
-        decode=functools.partial(_decode_for_stream, config=config),
-        transform=config.transform(),
-        seed=seed,
-        rank=rank,
-    )
+    return stream_media(name_or_path, split, config, pixel_key="pixel_values_videos",
+                        decode=functools.partial(_decode_for_stream, config=config), streaming=streaming, rank=rank,
+                        world_size=world_size, seed=seed, shuffle_buffer=shuffle_buffer, cache_dir=cache_dir)
 
 
 def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -252,10 +180,9 @@ def dataloader(
     ``skipped_samples`` of the dropped tail are not reported. Do not pass the result through
     ``accelerator.prepare``: the stream is already sharded per rank.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    check_positive(batch_size=batch_size)
+    if not (isinstance(num_workers, int) and num_workers >= 0):
+        raise ValueError(f"num_workers={num_workers!r}: expected an integer >= 0")
     pixel_key = getattr(dataset, "pixel_key", "pixel_values_videos")
     return DataLoader(
         dataset,
