@@ -1,8 +1,13 @@
-"""Shared test fixtures: deterministic torch, tiny configs; an HF-cache snapshot helper for offline Hub tests."""
+"""Shared test fixtures: deterministic torch, tiny configs; an HF-cache snapshot helper for offline Hub tests and a
+runner for scripts in a fresh interpreter (optionally one where hf_jepa cannot be imported, as for remote code)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -51,6 +56,33 @@ def hub_cache_snapshot(hub_cache: Path, repo_id: str, files: Path) -> Path:
     (repo_dir / "refs").mkdir(parents=True)
     (repo_dir / "refs" / "main").write_text(HUB_COMMIT)
     return snapshot
+
+
+# Prepended to a script by `run_python(..., block_hf_jepa=True)`: `import hf_jepa` fails from then on.
+BLOCK_HF_JEPA = """
+import sys, importlib.abc
+class _BlockHfJepa(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "hf_jepa" or name.startswith("hf_jepa."):
+            raise ImportError("hf_jepa is blocked in this process")
+sys.meta_path.insert(0, _BlockHfJepa())
+try:
+    import hf_jepa  # noqa: F401
+    raise SystemExit("hf_jepa should not be importable here")
+except ImportError:
+    pass
+"""
+
+
+def run_python(script: str, tmp_path: Path, *, block_hf_jepa: bool = False) -> subprocess.CompletedProcess:
+    """Run `script` (dedented) in a fresh interpreter working in `tmp_path`, offline, with its HF folders under
+    `tmp_path` (hub/ the Hub cache, modules/ the remote-code modules, hf_home/); with `block_hf_jepa` the interpreter
+    cannot import hf_jepa, as on a machine that only has transformers."""
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HOME": str(tmp_path / "hf_home")}
+    code = (BLOCK_HF_JEPA if block_hf_jepa else "") + textwrap.dedent(script)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=300)
 
 
 @pytest.fixture

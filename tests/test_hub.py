@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 from conftest import HUB_COMMIT as COMMIT
-from conftest import hub_cache_snapshot
+from conftest import hub_cache_snapshot, run_python
 from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
@@ -30,21 +28,6 @@ from hf_jepa.hub import (
 )
 
 REPO_ID = "org/name"
-BLOCK_HF_JEPA = """
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "hf_jepa" or name.startswith("hf_jepa."):
-            raise ImportError("hf_jepa is blocked in this process")
-sys.meta_path.insert(0, Block())
-try:
-    import hf_jepa  # noqa: F401
-    raise SystemExit("hf_jepa should not be importable here")
-except ImportError:
-    pass
-"""
-
-
 class FakeHfApi(HfApi):
     """Captures create_repo / create_branch / upload_folder; copies the committed files into `self.commit_dir`."""
 
@@ -76,13 +59,6 @@ def wm_folder(tmp_path: Path, tiny_ac_config: hf_jepa.JepaWorldModelConfig) -> P
     folder = tmp_path / "world_model"
     hf_jepa.JepaWorldModel(tiny_ac_config).eval().save_pretrained(folder)
     return folder
-
-
-def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
-           "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HOME": str(tmp_path / "hf_home")}
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=300)
 
 
 def test_push_captured_commit_loads_offline_by_repo_id(tmp_path: Path, wm_folder: Path) -> None:
@@ -118,10 +94,10 @@ def test_push_captured_commit_loads_offline_by_repo_id(tmp_path: Path, wm_folder
         print("LOADED", type(model).__module__, type(model).__name__)
     """)
     # (a) with hf_jepa imported: the registered class
-    result = _run("import hf_jepa\nKWARGS = {}\n" + check, tmp_path)
+    result = run_python("import hf_jepa\nKWARGS = {}\n" + check, tmp_path)
     assert "LOADED hf_jepa.modeling.modeling_easy_vjepa2_ac JepaWorldModel" in result.stdout, result.stderr[-3000:]
     # (b) without hf_jepa: the remote code from the captured commit
-    result = _run(BLOCK_HF_JEPA + "KWARGS = {'trust_remote_code': True}\n" + check, tmp_path)
+    result = run_python("KWARGS = {'trust_remote_code': True}\n" + check, tmp_path, block_hf_jepa=True)
     assert "LOADED transformers_modules" in result.stdout, result.stderr[-3000:]
 
     card = ModelCard.load(tmp_path / "hub" / "models--org--name" / "snapshots" / COMMIT / "README.md")

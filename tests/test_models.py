@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
+from conftest import run_python
 from hf_jepa.modeling.layers import KVCache
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
@@ -234,20 +231,9 @@ def test_remote_code_loads_without_hf_jepa(tmp_path, tiny_ac_config) -> None:
     torch.save(frames, tmp_path / "frames.pt")
     with torch.no_grad():
         torch.save(model.encode(frames), tmp_path / "expected.pt")
-    script = textwrap.dedent(f"""
-        import sys, importlib.abc
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name == "hf_jepa" or name.startswith("hf_jepa."):
-                    raise ImportError("hf_jepa is blocked in this process")
-        sys.meta_path.insert(0, Block())
+    result = run_python(f"""
         import torch
         from transformers import AutoModel
-        try:
-            import hf_jepa  # noqa: F401
-            raise SystemExit("hf_jepa should not be importable here")
-        except ImportError:
-            pass
         model = AutoModel.from_pretrained({str(tmp_path / 'wm')!r}, trust_remote_code=True).eval()
         frames = torch.load({str(tmp_path / 'frames.pt')!r}, weights_only=True)
         with torch.no_grad():
@@ -256,10 +242,7 @@ def test_remote_code_loads_without_hf_jepa(tmp_path, tiny_ac_config) -> None:
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         torch.testing.assert_close(got, expected, atol=0, rtol=0)
         print("REMOTE_OK", type(model).__name__)
-    """)
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                            timeout=300)
+    """, tmp_path, block_hf_jepa=True)
     assert "REMOTE_OK JepaWorldModel" in result.stdout, result.stderr[-3000:]
 
 

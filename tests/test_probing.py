@@ -6,14 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_python
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForImageClassification
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
 from hf_jepa.modeling.probes import build_probe
@@ -172,13 +171,7 @@ def test_classifier_remote_code_loads_without_hf_jepa(tmp_path, tiny_vjepa2_conf
     torch.save(video, tmp_path / "video.pt")
     with torch.no_grad():
         torch.save(model(video).logits, tmp_path / "expected.pt")
-    script = textwrap.dedent(f"""
-        import sys, importlib.abc
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name == "hf_jepa" or name.startswith("hf_jepa."):
-                    raise ImportError("hf_jepa is blocked in this process")
-        sys.meta_path.insert(0, Block())
+    result = run_python(f"""
         import torch
         from transformers import AutoModelForVideoClassification
         model = AutoModelForVideoClassification.from_pretrained({str(tmp_path / 'clf')!r}, trust_remote_code=True)
@@ -186,10 +179,7 @@ def test_classifier_remote_code_loads_without_hf_jepa(tmp_path, tiny_vjepa2_conf
             got = model(torch.load({str(tmp_path / 'video.pt')!r})).logits
         torch.testing.assert_close(got, torch.load({str(tmp_path / 'expected.pt')!r}), atol=1e-6, rtol=0)
         print("REMOTE_OK", type(model).__name__, type(model).__module__)
-    """)
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                            timeout=300)
+    """, tmp_path, block_hf_jepa=True)
     assert "REMOTE_OK VideoJepaForVideoClassification transformers_modules" in result.stdout, result.stderr[-3000:]
 
 
