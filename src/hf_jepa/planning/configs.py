@@ -88,7 +88,56 @@ def _check_max_norm(cls: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class CEMConfig:
+class _SearchConfig:
+    """What CEM and MPPI share: sequence length, sample count, iterations, the action set and the seed.
+
+    Attributes:
+        horizon: ``H``, number of actions per candidate sequence.
+        num_samples: ``S``, candidates per iteration.
+        iterations: search iterations.
+        action_low: lower action bound, a float or one per dimension (``-inf`` for none).
+        action_high: upper action bound, a float or one per dimension (``inf`` for none).
+        max_norm: if set, each action (one step, all dimensions) is projected onto the L2 ball of
+            this radius before the box clamp (EB-JEPA's Two-Rooms ``max_norms``).
+        seed: seed for :meth:`make_generator`; the planners themselves use the generator they are given.
+    """
+
+    horizon: int = 5
+    num_samples: int = 300
+    iterations: int = 10
+    action_low: PerDim = -1.0
+    action_high: PerDim = 1.0
+    max_norm: float | None = None
+    seed: int = 0
+
+    def _check_search(self, std_field: str) -> None:
+        """Validate the shared fields (``std_field``: the per-dimension sampling std checked with the bounds)."""
+        c = type(self).__name__
+        for name in ("horizon", "num_samples", "iterations"):
+            check_int(c, name, getattr(self, name), minimum=1)
+        object.__setattr__(
+            self, std_field, _normalize_per_dim(c, std_field, getattr(self, std_field), low=0.0, high=math.inf,
+                                                high_open=True)
+        )
+        for name in ("action_low", "action_high"):
+            object.__setattr__(
+                self, name, _normalize_per_dim(c, name, getattr(self, name), low=-math.inf, high=math.inf)
+            )
+        _check_bounds(c, self, (std_field, "action_low", "action_high"))
+        _check_max_norm(c, self.max_norm)
+        check_int(c, "seed", self.seed, minimum=0)
+
+    def replace(self, **changes: Any) -> Any:
+        """Returns a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def make_generator(self, device: torch.device | str = "cpu") -> torch.Generator:
+        """A ``torch.Generator`` on ``device`` seeded with ``self.seed``."""
+        return torch.Generator(device=device).manual_seed(self.seed)
+
+
+@dataclass(frozen=True)
+class CEMConfig(_SearchConfig):
     """Cross-entropy method over action sequences, validated at construction.
 
     Each iteration samples ``num_samples`` sequences ``a ~ N(mean, std)`` of shape ``(H, A)``,
@@ -98,19 +147,13 @@ class CEMConfig:
     likewise for ``std``; momentum 0 replaces the distribution by the elite statistics, as LeWM /
     DINO-WM). The plan is the final ``mean``, or with ``return_best`` the lowest-energy candidate seen.
 
-    Attributes:
-        horizon: ``H``, number of actions per candidate sequence.
-        num_samples: ``S``, candidates per iteration.
+    Attributes (and those of ``_SearchConfig``: horizon, num_samples, bounds, max_norm, seed):
         topk: elite size, ``1 <= topk <= num_samples``.
-        iterations: CEM iterations (refits of the distribution).
+        iterations: CEM iterations (refits of the distribution; 30).
         init_std: initial sampling std, a float or one value per action dimension (0 freezes a dim).
         momentum_mean: weight of the previous mean in the update, in ``[0, 1)``.
         momentum_std: weight of the previous std in the update, in ``[0, 1)``.
         min_std: floor on the std after each update (keeps exploring); 0 disables it.
-        action_low: lower action bound, a float or one per dimension (``-inf`` for none).
-        action_high: upper action bound, a float or one per dimension (``inf`` for none).
-        max_norm: if set, each action (one step, all dimensions) is projected onto the L2 ball of
-            this radius before the box clamp (EB-JEPA's Two-Rooms ``max_norms``).
         noise_beta: exponent of the sampling noise's power spectrum along the horizon, ``1/f^beta``
             (iCEM, Pinneri et al. 2020): 0 is white noise (Meta, LeWM); 2 gives smooth, persistent candidate
             sequences that explore far (detours) instead of jittering in place. Unit variance either way.
@@ -121,13 +164,10 @@ class CEMConfig:
         return_best: return the lowest-energy candidate of the whole search instead of the final mean (iCEM
             executes the best sequence): when the elite is multi-modal (a detour vs. a push into a wall) the mean
             of the modes can be worse than either.
-        seed: seed for :meth:`make_generator`; the planners themselves use the generator they are given.
     """
 
-    horizon: int = 5
-    num_samples: int = 300
-    topk: int = 30
     iterations: int = 30
+    topk: int = 30
     init_std: PerDim = 1.0
     momentum_mean: float = 0.0
     momentum_std: float = 0.0
@@ -135,15 +175,10 @@ class CEMConfig:
     noise_beta: float = 0.0
     keep_elites: int = 0
     return_best: bool = False
-    action_low: PerDim = -1.0
-    action_high: PerDim = 1.0
-    max_norm: float | None = None
-    seed: int = 0
 
     def __post_init__(self) -> None:
         c = type(self).__name__
-        check_int(c, "horizon", self.horizon, minimum=1)
-        check_int(c, "num_samples", self.num_samples, minimum=1)
+        self._check_search("init_std")
         check_int(c, "topk", self.topk, minimum=1)
         if self.topk > self.num_samples:
             raise _fail(c, "topk", self.topk, f"1 <= topk <= num_samples={self.num_samples}")
@@ -152,29 +187,10 @@ class CEMConfig:
             raise _fail(c, "keep_elites", self.keep_elites, f"0 <= keep_elites <= topk={self.topk}")
         if not isinstance(self.return_best, bool):
             raise _fail(c, "return_best", self.return_best, "a bool")
-        check_int(c, "iterations", self.iterations, minimum=1)
         _check_float(c, "momentum_mean", self.momentum_mean, low=0.0, high=1.0, high_open=True)
         _check_float(c, "momentum_std", self.momentum_std, low=0.0, high=1.0, high_open=True)
         _check_float(c, "min_std", self.min_std, low=0.0, high=math.inf, high_open=True)
         _check_float(c, "noise_beta", self.noise_beta, low=0.0, high=4.0)
-        object.__setattr__(
-            self, "init_std", _normalize_per_dim(c, "init_std", self.init_std, low=0.0, high=math.inf, high_open=True)
-        )
-        for name in ("action_low", "action_high"):
-            object.__setattr__(
-                self, name, _normalize_per_dim(c, name, getattr(self, name), low=-math.inf, high=math.inf)
-            )
-        _check_bounds(c, self, ("init_std", "action_low", "action_high"))
-        _check_max_norm(c, self.max_norm)
-        check_int(c, "seed", self.seed, minimum=0)
-
-    def replace(self, **changes: Any) -> CEMConfig:
-        """Returns a copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def make_generator(self, device: torch.device | str = "cpu") -> torch.Generator:
-        """A ``torch.Generator`` on ``device`` seeded with ``self.seed``."""
-        return torch.Generator(device=device).manual_seed(self.seed)
 
     @classmethod
     def meta_vjepa2_ac(cls, action_dim: int = 7, **overrides: Any) -> CEMConfig:
@@ -240,7 +256,7 @@ WORLD_MODEL_PLANNER_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class MPPIConfig:
+class MPPIConfig(_SearchConfig):
     """Model predictive path integral control over action sequences, validated at construction.
 
     Each iteration samples ``a = mean + noise_std * eps`` (``eps ~ N(0, I)``, fixed noise, as in
@@ -248,50 +264,15 @@ class MPPIConfig:
     candidates weighted by ``softmax(-(E - min E) / temperature)``. The weighted mean of projected
     candidates stays in the (convex) action set.
 
-    Attributes:
-        horizon: ``H``, number of actions per candidate sequence.
-        num_samples: ``S``, candidates per iteration.
-        iterations: number of reweighting iterations.
+    Attributes (and those of ``_SearchConfig``: horizon, num_samples, iterations (reweightings; 10), bounds, seed):
         temperature: softmax temperature ``> 0`` in energy units (small -> greedy, large -> uniform).
         noise_std: sampling std, a float or one value per action dimension.
-        action_low / action_high: box bounds, float or per dimension (``+-inf`` for none).
-        max_norm: optional L2 radius of each action step (see :func:`project_actions`).
-        seed: seed for :meth:`make_generator`.
     """
 
-    horizon: int = 5
-    num_samples: int = 300
-    iterations: int = 10
     temperature: float = 0.1
     noise_std: PerDim = 0.5
-    action_low: PerDim = -1.0
-    action_high: PerDim = 1.0
-    max_norm: float | None = None
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        c = type(self).__name__
-        check_int(c, "horizon", self.horizon, minimum=1)
-        check_int(c, "num_samples", self.num_samples, minimum=1)
-        check_int(c, "iterations", self.iterations, minimum=1)
-        _check_float(c, "temperature", self.temperature, low=0.0, high=math.inf, low_open=True, high_open=True)
-        object.__setattr__(
-            self,
-            "noise_std",
-            _normalize_per_dim(c, "noise_std", self.noise_std, low=0.0, high=math.inf, high_open=True),
-        )
-        for name in ("action_low", "action_high"):
-            object.__setattr__(
-                self, name, _normalize_per_dim(c, name, getattr(self, name), low=-math.inf, high=math.inf)
-            )
-        _check_bounds(c, self, ("noise_std", "action_low", "action_high"))
-        _check_max_norm(c, self.max_norm)
-        check_int(c, "seed", self.seed, minimum=0)
-
-    def replace(self, **changes: Any) -> MPPIConfig:
-        """Returns a copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def make_generator(self, device: torch.device | str = "cpu") -> torch.Generator:
-        """A ``torch.Generator`` on ``device`` seeded with ``self.seed``."""
-        return torch.Generator(device=device).manual_seed(self.seed)
+        self._check_search("noise_std")
+        _check_float(type(self).__name__, "temperature", self.temperature, low=0.0, high=math.inf, low_open=True,
+                     high_open=True)

@@ -127,6 +127,23 @@ def _initial_mean(init_mean: Tensor | None, horizon: int, action_dim: int, low: 
     return torch.maximum(torch.minimum(mean, high), low)
 
 
+def _search_start(name: str, config: CEMConfig | MPPIConfig, action_dim: int, init_mean: Tensor | None,
+                  device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """The action box ``low``, ``high`` (A,) on ``device`` and the initial mean (H, A) of a search."""
+    check_int(name, "action_dim", action_dim, minimum=1)
+    low = _per_dim(config.action_low, action_dim, "action_low", device)  # (A,)
+    high = _per_dim(config.action_high, action_dim, "action_high", device)  # (A,)
+    return low, high, _initial_mean(init_mean, config.horizon, action_dim, low, high)
+
+
+def _final_plan(energy_fn: EnergyFn, mean: Tensor, low: Tensor, high: Tensor, max_norm: float | None,
+                history: list[Tensor]) -> PlanResult:
+    """The search's mean (H, A), projected into the action set, as the plan, with its energy."""
+    mean = project_actions(mean, low, high, max_norm)
+    final_energy = _evaluate(energy_fn, mean[None]).item()
+    return PlanResult(actions=mean, energy_history=torch.stack(history).tolist(), final_energy=final_energy)
+
+
 def _evaluate(energy_fn: EnergyFn, candidates: Tensor) -> Tensor:
     """Calls ``energy_fn`` on ``(S, H, A)``; returns ``(S,)`` float32 on the candidates' device, nan/-inf -> +inf."""
     energies = energy_fn(candidates)
@@ -181,12 +198,9 @@ def cem(
     Returns:
         :class:`PlanResult` with ``actions`` ``(H, A)``.
     """
-    check_int("cem", "action_dim", action_dim, minimum=1)
     device = generator.device
     h, s, k = config.horizon, config.num_samples, config.topk
-    low = _per_dim(config.action_low, action_dim, "action_low", device)  # (A,)
-    high = _per_dim(config.action_high, action_dim, "action_high", device)  # (A,)
-    mean = _initial_mean(init_mean, h, action_dim, low, high)  # (H, A)
+    low, high, mean = _search_start("cem", config, action_dim, init_mean, device)  # (A,), (A,), (H, A)
     std = _per_dim(config.init_std, action_dim, "init_std", device).expand(h, action_dim).clone()  # (H, A)
     history: list[Tensor] = []  # () per iteration
     kept = torch.empty(0, h, action_dim, device=device)  # (E, H, A) elites carried over, E <= keep_elites
@@ -223,9 +237,7 @@ def cem(
     if config.return_best:
         return PlanResult(actions=best, energy_history=torch.stack(history).tolist(), final_energy=best_energy)
     # the momentum mean of in-set points is in the set when 0 is inside it; project to be sure
-    mean = project_actions(mean, low, high, config.max_norm)
-    final_energy = _evaluate(energy_fn, mean[None]).item()
-    return PlanResult(actions=mean, energy_history=torch.stack(history).tolist(), final_energy=final_energy)
+    return _final_plan(energy_fn, mean, low, high, config.max_norm, history)
 
 
 @torch.no_grad()
@@ -237,25 +249,13 @@ def mppi(
     generator: torch.Generator,
     init_mean: Tensor | None = None,
 ) -> PlanResult:
-    """Plans with MPPI (see :class:`MPPIConfig` for the update rule).
-
-    Args:
-        energy_fn: ``(S, H, A) -> (S,)`` batched energy, lower is better.
-        config: search settings.
-        action_dim: ``A``.
-        generator: the only source of randomness; samples are drawn on ``generator.device``.
-        init_mean: optional ``(H', A)`` warm start, as for :func:`cem`.
-
-    Returns:
-        :class:`PlanResult` with ``actions`` ``(H, A)``.
+    """Plans with MPPI (see :class:`MPPIConfig` for the update rule); the arguments and the
+    :class:`PlanResult` (``actions`` ``(H, A)``) are :func:`cem`'s, ``init_mean`` included.
     """
-    check_int("mppi", "action_dim", action_dim, minimum=1)
     device = generator.device
     h, s = config.horizon, config.num_samples
-    low = _per_dim(config.action_low, action_dim, "action_low", device)  # (A,)
-    high = _per_dim(config.action_high, action_dim, "action_high", device)  # (A,)
+    low, high, mean = _search_start("mppi", config, action_dim, init_mean, device)  # (A,), (A,), (H, A)
     noise_std = _per_dim(config.noise_std, action_dim, "noise_std", device)  # (A,)
-    mean = _initial_mean(init_mean, h, action_dim, low, high)  # (H, A)
     history: list[Tensor] = []  # () per iteration
     for it in range(config.iterations):
         noise = torch.randn(s, h, action_dim, generator=generator, device=device)  # (S, H, A)
@@ -280,6 +280,4 @@ def mppi(
                 energies.min().item(),
                 1.0 / weights.square().sum().item(),
             )
-    mean = project_actions(mean, low, high, config.max_norm)
-    final_energy = _evaluate(energy_fn, mean[None]).item()
-    return PlanResult(actions=mean, energy_history=torch.stack(history).tolist(), final_energy=final_energy)
+    return _final_plan(energy_fn, mean, low, high, config.max_norm, history)
