@@ -28,6 +28,7 @@ from hf_jepa.training import (
     fit,
     jepa_l1_loss,
     jepa_smooth_l1_loss,
+    pretraining_loss,
     sigreg_loss,
     train_step,
     warmup_constant_decay,
@@ -485,3 +486,29 @@ def test_fit_runs_monitors_and_restores_stateful_ones(tmp_path) -> None:
     run(tmp_path / "plain", 2, None)
     with pytest.raises(ValueError, match=r"holds no saved state for \['Recorder'\]"):
         run(tmp_path / "plain", 4, Recorder(), resume_from_checkpoint="latest")
+
+
+def test_prediction_groups_give_meta_loss_for_both_families() -> None:
+    """The objective reads every family through prediction_groups: I-JEPA's stacked blocks split into G groups give
+    Meta's smooth-L1 over the stacked tensor; V-JEPA 2's list is its per-family L1 mean."""
+    from types import SimpleNamespace
+
+    from hf_jepa.training.objectives import mask_groups, prediction_groups
+
+    gen = torch.Generator().manual_seed(0)
+    b, g, m, d = 3, 4, 5, 8
+    stacked = SimpleNamespace(predictions=torch.randn(g * b, m, d, generator=gen),
+                              targets=torch.randn(g * b, m, d, generator=gen), target_states=torch.randn(b, 16, d))
+    preds, targets = prediction_groups(stacked)
+    assert len(preds) == g and preds[1].shape == (b, m, d) and torch.equal(preds[1], stacked.predictions[b:2 * b])
+    meta = jepa_smooth_l1_loss(predictions=stacked.predictions, targets=stacked.targets)
+    loss, _ = pretraining_loss("ijepa")(stacked, {})
+    torch.testing.assert_close(loss, meta, rtol=0, atol=1e-7)
+    listed = SimpleNamespace(predictions=[torch.randn(b, 3, d), torch.randn(b, 7, d)],
+                             targets=[torch.randn(b, 3, d), torch.randn(b, 7, d)], target_states=torch.randn(b, 16, d))
+    loss, _ = pretraining_loss("vjepa2")(listed, {})
+    expected = torch.stack([jepa_l1_loss(predictions=p, targets=t) for p, t in zip(listed.predictions,
+                                                                                    listed.targets, strict=True)])
+    torch.testing.assert_close(loss, expected.mean())
+    assert [t.shape for t in mask_groups(torch.zeros(g, b, m))] == [(b, m)] * g
+    assert len(mask_groups(torch.zeros(b, m))) == 1 and len(mask_groups([torch.zeros(b, 2)] * 3)) == 3

@@ -29,6 +29,7 @@ import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
 
+from .objectives import mask_groups, prediction_groups
 from .step import ComputeLoss
 
 __all__ = [
@@ -222,19 +223,11 @@ def monitored_loss(compute_loss: ComputeLoss, monitors: Sequence[Monitor], raw_b
 # collapse monitor of JEPA pretraining
 
 
-def _as_groups(value: Tensor | Sequence[Tensor]) -> list[Tensor]:
-    """Masks: (B, M) -> [it], (G, B, M) -> G tensors, a list -> itself."""
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return list(value) if value.ndim == 3 else [value]
-
-
 class CollapseMonitor(Monitor):
     """effective_rank, constant_baseline_ratio and target_std of a JEPA pretraining run, with collapse warnings.
 
-    Reads ``outputs.target_states`` (B, N, D) and ``outputs.predictions`` (I-JEPA: one (G*B, M, D) tensor of G
-    target blocks, block-major; V-JEPA 2: a list of (B, M_g, D), one per mask family) and the batch's
-    ``target_mask`` ((G, B, M), (B, M) or a list of (B, M_g)).
+    Reads ``outputs.target_states`` (B, N, D), the predictions per mask group and the batch's ``target_mask`` per
+    group (``objectives.prediction_groups`` / ``mask_groups``: the same for every family).
 
     - Per micro-batch: ``constant_baseline_ratio`` and ``target_std`` (batches of one sample have no batch mean or
       spread: then neither is logged).
@@ -290,12 +283,9 @@ class CollapseMonitor(Monitor):
         self._rows += pooled.shape[0]
         if states.shape[0] < 2:
             return {}
-        masks = _as_groups(batch["target_mask"])
-        predictions = outputs.predictions
-        predictions = list(predictions) if isinstance(predictions, (list, tuple)) else list(
-            predictions.chunk(len(masks)))  # (G*B, M, D) -> G x (B, M, D)
-        ratio = constant_baseline_ratio(predictions=predictions, target_states=states, target_masks=masks,
-                                        loss_fn=self.loss_fn)
+        predictions, _ = prediction_groups(outputs)
+        ratio = constant_baseline_ratio(predictions=predictions, target_states=states,
+                                        target_masks=mask_groups(batch["target_mask"]), loss_fn=self.loss_fn)
         values = torch.stack([ratio, target_std(target_states=states)]).tolist()  # one device sync
         return {"constant_baseline_ratio": values[0], "target_std": values[1]}
 

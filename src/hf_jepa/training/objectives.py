@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,12 +23,33 @@ OBJECTIVES = ("meta", "sigreg")
 PREDICTION_LOSSES = {"ijepa": jepa_smooth_l1_loss, "vjepa2": jepa_l1_loss}
 
 
+def mask_groups(target_mask: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    """A batch's ``target_mask`` as one (B, M_g) index tensor per mask group: (B, M) -> [it], (G, B, M) -> G
+    tensors (I-JEPA's target blocks), a list (V-JEPA 2's mask families) -> itself."""
+    if isinstance(target_mask, (list, tuple)):
+        return list(target_mask)
+    return list(target_mask) if target_mask.ndim == 3 else [target_mask]
+
+
+def prediction_groups(outputs: Any) -> tuple[list[Tensor], list[Tensor]]:
+    """A pretraining output's predictions and targets as one (B, M_g, D) pair per mask group.
+
+    I-JEPA returns its G target blocks stacked block-major, (G*B, M, D), which is split into G; V-JEPA 2 returns a
+    list already. Every objective and monitor reads the groups through this, whatever the family.
+    """
+    predictions, targets = outputs.predictions, outputs.targets
+    if isinstance(predictions, (list, tuple)):
+        return list(predictions), list(targets)
+    groups = predictions.shape[0] // outputs.target_states.shape[0]  # (G*B, M, D) over (B, N, D)
+    return list(predictions.chunk(groups)), list(targets.chunk(groups))  # G x (B, M, D) each
+
+
 def _prediction_loss(family: str, outputs: Any) -> Tensor:
+    """The family's regression loss (Meta's choice) averaged over the mask groups (equal to Meta's loss over the
+    stacked I-JEPA blocks, which have equal sizes)."""
     loss_fn = PREDICTION_LOSSES[family]
-    if family == "ijepa":
-        return loss_fn(predictions=outputs.predictions, targets=outputs.targets)
-    losses = [loss_fn(predictions=p, targets=t) for p, t in zip(outputs.predictions, outputs.targets, strict=True)]
-    return torch.stack(losses).mean()
+    predictions, targets = prediction_groups(outputs)
+    return torch.stack([loss_fn(predictions=p, targets=t) for p, t in zip(predictions, targets, strict=True)]).mean()
 
 
 def pretraining_loss(family: str, objective: str = "meta", *, sigreg_weight: float = 0.05,
