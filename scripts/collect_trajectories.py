@@ -2,6 +2,8 @@
 
     python scripts/collect_trajectories.py --env two_rooms --episodes 200 --steps_per_episode 100 \
         --output_dir outputs/two_rooms --seed 0 --image_size 64
+    python scripts/collect_trajectories.py --env pusht --episodes 200 --steps_per_episode 100 \
+        --output_dir outputs/pusht --seed 0
 
 The episode loop and layout: ``hf_jepa.envs.collect.collect_trajectories``.
 """
@@ -16,7 +18,8 @@ from hf_jepa.envs.collect import CAMERA_KEY, collect_trajectories
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", default="two_rooms", help="'two_rooms' or any gymnasium id with rgb_array rendering")
+    p.add_argument("--env", default="two_rooms",
+                   help="'two_rooms', 'pusht' or any gymnasium id with rgb_array rendering")
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--steps_per_episode", type=int, default=100)
     p.add_argument("--output_dir", required=True)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     if summary.door_crossings:
         print(f"door crossings/episode {np.mean(summary.door_crossings):.2f}; "
               f"episodes visiting both rooms {summary.both_rooms / summary.episodes:.0%}")
+    for name, values in summary.episode_stats.items():
+        print(f"{name} per episode: mean {np.mean(values):.3g}, median {np.median(values):.3g}")
 
 
 if __name__ == "__main__":

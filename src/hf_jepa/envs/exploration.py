@@ -1,7 +1,8 @@
 """Exploration policies that collect world-model training data.
 
 A world model only learns the transitions it sees: the data must cover both rooms and go through
-the door often (a uniform random walk almost never finds a 12-px door). Two policies:
+the door often (a uniform random walk almost never finds a 12-px door). Two policies here, and Push-T's
+contact-seeking :class:`~hf_jepa.envs.pusht_policy.PushTExplorer` (:func:`make_exploration_policy` picks by env):
 
 - :class:`TwoRoomsExplorer` (Two-Rooms): **random waypoints with noisy heading**. The agent heads for
   a waypoint with a heading perturbed by von Mises noise (concentration ``kappa``; PLDM/EB-JEPA use
@@ -45,6 +46,8 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from .pusht import PushTGoalEnv
+from .pusht_policy import PushTExplorer
 from .two_rooms import TwoRoomsEnv
 
 logger = logging.getLogger(__name__)
@@ -208,7 +211,10 @@ class TwoRoomsExplorer:
 
 
 def make_exploration_policy(env: gym.Env, rng: np.random.Generator, **kwargs: Any) -> ExplorationPolicy:
-    """:class:`TwoRoomsExplorer` for Two-Rooms, else :class:`CorrelatedRandomPolicy`; ``kwargs`` go to the policy."""
+    """:class:`TwoRoomsExplorer` for Two-Rooms, :class:`~hf_jepa.envs.pusht_policy.PushTExplorer` for Push-T, else
+    :class:`CorrelatedRandomPolicy`; ``kwargs`` go to the policy."""
     if isinstance(env.unwrapped, TwoRoomsEnv):
         return TwoRoomsExplorer(env, rng, **kwargs)
+    if isinstance(env.unwrapped, PushTGoalEnv):
+        return PushTExplorer(env, rng, **kwargs)
     return CorrelatedRandomPolicy(env.action_space, rng, **kwargs)

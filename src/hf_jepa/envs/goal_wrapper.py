@@ -200,6 +200,21 @@ class GoalImageEnv(gym.Wrapper):
         return self._image()
 
 
+BUILTIN_ENVS = {"two_rooms": "hf_jepa/TwoRooms-v0", "pusht": "hf_jepa/PushT-v0"}
+"""Short names of the built-in goal envs -> their gymnasium ids (either spelling works in :func:`make_goal_env`)."""
+
+
+def check_env_name(name: str) -> str:
+    """``name`` if :func:`make_goal_env` can build it (a built-in short name or id, or a registered gymnasium id),
+    else a ValueError listing the built-in names and the ``hf_jepa/`` ids."""
+    if name in BUILTIN_ENVS or name in BUILTIN_ENVS.values() or name in gym.registry:
+        return name
+    ours = sorted(k for k in gym.registry if k.startswith("hf_jepa/"))
+    raise ValueError(f"env={name!r} is unknown: expected one of the built-in envs {sorted(BUILTIN_ENVS)}, "
+                     f"an hf_jepa id {ours}, or a registered gymnasium id with rgb_array rendering "
+                     "(import its package first)")
+
+
 def make_goal_env(
     name: str,
     *,
@@ -212,15 +227,19 @@ def make_goal_env(
     """Build an env with the goal-image contract.
 
     Args:
-        name: ``"two_rooms"`` (built in, native contract) or any gymnasium id (e.g. ``"hf_jepa/TwoLinkArm-v0"``,
-            ``"Pendulum-v1"``), made with ``render_mode="rgb_array"`` and wrapped in :class:`GoalImageEnv`; its goal
-            comes from ``info`` when the env provides one, else from :class:`RandomRolloutGoal` (``goal_steps``).
-        image_size: observation side in pixels (Two-Rooms renders natively at this size).
-        success_radius: for wrapped envs (default 0.1 in the env's state units); Two-Rooms: its config's.
+        name: ``"two_rooms"`` or ``"pusht"`` (built in, native contract; their ids ``hf_jepa/TwoRooms-v0`` and
+            ``hf_jepa/PushT-v0`` too) or any gymnasium id (e.g. ``"hf_jepa/TwoLinkArm-v0"``, ``"Pendulum-v1"``), made
+            with ``render_mode="rgb_array"`` and wrapped in :class:`GoalImageEnv`; its goal comes from ``info`` when
+            the env provides one, else from :class:`RandomRolloutGoal` (``goal_steps``). Anything else is a
+            ValueError listing the known names (:func:`check_env_name`).
+        image_size: observation side in pixels (the built-in envs render natively at this size).
+        success_radius: for wrapped envs (default 0.1 in the env's state units); Two-Rooms: its config's; Push-T
+            has none (its success is a coverage or pose criterion: ``success_criterion`` and its fields).
         terminate_on_success: end episodes on success (data collection turns this off).
-        **kwargs: passed to the env constructor / ``gymnasium.make``.
+        **kwargs: passed to the env constructor (config fields of the built-in envs) / ``gymnasium.make``.
     """
-    if name in ("two_rooms", "hf_jepa/TwoRooms-v0"):
+    check_env_name(name)
+    if name in ("two_rooms", BUILTIN_ENVS["two_rooms"]):
         from .two_rooms import TwoRoomsEnv
 
         if image_size is not None:
@@ -228,6 +247,16 @@ def make_goal_env(
         if success_radius is not None:
             kwargs["success_radius"] = success_radius
         return TwoRoomsEnv(terminate_on_success=terminate_on_success, **kwargs)
+    if name in ("pusht", BUILTIN_ENVS["pusht"]):
+        from .pusht import PushTGoalEnv
+
+        if success_radius is not None:
+            raise ValueError(f"make_goal_env('pusht') success_radius={success_radius!r} is invalid: Push-T succeeds "
+                             "by coverage or pose (pass success_criterion='coverage'|'pose', coverage_threshold, "
+                             "pose_position_tolerance, pose_angle_tolerance)")
+        if image_size is not None:
+            kwargs["image_size"] = image_size
+        return PushTGoalEnv(terminate_on_success=terminate_on_success, **kwargs)
     env = gym.make(name, render_mode="rgb_array", **kwargs)
     _, info = env.reset(seed=0)
     goal_fn = None if ("goal" in info and "goal_state" in info) else RandomRolloutGoal(goal_steps)

@@ -177,6 +177,9 @@ class TwoRoomsEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    state_names = ("x", "y")
+    action_names = ("dx", "dy")
+    robot_type = "point_agent"
 
     def __init__(
         self, config: TwoRoomsConfig | None = None, *, render_mode: str | None = "rgb_array", **overrides: Any
