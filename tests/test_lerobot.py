@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, LeRobotWriter
+from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, LeRobotWriter, encode_video
 
 REPO = Path(__file__).resolve().parents[1]
 CAM = "observation.image"
@@ -197,3 +197,121 @@ def test_collect_script_writes_readable_dataset(tmp_path):
     assert info["total_frames"] == 33 and info["features"][CAM]["shape"] == [32, 32, 3]
     ds = LeRobotTrajectoryDataset(out, frames_per_window=4)
     assert len(collect(ds)) == 3 * 8 == ds.expected_num_windows()
+
+
+# --------------------------------------------------------------------------- the Hub's lerobot/pusht layout
+HUB_LENGTHS = [14, 11]
+
+
+def _hub_pusht_frames(ep: int, length: int) -> np.ndarray:
+    """96 x 96 frames whose red level is 60 + 10 * frame + 50 * episode (to check which frame a window got)."""
+    frames = np.full((length, 96, 96, 3), 200, np.uint8)
+    frames[..., 0] = (60 + 10 * np.arange(length) + 50 * ep)[:, None, None]
+    return frames
+
+
+def write_hub_pusht(root: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A folder in the layout of the Hub's `lerobot/pusht` (LeRobot v3.0), written by hand as LeRobot writes it:
+    `observation.image` as AV1 video, 2-D `observation.state` (agent position, px) and `action` (target, px) whose
+    names are {"motors": [...]}, the `next.*` columns, one data / video / episodes file. State and action are
+    variable-length list columns here (pandas writes list<double>); the fixed-size lists LeRobot writes are what
+    our own writer produces, read in the tests above."""
+    fps, key = 10, "observation.image"
+    states = [np.random.default_rng(ep).uniform(0, 512, (n, 2)).astype(np.float32) for ep, n in enumerate(HUB_LENGTHS)]
+    actions = [np.random.default_rng(10 + ep).uniform(0, 512, (n, 2)).astype(np.float32)
+               for ep, n in enumerate(HUB_LENGTHS)]
+    total = sum(HUB_LENGTHS)
+    scalar = {"shape": [1], "names": None}
+    motors = {"motors": ["motor_0", "motor_1"]}
+    info = {
+        "codebase_version": "v3.0", "robot_type": "unknown", "total_episodes": len(HUB_LENGTHS),
+        "total_frames": total, "total_tasks": 1, "chunks_size": 1000, "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 500, "fps": fps, "splits": {"train": f"0:{len(HUB_LENGTHS)}"},
+        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+        "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+        "features": {
+            key: {"dtype": "video", "shape": [96, 96, 3], "names": ["height", "width", "channel"],
+                  "info": {"video.height": 96, "video.width": 96, "video.codec": "av1", "video.pix_fmt": "yuv420p",
+                           "video.is_depth_map": False, "video.fps": fps, "video.channels": 3, "has_audio": False}},
+            "observation.state": {"dtype": "float32", "shape": [2], "names": motors},
+            "action": {"dtype": "float32", "shape": [2], "names": motors},
+            "episode_index": {"dtype": "int64", **scalar}, "frame_index": {"dtype": "int64", **scalar},
+            "timestamp": {"dtype": "float32", **scalar}, "next.reward": {"dtype": "float32", **scalar},
+            "next.done": {"dtype": "bool", **scalar}, "next.success": {"dtype": "bool", **scalar},
+            "index": {"dtype": "int64", **scalar}, "task_index": {"dtype": "int64", **scalar},
+        },
+    }
+    (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
+    (root / "data" / "chunk-000").mkdir(parents=True)
+    (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
+    rows, episodes, start = [], [], 0
+    for ep, n in enumerate(HUB_LENGTHS):
+        for t in range(n):
+            rows.append({"observation.state": states[ep][t].tolist(), "action": actions[ep][t].tolist(),
+                         "episode_index": ep, "frame_index": t, "timestamp": t / fps, "next.reward": 0.0,
+                         "next.done": t == n - 1, "next.success": False, "index": start + t, "task_index": 0})
+        episodes.append({"episode_index": ep, "tasks": ["Push the T-shaped block onto the T-shaped target."],
+                         "length": n, "data/chunk_index": 0, "data/file_index": 0, "dataset_from_index": start,
+                         "dataset_to_index": start + n, f"videos/{key}/chunk_index": 0, f"videos/{key}/file_index": 0,
+                         f"videos/{key}/from_timestamp": start / fps, f"videos/{key}/to_timestamp": (start + n) / fps,
+                         "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+        start += n
+    frame = pd.DataFrame(rows).astype({"timestamp": "float32", "next.reward": "float32"})
+    frame.to_parquet(root / "data" / "chunk-000" / "file-000.parquet")
+    pd.DataFrame(episodes).to_parquet(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    pd.DataFrame({"task_index": [0]}, index=pd.Index(["Push the T-shaped block onto the T-shaped target."],
+                                                      name="task")).to_parquet(root / "meta" / "tasks.parquet")
+    video = np.concatenate([_hub_pusht_frames(ep, n) for ep, n in enumerate(HUB_LENGTHS)])
+    encode_video(video, root / "videos" / key / "chunk-000" / "file-000.mp4", fps=fps, codec="libsvtav1", crf=10)
+    return states, actions
+
+
+@pytest.fixture(scope="module")
+def hub_pusht(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list, list]:
+    root = tmp_path_factory.mktemp("hub") / "pusht"
+    states, actions = write_hub_pusht(root)
+    return root, states, actions
+
+
+def test_reader_takes_the_hub_pusht_layout(hub_pusht):
+    """Windows of 3 frames 2 rows apart: (3, 3, 96, 96) frames of the right rows, (3, 2) states and summed actions."""
+    root, states, actions = hub_pusht
+    ds = LeRobotTrajectoryDataset(root, frames_per_window=3, frame_skip=2, shuffle=False)
+    assert ds.camera_key == "observation.image" and ds.fps == 10
+    items = collect(ds)
+    assert len(items) == ds.expected_num_windows() == sum(n - 6 + 1 for n in HUB_LENGTHS)
+    for item in items:
+        ep, rows = item["episode_index"], item["frame_index"].numpy()
+        t0 = int(rows[0])
+        assert item["frames"].shape == (3, 3, 96, 96) and item["frames"].dtype == torch.uint8
+        assert item["states"].shape == (3, 2) and item["actions"].shape == (3, 2)
+        np.testing.assert_array_equal(rows, [t0, t0 + 2, t0 + 4])
+        np.testing.assert_allclose(item["states"].numpy(), states[ep][rows], rtol=1e-6)
+        np.testing.assert_allclose(item["actions"].numpy(), actions[ep][t0:t0 + 6].reshape(3, 2, 2).sum(1),
+                                   rtol=1e-5)
+        red = item["frames"][:, 0, 40:56, 40:56].float().mean((1, 2)).numpy()
+        np.testing.assert_allclose(red, _hub_pusht_frames(ep, HUB_LENGTHS[ep])[rows, 48, 48, 0], atol=4)
+    assert ds.num_skipped_episodes == 0
+
+
+def test_world_model_training_refuses_widths_other_than_the_data(hub_pusht):
+    """Widths fixed by --config_overrides must be the dataset's; rows wider than meta/info.json declares are named."""
+    import hf_jepa
+    from hf_jepa.data.trajectories import LatentEpisodeCache
+    from hf_jepa.world_model import WorldModelArguments
+    from hf_jepa.world_model.recipe import build_world_model, check_cache_widths
+
+    root, _, _ = hub_pusht
+    encoder = hf_jepa.VideoJepaModel(hf_jepa.VideoJepaConfig(
+        image_size=32, patch_size=16, num_frames=2, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, predictor_hidden_size=32, predictor_num_hidden_layers=1,
+        predictor_num_attention_heads=2, predictor_intermediate_size=64))
+    small = json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
+                        "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})
+    args = WorldModelArguments(dataset_name=str(root), config_overrides=small[:-1] + ', "state_dim": 5}')
+    with pytest.raises(ValueError, match=r"state_dim=5 differs from the dataset .* observation.state has width 2"):
+        build_world_model(args, encoder, action_dim=2, state_dim=2)
+    model = build_world_model(WorldModelArguments(dataset_name=str(root), config_overrides=small), encoder, 2, 2)
+    cache = LatentEpisodeCache([torch.zeros(4, 4, 32)], [torch.zeros(4, 3)], [torch.zeros(4, 2)])
+    with pytest.raises(ValueError, match=r"observation.state rows have width 3.*state_dim=2"):
+        check_cache_widths(cache, model, str(root))

@@ -530,6 +530,43 @@ def _column_2d(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(col.to_numpy(zero_copy_only=False)).reshape(n, 1)
 
 
+def episode_states(
+    repo_id_or_path: str | Path,
+    *,
+    state_key: str = STATE_KEY,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[int, np.ndarray]:
+    """Every episode's ``state_key`` column, ``{episode_index: float32 (L, S)}`` in ``frame_index`` order, read from
+    the data parquet files alone (no video; from the Hub only ``meta/`` and ``data/`` are fetched).
+
+    A missing column is a ValueError naming the features the dataset has.
+    """
+    is_local = Path(repo_id_or_path).expanduser().exists()
+    patterns = None if is_local else ["meta/*", "meta/**", "data/**"]
+    root = resolve_dataset_root(repo_id_or_path, revision=revision, cache_dir=cache_dir, allow_patterns=patterns)
+    info = _read_info(root)
+    if state_key not in info["features"]:
+        raise ValueError(f"{repo_id_or_path}: {state_key!r} is not a feature; features: {sorted(info['features'])}")
+    files = sorted((root / "data").glob("**/*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{root}: no data/**/*.parquet")
+    episodes, frames, states = [], [], []
+    for f in files:
+        try:
+            table = pq.read_table(f, columns=["episode_index", "frame_index", state_key])
+        except (OSError, pa.ArrowException) as e:
+            raise ValueError(f"{f}: cannot read {state_key!r} ({type(e).__name__}: {e})") from e
+        episodes.append(table.column("episode_index").to_numpy())
+        frames.append(table.column("frame_index").to_numpy())
+        states.append(_column_2d(table, state_key).astype(np.float32))
+    ep, fr, st = np.concatenate(episodes), np.concatenate(frames), np.concatenate(states)
+    order = np.lexsort((fr, ep))  # by episode, then frame
+    ep, st = ep[order], st[order]
+    bounds = np.flatnonzero(np.diff(ep)) + 1
+    return {int(e[0]): s for e, s in zip(np.split(ep, bounds), np.split(st, bounds), strict=True)}
+
+
 class LeRobotTrajectoryDataset(IterableDataset):
     """Windows of (frames, states, actions) from a LeRobot v3 dataset, local folder or Hub repo id.
 

@@ -9,6 +9,7 @@
     subgoals.py             LatentSubgoalGraph: waypoints along the training data's shortest path to the goal
     adaptation.py           OnlineAdaptation: test-time adaptation of the predictor during an episode
     evaluation.py           evaluate_planning: N episodes, success rate, GIF and energy plot
+    dataset_goals.py        sample_dataset_goals: start / goal states from held-out trajectories (LeWM's protocol)
 
     planner = WorldModelPlanner(model, CEMConfig(horizon=5, num_samples=300, topk=30, iterations=10))
     episode = run_mpc(env, planner.plan_fn(), max_steps=100, seed=0)
@@ -16,9 +17,11 @@
 
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS, OnlineAdaptation
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS, CEMConfig, MPPIConfig
+from hf_jepa.planning.dataset_goals import GOAL_OFFSET, GoalTask, default_budget, sample_dataset_goals
 from hf_jepa.planning.energy import latent_energy
 from hf_jepa.planning.evaluation import (
     PlanningEvaluation,
+    check_model_fits_env,
     evaluate_planning,
     pick_episode,
     planner_config,
@@ -43,10 +46,12 @@ __all__ = [
     "WORLD_MODEL_PLANNER_DEFAULTS",
     "ADAPT_LR",
     "ADAPT_STEPS",
+    "GOAL_OFFSET",
     "GRAPH_FILENAME",
     "CEMConfig",
     "EnergyFn",
     "Episode",
+    "GoalTask",
     "LatentSubgoalGraph",
     "MPPIConfig",
     "OnlineAdaptation",
@@ -56,8 +61,10 @@ __all__ = [
     "SubgoalConfig",
     "WorldModelPlanner",
     "cem",
+    "check_model_fits_env",
     "colored_noise",
     "dataset_latents",
+    "default_budget",
     "episode_nodes",
     "evaluate_planning",
     "frame_weights",
@@ -70,6 +77,7 @@ __all__ = [
     "plot_energy",
     "project_actions",
     "run_mpc",
+    "sample_dataset_goals",
     "save_episode_gif",
     "save_graph",
     "shift_plan",

@@ -21,6 +21,7 @@ from hf_jepa.metrics import load_metric, save_results
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS, CEMConfig, MPPIConfig
+from hf_jepa.planning.dataset_goals import GoalTask
 from hf_jepa.planning.mpc import Episode, run_mpc
 from hf_jepa.planning.subgoals import LatentSubgoalGraph
 from hf_jepa.planning.world_model_planner import WorldModelPlanner
@@ -57,8 +58,12 @@ class PlanningEvaluation:
     Attributes:
         results: JSON-ready metrics: success_rate, episodes, successes, mean_final_distance, seconds_per_action
             (planning time per env step), seconds_per_plan, mean_steps, other-room and same-room success rates
-            where the env reports rooms, the planner settings, the evaluation settings and `per_episode` (one
-            record per episode: reset seed, success, steps, final distance, other room, start and goal states).
+            where the env reports rooms, the planner settings, the evaluation settings, `final` (the mean over
+            episodes of each scalar of the last info: Push-T's coverage, position / angle errors, both success
+            flags), `success_at_start_rate` (episodes whose start already met the success criterion: they count
+            as successes without a step), `protocol` (with dataset tasks) and `per_episode` (one record per
+            episode: reset seed, success, success_at_start, steps, final distance, other room, start and goal
+            states, the last info's scalars, the dataset task).
         episodes: the `Episode`s, in order (frames, actions, energies per replan).
         goals: the goal image of each episode, uint8 (H, W, 3).
         other_room: per episode, whether the goal was in the other room (None where the env has no rooms).
@@ -83,14 +88,46 @@ def _as_list(value: Any) -> list[float] | None:
     return None if value is None else [float(v) for v in np.asarray(value, dtype=np.float64).ravel()]
 
 
-def _episode_record(seed: int, episode: Episode, other_room: bool | None, goal_state: Any) -> dict[str, Any]:
-    """One episode's JSON record: what a reader needs to find and replay a failure (`reset(seed=seed)`)."""
-    return {
+def _episode_record(seed: int, episode: Episode, other_room: bool | None, goal_state: Any,
+                    task: GoalTask | None = None) -> dict[str, Any]:
+    """One episode's JSON record: what a reader needs to find and replay a failure (`reset(seed=seed)`, with the
+    task's start and goal as reset options when the episode came from a dataset)."""
+    record = {
         "seed": seed, "success": bool(episode.success), "steps": len(episode.actions),
         "final_distance": None if episode.final_distance is None else float(episode.final_distance),
         "other_room": other_room, "start": _as_list(episode.states[0]) if episode.states else None,
-        "goal": _as_list(goal_state),
+        "goal": _as_list(goal_state), "final": dict(episode.final_info),
+        "success_at_start": bool(episode.start_info.get("success", False)),
     }
+    if task is not None:
+        record.update(task.record())
+    return record
+
+
+def _final_means(episodes: list[Episode]) -> dict[str, float]:
+    """Mean over episodes of each scalar entry of the last info that every episode reports (flags as rates)."""
+    keys = set.intersection(*(set(e.final_info) for e in episodes)) if episodes else set()
+    return {k: float(np.mean([float(e.final_info[k]) for e in episodes])) for k in sorted(keys)}
+
+
+def check_model_fits_env(model: JepaWorldModel, env: Any, name: str) -> dict[str, Any]:
+    """Reset ``env`` once and check its state and action widths against the world model's; returns that info.
+
+    Raises:
+        ValueError: naming both widths when ``info["state"]`` or the action space differs from the model's
+            ``state_dim`` / ``action_dim`` (the widths of the data it was trained on).
+    """
+    _, info = env.reset(seed=0)
+    state_width = int(np.size(info["state"])) if "state" in info else None
+    action_width = int(np.prod(env.action_space.shape))
+    config = model.config
+    if state_width != config.state_dim or action_width != config.action_dim:
+        raise ValueError(
+            f"the world model takes states of width state_dim={config.state_dim} and actions of width "
+            f"action_dim={config.action_dim} (its training data's observation.state and action), but env {name!r} "
+            f"has states of width {state_width} and actions of width {action_width}: plan with a world model "
+            f"trained on data of {name!r} (e.g. scripts/collect_trajectories.py --env {name})")
+    return info
 
 
 def evaluate_planning(
@@ -109,10 +146,15 @@ def evaluate_planning(
     adapt_lr: float = ADAPT_LR,
     subgoals: LatentSubgoalGraph | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    tasks: list[GoalTask] | None = None,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
 ) -> PlanningEvaluation:
     """Run `episodes` MPC episodes (env reset seeds seed, seed+1, ...) and measure them.
+
+    With `tasks` (`hf_jepa.planning.dataset_goals.sample_dataset_goals`: LeWM's protocol), episode i starts at
+    `tasks[i].start` toward the goal image of `tasks[i].goal` (reset options), one episode per task (`episodes` is
+    then `len(tasks)`), and `max_steps` is the step budget (LeWM: twice the goal offset).
 
     Each control cycle plans H model steps from the current image toward the goal image, then executes the first
     planned action as `frame_skip` env steps (MPC); `replan_every` > 1 executes more of the plan open loop.
@@ -130,7 +172,16 @@ def evaluate_planning(
             needs replan_every=1. Every episode starts from the trained weights; `model` itself is not changed.
         subgoals: plan toward waypoints along a graph of dataset frames (see `WorldModelPlanner`; None: the goal).
         env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
+        tasks: start and goal states per episode (see above); their width must be the env's state width.
+
+    Raises:
+        ValueError: the env's state or action width differs from the model's (`check_model_fits_env`), or the
+            tasks' states differ in width from the env's.
     """
+    if tasks is not None:
+        if not tasks:
+            raise ValueError("tasks is empty: expected at least one GoalTask")
+        episodes = len(tasks)
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: expected >= 1")
     if replan_every != 1 and (context_frames > 1 or adapt_steps):
@@ -141,6 +192,10 @@ def evaluate_planning(
     if "image_size" not in env_kwargs:
         env_kwargs["image_size"] = model.config.encoder_config.image_size
     goal_env = make_goal_env(env, **env_kwargs)
+    first = check_model_fits_env(model, goal_env, env)
+    if tasks is not None and np.size(tasks[0].start) != np.size(first["state"]):
+        raise ValueError(f"the dataset's states have width {np.size(tasks[0].start)} but env {env!r} has states of "
+                         f"width {np.size(first['state'])}: start and goal states must be the env's state")
     config = config or planner_config(model)
     k = int(model.config.frame_skip)
     planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
@@ -152,11 +207,13 @@ def evaluate_planning(
     bar = tqdm(range(episodes), desc="planning episodes", disable=not show_progress)
     for i in bar:
         planner.reset()
+        task = tasks[i] if tasks is not None else None
         episode = run_mpc(goal_env, planner.plan_fn(seed=seed + i, action_repeat=k), max_steps=max_steps,
-                          execute_actions=k, replan_every=replan_every, seed=seed + i)
+                          execute_actions=k, replan_every=replan_every, seed=seed + i,
+                          options=task.options() if task is not None else None)
         goal_state = getattr(goal_env.unwrapped, "goal_state", None)  # (S,) when the env exposes it
         rooms.append(_room_pair(goal_env, episode, goal_state))
-        per_episode.append(_episode_record(seed + i, episode, rooms[-1], goal_state))
+        per_episode.append(_episode_record(seed + i, episode, rooms[-1], goal_state, task))
         out.episodes.append(episode)
         out.goals.append(np.asarray(episode.goal))
         plan_seconds += episode.seconds_per_action * len(episode.actions)
@@ -177,7 +234,13 @@ def evaluate_planning(
         "energy": energy, "reduction": reduction, "device": str(device),
         "planner": {"kind": type(config).__name__, **dataclasses.asdict(config)},
         "subgoals": dataclasses.asdict(subgoals.config) if subgoals is not None else None,
+        "final": _final_means(out.episodes),
+        "success_at_start_rate": float(np.mean([bool(e.start_info.get("success", False)) for e in out.episodes])),
     }
+    if tasks is not None:
+        offsets = sorted({t.goal_frame - t.start_frame for t in tasks})
+        results["protocol"] = {"kind": "dataset_goals", "goal_offset": offsets[0] if len(offsets) == 1 else offsets,
+                               "eval_budget": max_steps}
     if all(r is not None for r in rooms):
         other = np.array(rooms, dtype=bool)
         results["other_room_fraction"] = float(other.mean())
@@ -251,5 +314,5 @@ def pick_episode(evaluation: PlanningEvaluation) -> int:
     return 0
 
 
-__all__ = ["PlanningEvaluation", "evaluate_planning", "pick_episode", "planner_config", "plot_energy",
-           "save_episode_gif", "write_evaluation"]
+__all__ = ["PlanningEvaluation", "check_model_fits_env", "evaluate_planning", "pick_episode", "planner_config",
+           "plot_energy", "save_episode_gif", "write_evaluation"]

@@ -39,6 +39,8 @@ class Episode:
         num_replans: number of ``plan_fn`` calls.
         terminated / truncated: how the env ended the episode (both false: ``max_steps`` reached).
         goal: the goal observation the plans aimed at (``info["goal"]`` from ``reset``).
+        final_info: the scalar entries (numbers and flags) of the last ``info``, e.g. Push-T's ``coverage``.
+        start_info: the same of the ``reset`` info (a start that already succeeds shows here).
     """
 
     frames: list[np.ndarray] = field(default_factory=list)
@@ -52,6 +54,8 @@ class Episode:
     terminated: bool = False
     truncated: bool = False
     goal: Any = None
+    final_info: dict[str, float | bool] = field(default_factory=dict)
+    start_info: dict[str, float | bool] = field(default_factory=dict)
 
 
 def _as_frame(image: Any) -> np.ndarray | None:
@@ -91,6 +95,7 @@ def run_mpc(
     execute_actions: int = 1,
     replan_every: int = 1,
     seed: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Episode:
     """Runs model-predictive control on a gymnasium-style env toward the goal it gives at reset.
 
@@ -112,6 +117,7 @@ def run_mpc(
         execute_actions: actions executed per control cycle.
         replan_every: control cycles per call to ``plan_fn``.
         seed: passed to ``env.reset(seed=...)``.
+        options: passed to ``env.reset(options=...)`` (e.g. ``{"start": state, "goal": state}``).
 
     Returns:
         The :class:`Episode`. Stops on ``terminated``, ``truncated`` or after ``max_steps`` steps.
@@ -119,7 +125,7 @@ def run_mpc(
     check_int("run_mpc", "max_steps", max_steps, minimum=1)
     check_int("run_mpc", "execute_actions", execute_actions, minimum=1)
     check_int("run_mpc", "replan_every", replan_every, minimum=1)
-    obs, info = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed, options=options)
     if "goal" not in info:
         raise KeyError(f"run_mpc needs the goal observation in info['goal'] from env.reset(); got keys {sorted(info)}")
     goal = info["goal"]
@@ -135,8 +141,11 @@ def run_mpc(
         if "distance" in info:
             episode.final_distance = float(info["distance"])
         episode.success = episode.success or _succeeded(info)
+        episode.final_info = {k: v.item() if isinstance(v, np.generic) else v for k, v in info.items()
+                              if isinstance(v, (bool, int, float, np.bool_, np.number))}
 
     record(obs, info)
+    episode.start_info = dict(episode.final_info)
     plan: np.ndarray | None = None  # (H, A)
     cursor = 0  # index of the next plan action
     plan_seconds = 0.0

@@ -176,7 +176,8 @@ class WorldModelPlanner:
         goal_z = goal_latents if goal_latents is not None else self.encode(goal)
         state_t = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.device).reshape(-1)
         if state_t.numel() != self.model.config.state_dim:
-            raise ValueError(f"state: expected {self.model.config.state_dim} values, got {state_t.numel()}")
+            raise ValueError(f"state has {state_t.numel()} values but the world model takes "
+                             f"state_dim={self.model.config.state_dim} (its training data's observation.state width)")
         latents = self.encode(observation)  # (1, N, D)
         # (A,) the planned action MPC executed since the last plan (None at the episode start)
         executed = self._previous[0].to(self.device) if self._previous is not None else None

@@ -99,8 +99,17 @@ def load_encoder(name_or_path: str) -> VideoJepaModel:
 
 def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action_dim: int,
                       state_dim: int) -> JepaWorldModel:
-    """A `JepaWorldModel` with the given encoder's weights and a fresh predictor."""
+    """A `JepaWorldModel` with the given encoder's weights and a fresh predictor.
+
+    Raises:
+        ValueError: `--config_overrides` sets `action_dim` / `state_dim` to other widths than the dataset's.
+    """
     overrides = parse_config_overrides(args.config_overrides)
+    for name, column, width in (("action_dim", "action", action_dim), ("state_dim", "observation.state", state_dim)):
+        value = overrides.pop(name, width)
+        if value != width:
+            raise ValueError(f"--config_overrides {name}={value!r} differs from the dataset {args.dataset_name!r}, "
+                             f"whose {column} has width {width}")
     overrides.setdefault("state_update", "add" if args.state_mode == "true" and action_dim == state_dim else "hold")
     config = JepaWorldModelConfig.from_preset(
         args.preset, encoder_config=encoder.config, action_dim=action_dim, state_dim=state_dim,
@@ -118,6 +127,21 @@ def _dims(dataset: str) -> tuple[int, int]:
     except KeyError as err:
         raise ValueError(f"dataset {dataset!r}: meta/info.json has no {err} feature; expected 'action' and "
                          "'observation.state'") from err
+
+
+def check_cache_widths(cache: LatentEpisodeCache, model: JepaWorldModel, dataset: str) -> None:
+    """The action and state columns read from the data must have the widths the world model was built with (those
+    meta/info.json declares); a ValueError naming both widths otherwise."""
+    if not cache.actions:
+        return
+    found = {"action_dim": int(cache.actions[0].shape[-1]), "state_dim": int(cache.states[0].shape[-1])}
+    for name, width in found.items():
+        expected = getattr(model.config, name)
+        if width != expected:
+            column = "action" if name == "action_dim" else "observation.state"
+            raise ValueError(f"dataset {dataset!r}: its {column} rows have width {width}, but the world model was "
+                             f"built with {name}={expected} (the width meta/info.json declares): the data files and "
+                             "meta/info.json disagree")
 
 
 def state_conditioning(mode: str) -> Callable[[dict[str, Any], int], dict[str, Any]]:
@@ -149,6 +173,7 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     cache = LatentEpisodeCache.build(args.dataset_name, encode, frame_transform(model),
                                      rank=accelerator.process_index, world_size=accelerator.num_processes,
                                      camera_key=args.camera_key, show_progress=accelerator.is_main_process)
+    check_cache_widths(cache, model, args.dataset_name)
     logger.info("cached latents of %d episodes (%d windows)", len(cache.latents),
                 len(cache.windows(args.frames_per_window, args.frame_skip)))
 
