@@ -26,8 +26,8 @@ from .layers import (
     check_token_index,
     gather_tokens,
     rescale_blocks,
-    sincos_2d,
 )
+from .positions import sincos_2d
 from .probes import FrozenEncoderClassifier
 
 

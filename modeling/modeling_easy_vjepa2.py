@@ -25,10 +25,9 @@ from .layers import (
     check_predictor_masks,
     check_token_index,
     gather_tokens,
-    grid_positions,
     rescale_blocks,
-    rope_3d,
 )
+from .positions import grid_positions, rope_3d
 from .probes import FrozenEncoderClassifier
 
 

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from transformers.utils import ModelOutput
 
 from .configuration_easy_vjepa2_ac import JepaWorldModelConfig
-from .layers import JepaPreTrainedModel, KVCache, build_blocks, rescale_blocks, rope_3d
+from .layers import JepaPreTrainedModel, KVCache, build_blocks, rescale_blocks
 from .modeling_easy_vjepa2 import VideoJepaModel, check_video
+from .positions import rope_3d
 
 
 @dataclass

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import torch
-from hf_jepa.modeling.layers import KVCache, apply_rope, rope_3d, rope_3d_tables, rotate_pairs
+from hf_jepa.modeling.layers import KVCache
+from hf_jepa.modeling.positions import apply_rope, rope_3d, rope_3d_tables, rotate_pairs
 
 from hf_jepa.benchmark import peak_memory, time_interleaved, vit_forward_flops
 

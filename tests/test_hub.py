@@ -75,8 +75,8 @@ def test_push_captured_commit_loads_offline_by_repo_id(tmp_path: Path, wm_folder
     assert api.calls[1][1]["repo_id"] == REPO_ID and api.calls[1][1]["commit_message"] == "first"
     committed = sorted(p.relative_to(api.commit_dir).as_posix() for p in api.commit_dir.rglob("*") if p.is_file())
     assert committed == [f.path for f in files]
-    assert {"README.md", "config.json", "model.safetensors", "modeling_easy_vjepa2_ac.py", "layers.py"} <= set(
-        committed)
+    assert {"README.md", "config.json", "model.safetensors", "modeling_easy_vjepa2_ac.py", "layers.py",
+            "positions.py"} <= set(committed)
     assert not any("__pycache__" in p for p in committed)
 
     hub_cache_snapshot(tmp_path / "hub", REPO_ID, api.commit_dir)
