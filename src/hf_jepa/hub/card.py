@@ -1,59 +1,21 @@
-"""Hub publishing: model cards generated from a saved folder, validation of the remote code, and uploads.
-
-A folder written by ``save_pretrained`` for one of our models holds ``config.json`` (with ``auto_map``), the weights
-and the modeling files (``configuration_*.py``, ``modeling_*.py`` and their relative imports), so it loads with
-``AutoModel.from_pretrained(repo_id)`` where ``hf_jepa`` is imported and with ``trust_remote_code=True`` where it is
-not. This module adds the model card and pushes the folder as it is::
-
-    from hf_jepa.hub import write_model_card, upload_folder_to_hub
-    write_model_card("outputs/demo/world_model", metrics={"planning_success_rate": 0.8}, training={"steps": 2000})
-    upload_folder_to_hub("outputs/demo/world_model", "easy-jepa/vjepa2-ac", dry_run=True)   # lists the files
-    upload_folder_to_hub("outputs/demo/world_model", "easy-jepa/vjepa2-ac")                 # one commit
-
-Uploads go through ``HfApi.create_repo`` + ``HfApi.upload_folder`` (one commit): transformers' ``push_to_hub``
-would write its own README.md over the card.
+"""The model card of a saved folder: YAML metadata (tags, datasets, model-index, what our scripts recorded) and a
+Markdown body (usage, model, training, evaluation, citation), built from the folder's config and weights.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
-from huggingface_hub.utils import filter_repo_objects
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .folder import FAMILIES, architecture, check_model_folder, remote_code_files
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "DEFAULT_IGNORE_PATTERNS",
-    "CARD_METADATA_KEY",
-    "FAMILIES",
-    "Family",
-    "HubFolderError",
-    "UploadFile",
-    "build_model_card",
-    "check_model_folder",
-    "count_parameters",
-    "list_upload_files",
-    "read_card_metadata",
-    "remote_code_files",
-    "upload_folder_to_hub",
-    "write_model_card",
-]
-
-DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (
-    ".git/*", "*/.git/*", "__pycache__/*", "*/__pycache__/*", "*.pyc", ".cache/*", "*/.cache/*",
-    "checkpoints/*", "checkpoint-*/*", "*.lock", ".DS_Store",
-)
-"""Never uploaded: VCS and cache folders, byte code, training checkpoints (accelerate state)."""
-
-WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                                 "pytorch_model.bin.index.json")
 PROCESSOR_FILES: tuple[str, ...] = ("preprocessor_config.json", "video_preprocessor_config.json",
                                     "processor_config.json")
 CARD_METADATA_KEY = "hf_jepa"
@@ -61,132 +23,8 @@ CARD_METADATA_KEY = "hf_jepa"
 (pretraining: dataset, steps, preset, objective, ...), ``probe`` and ``encoder`` (probes); read back with
 :func:`read_card_metadata`."""
 
-
-@dataclass(frozen=True)
-class Family:
-    """What a model card says about one of our model families."""
-
-    name: str
-    """Display name, e.g. 'V-JEPA 2-AC'."""
-    paper: str
-    """arXiv id of the paper."""
-    tags: tuple[str, ...]
-    """Hub tags (besides the common ones)."""
-    pipeline_tag: str
-    """Hub pipeline tag of the base model (classifiers use their own task)."""
-    summary: str
-    """One paragraph for the card."""
-
-
-FAMILIES: dict[str, Family] = {
-    "easy_ijepa": Family(
-        name="I-JEPA", paper="2301.08243", tags=("i-jepa", "image", "self-supervised-learning"),
-        pipeline_tag="image-feature-extraction",
-        summary="An image Joint-Embedding Predictive Architecture: a ViT context encoder and a predictor trained to "
-                "predict the latents (from an EMA target encoder) of masked image blocks."),
-    "easy_vjepa2": Family(
-        name="V-JEPA 2", paper="2506.09985", tags=("v-jepa-2", "video", "self-supervised-learning"),
-        pipeline_tag="video-classification",
-        summary="A video Joint-Embedding Predictive Architecture: a ViT over 2x16x16 tubelets with 3-D RoPE whose "
-                "predictor fills in the latents of masked spatio-temporal blocks."),
-    "easy_vjepa2_ac": Family(
-        name="V-JEPA 2-AC", paper="2506.09985", tags=("v-jepa-2", "v-jepa-2-ac", "world-model", "planning", "robotics"),
-        pipeline_tag="robotics",
-        summary="An action-conditioned world model: a frozen V-JEPA 2 encoder embeds each frame and a block-causal "
-                "predictor, given actions and states, predicts the latents of the next frames. Plans toward a goal "
-                "image by minimising the L1 energy between predicted and goal latents (CEM / MPPI, MPC)."),
-}
-"""Our model families by ``model_type``."""
-
 _CLASSIFICATION_TASKS = {"ForVideoClassification": "video-classification",
                          "ForImageClassification": "image-classification"}
-_RELATIVE_IMPORT = re.compile(r"^\s*from\s+\.([A-Za-z_][A-Za-z0-9_]*)\s+import\s", re.MULTILINE)
-
-
-class HubFolderError(ValueError):
-    """A folder that is not one of our saved models (or lacks its remote code / weights)."""
-
-
-@dataclass(frozen=True)
-class UploadFile:
-    """One file of an upload: its path in the repo and its size in bytes."""
-
-    path: str
-    size: int
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# validation
-
-
-def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not folder.is_dir():
-        raise HubFolderError(f"{folder}: not a folder; expected a save_pretrained folder of an hf_jepa model")
-    if not path.is_file():
-        raise HubFolderError(f"{folder}: no config.json; expected a save_pretrained folder of an hf_jepa model")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise HubFolderError(f"{path}: not valid JSON ({err})") from err
-
-
-def remote_code_files(folder: str | Path, config: Mapping[str, Any] | None = None) -> list[str]:
-    """The modeling files ``auto_map`` needs, with their relative imports (``from .x import y``), sorted.
-
-    Raises:
-        HubFolderError: a file named by ``auto_map`` or imported by one of them is missing.
-    """
-    folder = Path(folder)
-    config = dict(config) if config is not None else _read_config(folder)
-    auto_map = config.get("auto_map") or {}
-    if not auto_map:
-        raise HubFolderError(f"{folder}/config.json has no auto_map: it would not load with trust_remote_code=True")
-    pending: list[str] = []
-    for reference in auto_map.values():
-        for ref in reference if isinstance(reference, (list, tuple)) else [reference]:
-            if ref:
-                module = ref.split("--")[-1].rsplit(".", 1)[0]  # "repo--module.Class" or "module.Class"
-                pending.append(f"{module}.py")
-    found: set[str] = set()
-    while pending:
-        name = pending.pop()
-        if name in found:
-            continue
-        path = folder / name
-        if not path.is_file():
-            raise HubFolderError(
-                f"{folder}: remote-code file {name} is missing (needed by auto_map or a relative import); "
-                "save the model with save_pretrained from hf_jepa so the modeling files are copied beside the weights"
-            )
-        found.add(name)
-        pending.extend(f"{m}.py" for m in _RELATIVE_IMPORT.findall(path.read_text()))
-    return sorted(found)
-
-
-def check_model_folder(folder: str | Path) -> dict[str, Any]:
-    """Validate a folder to publish and return its config.
-
-    Checks: ``config.json`` with one of our ``model_type`` s (:data:`FAMILIES`), weights, and the remote-code files.
-
-    Raises:
-        HubFolderError: with what is missing and how to make it.
-    """
-    folder = Path(folder)
-    config = _read_config(folder)
-    model_type = config.get("model_type")
-    if model_type not in FAMILIES:
-        raise HubFolderError(
-            f"{folder}/config.json has model_type={model_type!r}: expected one of {sorted(FAMILIES)} (hf_jepa models)"
-        )
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        raise HubFolderError(f"{folder}: no weights (expected one of {list(WEIGHT_FILES)})")
-    remote_code_files(folder, config)
-    return config
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# model card
 
 
 def count_parameters(folder: str | Path) -> int | None:
@@ -213,13 +51,8 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def _architecture(config: Mapping[str, Any]) -> str:
-    archs = config.get("architectures") or []
-    return str(archs[0]) if archs else ""
-
-
 def _pipeline_tag(config: Mapping[str, Any]) -> str:
-    arch = _architecture(config)
+    arch = architecture(config)
     for suffix, task in _CLASSIFICATION_TASKS.items():
         if arch.endswith(suffix):
             return task
@@ -267,7 +100,7 @@ def _normalize_metrics(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _usage(config: Mapping[str, Any], repo_id: str) -> str:
-    model_type, arch = config["model_type"], _architecture(config)
+    model_type, arch = config["model_type"], architecture(config)
     auto = "AutoModel"
     for suffix in _CLASSIFICATION_TASKS:
         if arch.endswith(suffix):
@@ -310,7 +143,7 @@ def _usage(config: Mapping[str, Any], repo_id: str) -> str:
 
 
 def _config_rows(config: Mapping[str, Any], num_params: int | None) -> list[tuple[str, Any]]:
-    rows: list[tuple[str, Any]] = [("architecture", _architecture(config) or "-"), ("model_type", config["model_type"])]
+    rows: list[tuple[str, Any]] = [("architecture", architecture(config) or "-"), ("model_type", config["model_type"])]
     if num_params is not None:
         rows.append(("parameters", f"{_human(num_params)} ({num_params:,})"))
     enc = config.get("encoder_config") if config["model_type"] == "easy_vjepa2_ac" else config
@@ -324,7 +157,7 @@ def _config_rows(config: Mapping[str, Any], num_params: int | None) -> list[tupl
                 "action_dim", "state_dim", "max_steps", "num_labels"):
         if key in config:
             rows.append((key, config[key]))
-    if "id2label" in config and _architecture(config).endswith(tuple(_CLASSIFICATION_TASKS)):
+    if "id2label" in config and architecture(config).endswith(tuple(_CLASSIFICATION_TASKS)):
         rows.append(("labels", ", ".join(str(v) for v in list(config["id2label"].values())[:20])))
     return rows
 
@@ -464,69 +297,3 @@ def read_card_metadata(card: str | Path) -> dict[str, Any]:
         logger.warning("could not read the model card %s: %s", path, err)
         return {}
     return dict(recorded) if isinstance(recorded, Mapping) else {}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# upload
-
-
-def list_upload_files(folder: str | Path, *, ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS
-                      ) -> list[UploadFile]:
-    """The files ``upload_folder`` would send (relative POSIX paths, sizes), sorted by path."""
-    folder = Path(folder)
-    paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    kept = filter_repo_objects(paths, ignore_patterns=list(ignore_patterns))
-    return [UploadFile(path=p, size=(folder / p).stat().st_size) for p in kept]
-
-
-def upload_folder_to_hub(
-    folder: str | Path,
-    repo_id: str,
-    *,
-    private: bool = False,
-    revision: str | None = None,
-    dry_run: bool = False,
-    commit_message: str | None = None,
-    api: HfApi | None = None,
-    require_card: bool = True,
-    ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS,
-) -> list[UploadFile]:
-    """Push a saved hf_jepa model folder to the Hub in one commit (or, with ``dry_run``, only list it).
-
-    Args:
-        folder: a ``save_pretrained`` folder (validated: config with our model_type, weights, remote code).
-        repo_id: ``org/name``.
-        private: create the repo private (only when it does not exist yet).
-        revision: branch to commit to (created from main if missing); None for main.
-        dry_run: do not touch the Hub; log and return the files that would be uploaded.
-        commit_message: defaults to "Upload <architecture> with hf_jepa".
-        api: the ``HfApi`` to use (tests pass a fake); default ``HfApi()`` (token from the environment / login).
-        require_card: fail if ``README.md`` is missing (write it with :func:`write_model_card` first).
-        ignore_patterns: files never uploaded.
-
-    Returns:
-        The uploaded (or, in a dry run, to-be-uploaded) files with their sizes.
-    """
-    folder = Path(folder)
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", repo_id or ""):
-        raise ValueError(f"repo_id={repo_id!r}: expected 'org/name'")
-    config = check_model_folder(folder)
-    if require_card and not (folder / "README.md").is_file():
-        raise HubFolderError(f"{folder}: no README.md model card; write one with hf_jepa.hub.write_model_card")
-    files = list_upload_files(folder, ignore_patterns=ignore_patterns)
-    total = sum(f.size for f in files)
-    where = f"{repo_id}@{revision or 'main'}"
-    if dry_run:
-        logger.info("dry run: would upload %d files (%s bytes) to %s", len(files), f"{total:,}", where)
-        for f in files:
-            logger.info("  %10s  %s", f"{f.size:,}", f.path)
-        return files
-    api = api or HfApi()
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    message = commit_message or f"Upload {_architecture(config) or config['model_type']} with hf_jepa"
-    api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model", revision=revision,
-                      commit_message=message, ignore_patterns=list(ignore_patterns))
-    logger.info("uploaded %d files (%s bytes) to %s", len(files), f"{total:,}", where)
-    return files
