@@ -47,7 +47,6 @@ Goal, distance, success
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -55,6 +54,8 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
+
+from .config import resolve_env_config
 
 ARENA_PX = 512.0
 """Side of gym-pusht's table in pixels: one arena unit."""
@@ -172,14 +173,7 @@ class PushTGoalEnv(gym.Env):
     def __init__(self, config: PushTConfig | None = None, *, render_mode: str | None = "rgb_array",
                  **overrides: Any):
         super().__init__()
-        config = config or PushTConfig()
-        if overrides:
-            unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(PushTConfig)})
-            if unknown:
-                raise ValueError(f"PushTGoalEnv got unknown config fields {unknown}; expected fields of PushTConfig")
-            config = dataclasses.replace(config, **overrides)
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"PushTGoalEnv render_mode={render_mode!r} is invalid: expected 'rgb_array' or None")
+        config = resolve_env_config("PushTGoalEnv", PushTConfig, config, overrides, render_mode)
         self.config, self.render_mode = config, render_mode
         s = config.image_size
         self.sim = _simulator(s)

@@ -32,7 +32,6 @@ randomness is the start/goal sampling in :meth:`TwoRoomsEnv.reset`, drawn from t
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from .config import resolve_env_config
 
 logger = logging.getLogger(__name__)
 
@@ -185,14 +186,7 @@ class TwoRoomsEnv(gym.Env):
         self, config: TwoRoomsConfig | None = None, *, render_mode: str | None = "rgb_array", **overrides: Any
     ):
         super().__init__()
-        config = config or TwoRoomsConfig()
-        if overrides:
-            unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(TwoRoomsConfig)})
-            if unknown:
-                raise ValueError(f"TwoRoomsEnv got unknown config fields {unknown}; expected fields of TwoRoomsConfig")
-            config = dataclasses.replace(config, **overrides)
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"TwoRoomsEnv render_mode={render_mode!r} is invalid: expected 'rgb_array' or None")
+        config = resolve_env_config("TwoRoomsEnv", TwoRoomsConfig, config, overrides, render_mode)
         self.config = config
         self.render_mode = render_mode
         s = config.image_size

@@ -1,0 +1,27 @@
+"""What every built-in environment does with its settings at construction: a config dataclass, keyword overrides
+of its fields, and the render mode, each checked with an error naming what was wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+__all__ = ["resolve_env_config"]
+
+C = TypeVar("C")
+
+
+def resolve_env_config(env_name: str, config_cls: type[C], config: C | None, overrides: dict[str, Any],
+                       render_mode: str | None) -> C:
+    """``config`` (default ``config_cls()``) with ``overrides`` applied; raises ValueError for a field
+    ``config_cls`` does not have or a render mode other than ``"rgb_array"`` / None."""
+    config = config or config_cls()
+    if overrides:
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config_cls)})
+        if unknown:
+            raise ValueError(f"{env_name} got unknown config fields {unknown}; expected fields of "
+                             f"{config_cls.__name__}")
+        config = dataclasses.replace(config, **overrides)
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"{env_name} render_mode={render_mode!r} is invalid: expected 'rgb_array' or None")
+    return config
