@@ -236,5 +236,5 @@ def test_world_model_and_env_widths_must_match() -> None:
     obs, info = env.reset(seed=0)
     with pytest.raises(ValueError, match=r"state has 5 values but the world model takes state_dim=2"):
         WorldModelPlanner(model, config).plan(obs, info["goal"], info["state"])
-    with pytest.raises(SystemExit, match=r"--env.*'push_t' is unknown.*'pusht'"):
+    with pytest.raises(SystemExit, match=r"env='push_t' is unknown.*'pusht'"):
         _script("evaluate_planning").main(["--model", "unused", "--env", "push_t"])

@@ -10,6 +10,7 @@
     adaptation.py           OnlineAdaptation: test-time adaptation of the predictor during an episode
     evaluation.py           evaluate_planning: N episodes, success rate, GIF and energy plot
     dataset_goals.py        sample_dataset_goals: start / goal states from held-out trajectories (LeWM's protocol)
+    run.py                  PlanningArguments, run_planning: the evaluation job (scripts/evaluate_planning.py)
 
     planner = WorldModelPlanner(model, CEMConfig(horizon=5, num_samples=300, topk=30, iterations=10))
     episode = run_mpc(env, planner.plan_fn(), max_steps=100, seed=0)
