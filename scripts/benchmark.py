@@ -2,11 +2,13 @@
 
     python scripts/benchmark.py [--quick] [--device cpu|cuda] --json results.json [--markdown table.md]
 
-Sections (all by default, or pick with --sections): `encoder` (our encoders vs transformers' VJEPA2Model /
-IJepaModel, and achieved FLOP/s vs a measured GEMM rate), `train` (pretraining and world-model train steps:
-samples/s, peak memory), `monitors` (the pretraining train step without and with the collapse monitors and an online
-probe, side by side), `planning` (CEM with KV-cached rollouts vs full recomputation), `data` (decoded clips/s
-of the streamed video pipeline vs the V-JEPA 2 tiny train step). Correctness checks (equal outputs, equal plans)
+Sections (all but `space_load` by default, or pick with --sections): `encoder` (our encoders vs transformers'
+VJEPA2Model / IJepaModel, and achieved FLOP/s vs a measured GEMM rate), `train` (pretraining and world-model train
+steps: samples/s, peak memory), `monitors` (the pretraining train step without and with the collapse monitors and an
+online probe, side by side), `planning` (CEM with KV-cached rollouts vs full recomputation), `data` (decoded clips/s
+of the streamed video pipeline vs the V-JEPA 2 tiny train step); `space_load` (only when named: needs gradio; the
+Space launched locally with random models of the demo's sizes, driven by concurrent gradio_client clients: requests
+served and refused as busy, p50 / p95 latency per endpoint, memory). Correctness checks (equal outputs, equal plans)
 raise. Timings are medians over interleaved repeats after warm-up; the measuring code is `hf_jepa.benchmark`.
 """
 
@@ -26,7 +28,8 @@ from hf_jepa import benchmark as hb
 
 logger = logging.getLogger("benchmark")
 
-SECTIONS = ("encoder", "train", "monitors", "planning", "data")
+SECTIONS = ("encoder", "train", "monitors", "planning", "data", "space_load")
+DEFAULT_SECTIONS = ("encoder", "train", "monitors", "planning", "data")
 # Per mode: what is run and how often. --quick keeps every correctness check at small sizes (the tests run it).
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": dict(gemm_size=2048, gpu_gemm_size=8192, gemm_repeats=10, enc_warmup=3, enc_repeats=15,
@@ -38,14 +41,18 @@ SETTINGS: dict[str, dict[str, Any]] = {
                  plan=dict(num_samples=100, topk=10, iterations=3),
                  plans=((2, 1), (5, 1), (10, 1), (5, 4), (10, 4)), plan_repeats=3,
                  data_source="builtin:moving_digits", data_workers=(0, 1, 2), gpu_data_workers=(0, 2, 4, 8),
-                 data_batch=8, data_batches=12),
+                 data_batch=8, data_batches=12,
+                 space_load=dict(clients=24, duration_s=60.0, warmup_s=10.0, plan=(8, 64, 3, 3), models={})),
     "quick": dict(gemm_size=512, gpu_gemm_size=512, gemm_repeats=3, enc_warmup=1, enc_repeats=3,
                   encoders=[("vjepa2", "tiny", 1), ("ijepa", "tiny", 1)], gpu_encoders=[],
                   train=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)],
                   monitors=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)], monitor_repeats=2, monitor_eval_samples=8,
                   train_warmup=1, train_repeats=2, wm_batch=1, wm_frames=(4, 8),
                   plan=dict(num_samples=16, topk=4, iterations=2), plans=((3, 1), (3, 2)), plan_repeats=1,
-                  data_source=None, data_workers=(0, 2), gpu_data_workers=(0, 2), data_batch=4, data_batches=2),
+                  data_source=None, data_workers=(0, 2), gpu_data_workers=(0, 2), data_batch=4, data_batches=2,
+                  space_load=dict(clients=8, duration_s=10.0, warmup_s=2.0, plan=(2, 16, 2, 2),
+                                  models=dict(encoder=dict(num_hidden_layers=2, hidden_size=48, num_attention_heads=4,
+                                                           intermediate_size=96)))),
 }
 TARGETS = {"encoder_speedup_min": 1.0, "encoder_speedup_tiny": 1.5, "matmul_fraction_small_cpu": 0.75,
            "planning_speedup": 5.0, "data_to_train_2_workers": 2.0, "monitor_step_ratio_max": 1.10}
@@ -130,6 +137,15 @@ def run_data(s: dict[str, Any], device: torch.device, results: dict[str, Any], t
             results["data_to_train_ratio"][f"workers_{workers}"] = r["clips_per_second"] / train_rate
 
 
+def run_space_load(s: dict[str, Any], results: dict[str, Any], tmp: Path) -> None:
+    """The Space as shipped (SpaceConfig's queue and concurrency limits) on CPU, whatever --device says."""
+    from hf_jepa.space.load import random_space_models, space_load_benchmark
+
+    settings = dict(s["space_load"])
+    config = random_space_models(tmp / "space_models", **settings.pop("models"))
+    results["details"]["space_load"] = space_load_benchmark(config, **settings)
+
+
 def table(results: dict[str, Any]) -> str:
     """Markdown table of every measured ratio with its target."""
     rows = ["| measurement | value | target |", "|---|---|---|"]
@@ -155,6 +171,14 @@ def table(results: dict[str, Any]) -> str:
         rows.append(f"| data clips/s / V-JEPA 2 tiny train samples/s, {key} | {value:.2f} | >= 2 (2 workers) |")
     for key, value in results["train_samples_per_second"].items():
         rows.append(f"| train samples/s, {key} (peak {results['peak_memory_mb'][key]:.0f} MiB) | {value:.3g} | - |")
+    if "space_load" in results["details"]:
+        d = results["details"]["space_load"]
+        for name, e in d["endpoints"].items():
+            rows.append(f"| Space {name}, {d['clients']} clients for {d['duration_s']:.0f} s: served / rejected busy "
+                        f"/ failed, p50 / p95 latency | {e['served']} / {e['rejected']} / {e['failed']}, "
+                        f"{e['p50_s']:.2f} / {e['p95_s']:.2f} s | 0 failed |")
+        rows.append(f"| Space RSS after warm-up -> after the load | {d['rss_mb_before']:.0f} -> "
+                    f"{d['rss_mb_after']:.0f} MiB | bounded |")
     if "world_model_memory_growth" in results:
         rows.append(f"| world-model memory growth per frame, 2x frames (1 = linear) | "
                     f"{results['world_model_memory_growth']:.2f} | ~1 |")
@@ -167,7 +191,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--json", type=Path, help="write results here")
     parser.add_argument("--markdown", type=Path, help="write the table here")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS),
+                        help=f"comma-separated subset of {SECTIONS} (default: {','.join(DEFAULT_SECTIONS)})")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -199,6 +224,8 @@ def main() -> None:
             run_planning(s, device, results)
         if "data" in sections:
             run_data(s, device, results, Path(tmp))
+        if "space_load" in sections:
+            run_space_load(s, results, Path(tmp))
     results["background_cpu_load_after"] = hb.background_cpu_load()
     text = table(results)
     print(text)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import os
 
+from hf_jepa.space.config import SpaceConfig
 from hf_jepa.space.ui import build_demo, launch_kwargs
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-demo = build_demo()
+config = SpaceConfig.from_env()
+demo = build_demo(config)
 
 if __name__ == "__main__":
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_kwargs())
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_kwargs(config))

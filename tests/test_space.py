@@ -2,7 +2,10 @@
 trained by scripts/pretrain.py and scripts/probe.py on a small variant of the built-in textured moving digits) and a
 tiny random world model; gradio_client calls each endpoint; Playwright (Debian's chromium) runs a plan in the browser,
 checks click-to-place, an invalid upload and a built-in example clip on the Probe tab, and takes a screenshot
-(docs/space.png with HF_JEPA_SAVE_SCREENSHOT=1)."""
+(docs/space.png with HF_JEPA_SAVE_SCREENSHOT=1). Hostile uploads (empty, truncated, the wrong content behind the
+extension, decompression bombs, too long) are refused with a message naming the file, and the app keeps serving; files
+of Hub repos are retried on transient errors, reported and fetched again later (hf_hub_download monkeypatched, no
+network)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import types
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +33,7 @@ from PIL import Image
 import hf_jepa
 import hf_jepa.space as space
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
-from hf_jepa.space import config as space_config
-from hf_jepa.space import models as space_models
+from hf_jepa.space import hub_files
 
 gradio_client = pytest.importorskip("gradio_client", reason="the Space tests need gradio and gradio_client")
 ui = pytest.importorskip("hf_jepa.space.ui", reason="the Space needs gradio (pip install 'gradio>=6.31,<7')")
@@ -134,7 +139,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Iterator[
     demo = ui.build_demo(config)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **ui.launch_kwargs())
+                **ui.launch_kwargs(config))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -152,7 +157,7 @@ def test_space_imports_without_gradio() -> None:
     `hf_jepa.space.build_demo` says gradio is missing only when it is asked for."""
     check = ("import sys; sys.modules['gradio'] = None\n"
              "import hf_jepa.space, hf_jepa.space.config, hf_jepa.space.models, hf_jepa.space.media\n"
-             "import hf_jepa.space.features, hf_jepa.space.two_rooms\n"
+             "import hf_jepa.space.features, hf_jepa.space.two_rooms, hf_jepa.space.hub_files, hf_jepa.space.load\n"
              "try:\n    hf_jepa.space.build_demo\nexcept ImportError:\n    print('no gradio')\n")
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -247,14 +252,14 @@ def test_describe_model_reads_hub_repos_and_says_nothing_without_a_record(
         hub_cache_snapshot(tmp_path / "hub", repo, folder)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    space_models._hub_file.cache_clear()
+    hub_files.clear_hub_cache()
     try:
         for repo, folder, what in (("org/digits-encoder", digits["encoder"], "encoder"),
                                    ("org/digits-probe", digits["probe"], "probe")):
             text = space.describe_model(repo, what)
             assert text.startswith("Trained: ") and text == space.describe_model(str(folder), what)
     finally:
-        space_models._hub_file.cache_clear()
+        hub_files.clear_hub_cache()
     plain = tmp_path / "plain"  # a model folder without a card
     shutil.copytree(digits["encoder"], plain)
     (plain / "README.md").unlink()
@@ -365,7 +370,7 @@ def test_read_media_rejects_bad_inputs(media: dict[str, Path], tmp_path: Path) -
         space.read_media(media["video"], space.SpaceConfig(max_video_seconds=0.5))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
-    with pytest.raises(space.InputError, match="not a readable image"):
+    with pytest.raises(space.InputError, match="`broken.png` is not an image"):
         space.read_media(broken, space.SpaceConfig())
 
 
@@ -420,7 +425,8 @@ def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A world model given as a Hub id brings its subgoal_graph.safetensors when its repo has one (resolved from a
-    pre-populated HF cache, offline); a repo without one, or an id that is no repo, plans toward the goal."""
+    pre-populated HF cache, offline); offline, a graph not in the cache is an error saying what to download, unless
+    the cache records that the repo has none; an id that is no repo plans toward the goal."""
     from huggingface_hub import constants
 
     from hf_jepa.planning.subgoals import GRAPH_FILENAME, LatentSubgoalGraph, SubgoalConfig
@@ -435,12 +441,232 @@ def test_subgoal_graph_of_a_hub_world_model(tmp_path: Path, monkeypatch: pytest.
         hub_cache_snapshot(tmp_path / "hub", repo, files)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    space_config._hub_subgoal_graph.cache_clear()
+    hub_files.clear_hub_cache()
     try:
         found = space.SpaceConfig(world_model="org/with-graph").subgoal_source()
         assert found is not None and Path(found).resolve().parent.name == HUB_COMMIT
         assert LatentSubgoalGraph.load(found).nodes.shape == (4, 2, 3)
+        with pytest.raises(space.HubFileUnavailable, match=f"`hf download org/no-graph {GRAPH_FILENAME}`"):
+            space.SpaceConfig(world_model="org/no-graph").subgoal_source()
+        no_exist = tmp_path / "hub" / "models--org--no-graph" / ".no_exist" / HUB_COMMIT / GRAPH_FILENAME
+        no_exist.parent.mkdir(parents=True)
+        no_exist.touch()  # what an online look-up that found no graph leaves in the cache
         assert space.SpaceConfig(world_model="org/no-graph").subgoal_source() is None
         assert space.SpaceConfig(world_model=str(tmp_path / "not" / "a" / "repo")).subgoal_source() is None
     finally:
-        space_config._hub_subgoal_graph.cache_clear()
+        hub_files.clear_hub_cache()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height RGB pixels, with a few bytes of image data (it would not decode)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def hostile(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from torchcodec.encoders import VideoEncoder
+
+    root = tmp_path_factory.mktemp("hostile")
+    png, mp4 = media["image"].read_bytes(), media["video"].read_bytes()
+    contents = {"empty.png": b"", "empty.mp4": b"", "truncated.png": png[:100], "truncated.mp4": mp4[:100],
+                "half.mp4": mp4[: len(mp4) // 2], "text.png": b"not an image, just text\n",
+                "text.mp4": b"not a video, just text\n", "image.mp4": png, "video.png": mp4,
+                "bomb.png": _png_header(20_000, 20_000),  # beyond PIL's own decompression-bomb guard
+                "large.png": _png_header(5_000, 5_000)}  # within PIL's guard, beyond max_image_pixels
+    files = {name: root / name for name in contents}
+    for name, data in contents.items():
+        files[name].write_bytes(data)
+    many = torch.zeros(300, 3, 16, 16, dtype=torch.uint8)  # 300 frames at 100 fps: 3 s
+    VideoEncoder(many, frame_rate=100).to_file(str(root / "many_frames.mp4"))
+    VideoEncoder(torch.zeros(12, 3, 16, 16, dtype=torch.uint8), frame_rate=1).to_file(str(root / "long.mp4"))
+    return {**files, "many_frames.mp4": root / "many_frames.mp4", "long.mp4": root / "long.mp4"}
+
+
+# the refusal of each hostile upload (SpaceConfig(max_video_frames=100, max_video_seconds=5)): file, problem, expected
+HOSTILE = {
+    "empty.png": r"`empty.png` is empty \(0 bytes\): upload an image \(.png.*or a video \(.mp4",
+    "empty.mp4": r"`empty.mp4` is empty \(0 bytes\): upload an image",
+    "truncated.png": r"`truncated.png` could not be decoded \(OSError: image file is truncated\).*upload a complete "
+                     r"PNG file",
+    "truncated.mp4": r"`truncated.mp4` could not be opened as a video: it starts like a video \(MP4/MOV\) but is "
+                     r"probably truncated or corrupt. Upload a video \(.mp4",
+    "half.mp4": r"`half.mp4` could not be opened as a video: it starts like a video \(MP4/MOV\) but is probably "
+                r"truncated",
+    "text.png": r"`text.png` is not an image: its content is not PNG, JPEG, WebP, BMP or GIF data. Upload an image "
+                r"\(.png",
+    "text.mp4": r"`text.mp4` could not be opened as a video: it is not a video file, or it is corrupt. Upload a video",
+    "image.mp4": r"`image.mp4` holds a PNG image, not a video: rename it to an image extension \(.png.*or upload a "
+                 r"video",
+    "video.png": r"`video.png` holds video data \(MP4/MOV\), not an image: rename it to a video extension \(.mp4.*or "
+                 r"upload an image",
+    "bomb.png": r"`bomb.png` is too large: its header claims 400,000,000 pixels; the limit is 16,777,216 pixels "
+                r"\(e.g. 4096 x 4096\). Upload a smaller image.",
+    "large.png": r"`large.png` is 5000 x 5000 = 25,000,000 pixels: the limit is 16,777,216 pixels",
+    "many_frames.mp4": r"`many_frames.mp4` has 300 frames: the limit is 100 frames. Upload a shorter clip",
+    "long.mp4": r"`long.mp4` is 12.0 s long: the limit is 5 s. Upload a shorter clip.",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_read_media_refuses_hostile_uploads(hostile: dict[str, Path], name: str) -> None:
+    with pytest.raises(space.InputError, match=HOSTILE[name]):
+        space.read_media(hostile[name], space.SpaceConfig(max_video_frames=100, max_video_seconds=5))
+
+
+def test_image_size_is_checked_before_decoding(hostile: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header's size refuses a large image before any pixel is decoded; a video frame larger than
+    max_video_pixels is refused from the container's metadata; a long video decodes only the frames it needs."""
+    from PIL import ImageFile
+    from torchcodec import decoders
+
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self) or None)
+    with pytest.raises(space.InputError, match="5000 x 5000"):
+        space.read_media(hostile["large.png"], space.SpaceConfig())
+    assert decoded == []
+    with pytest.raises(space.InputError, match=r"`many_frames.mp4` has 16 x 16 frames = 256 pixels: the limit is 255"):
+        space.read_media(hostile["many_frames.mp4"], space.SpaceConfig(max_video_pixels=255))
+    asked = []
+
+    class CountingDecoder(decoders.VideoDecoder):
+        def get_frames_at(self, indices: list[int]):  # noqa: ANN202
+            asked.append(list(indices))
+            return super().get_frames_at(indices=indices)
+
+    monkeypatch.setattr(decoders, "VideoDecoder", CountingDecoder)
+    frames, kind = space.read_media(hostile["many_frames.mp4"], space.SpaceConfig(), num_frames=4)
+    assert kind == "video" and frames.shape == (4, 3, 16, 16)
+    assert asked == [[0, 100, 199, 299]]
+
+
+def test_hostile_uploads_through_the_space(client: gradio_client.Client, hostile: dict[str, Path],
+                                           media: dict[str, Path]) -> None:
+    """Each hostile upload to /features and /probe comes back as the app's message (not a crash or a stack trace);
+    then the same long-lived app serves an ordinary request."""
+    names = ("empty.png", "truncated.png", "truncated.mp4", "text.png", "image.mp4", "video.png", "bomb.png",
+             "large.png")
+    for name in names:
+        for api in ("/features", "/probe"):
+            with pytest.raises(gradio_client.exceptions.AppError, match=HOSTILE[name]) as caught:
+                client.predict(gradio_client.handle_file(str(hostile[name])), api_name=api)
+            assert "Traceback" not in str(caught.value)
+    panel, info = client.predict(gradio_client.handle_file(str(media["video"])), api_name="/features")
+    assert Image.open(panel).size[0] > 0 and "patch features" in info
+    label, _ = client.predict(gradio_client.handle_file(str(media["video"])), api_name="/probe")
+    assert len(label["confidences"]) == 5
+
+
+def _http_error(status: int) -> Exception:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    response = types.SimpleNamespace(status_code=status, headers={}, request=None)
+    return HfHubHTTPError(f"{status} Server Error: Service Unavailable for url: https://huggingface.co/org/wm",
+                          response=response)
+
+
+class _FakeDownload:
+    """hf_hub_download stand-in: raises the queued errors one per call, then returns `path`."""
+
+    def __init__(self, errors: list[Exception], path: Path) -> None:
+        self.errors, self.path, self.calls = list(errors), path, 0
+
+    def __call__(self, repo_id: str, filename: str) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return str(self.path)
+
+
+@pytest.fixture
+def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """hub_files with a monkeypatched hf_hub_download, recorded sleeps, and an empty memory of files."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(hub_files.time, "sleep", sleeps.append)
+    hub_files.clear_hub_cache()
+    file = tmp_path / "subgoal_graph.safetensors"
+    file.write_bytes(b"graph")
+
+    def install(errors: list[Exception]) -> _FakeDownload:
+        fake = _FakeDownload(errors, file)
+        monkeypatch.setattr(hub_files, "hf_hub_download", fake)
+        return fake
+
+    yield {"install": install, "sleeps": sleeps, "file": file}
+    hub_files.clear_hub_cache()
+
+
+def test_hub_file_retries_a_transient_error_then_remembers_the_file(fake_hub: dict) -> None:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    wrapped = LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub")
+    wrapped.__cause__ = _http_error(503)  # what hf_hub_download raises when the Hub answers 503
+    fake = fake_hub["install"]([_http_error(503), wrapped])
+    config = space.SpaceConfig(world_model="org/wm", hub_retries=2, hub_retry_delay_s=0.5)
+    assert config.subgoal_source() == str(fake_hub["file"])
+    assert fake.calls == 3 and fake_hub["sleeps"] == [0.5, 1.0]
+    assert config.subgoal_source() == str(fake_hub["file"]) and fake.calls == 3  # found: remembered
+
+
+def test_hub_file_reports_a_failure_and_tries_again_later(fake_hub: dict, caplog: pytest.LogCaptureFixture) -> None:
+    fake = fake_hub["install"]([ConnectionError("Connection reset by peer")] * 3)
+    config = space.SpaceConfig(world_model="org/wm", hub_retries=2, hub_retry_delay_s=0.1)
+    with pytest.raises(space.HubFileUnavailable) as caught:
+        config.subgoal_source()
+    message = str(caught.value)
+    assert ("Could not fetch `subgoal_graph.safetensors` from the Hub repo `org/wm` after 3 tries "
+            "(ConnectionError: Connection reset by peer)") in message and "the next request tries again" in message
+    assert fake.calls == 3 and fake_hub["sleeps"] == [0.1, 0.2]
+    assert message in caplog.text  # logged as a warning too
+    assert config.subgoal_source() == str(fake_hub["file"]) and fake.calls == 4  # not remembered: asked again
+    fake = fake_hub["install"]([_http_error(403)])  # not transient: reported at once, not remembered
+    with pytest.raises(space.HubFileUnavailable, match="`README.md` from the Hub repo `org/wm` .*HfHubHTTPError: 403"):
+        hub_files.hub_file("org/wm", "README.md")
+    assert fake.calls == 1 and hub_files.hub_file("org/wm", "README.md") == fake_hub["file"]
+
+
+def test_hub_file_remembers_a_file_the_repo_lacks(fake_hub: dict) -> None:
+    from huggingface_hub.errors import EntryNotFoundError
+
+    fake = fake_hub["install"]([EntryNotFoundError("404 Entry Not Found"), EntryNotFoundError("404")])
+    config = space.SpaceConfig(world_model="org/wm")
+    assert config.subgoal_source() is None and config.subgoal_source() is None
+    assert fake.calls == 1 and fake_hub["sleeps"] == []
+    fake_hub["install"]([ConnectionError("down")] * 5)
+    assert space.describe_model("org/wm", "world model") == ""  # a card that cannot be fetched now: no sentence
+
+
+def test_hub_file_offline_says_what_to_download(fake_hub: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    offline = LocalEntryNotFoundError("Cannot find the requested files in the disk cache and outgoing traffic has "
+                                      "been disabled.")
+    fake = fake_hub["install"]([offline, offline])
+    config = space.SpaceConfig(world_model="org/wm")
+    for calls in (1, 2):  # no retries offline, and not remembered (the file may be downloaded meanwhile)
+        with pytest.raises(space.HubFileUnavailable) as caught:
+            config.subgoal_source()
+        assert fake.calls == calls
+    assert fake_hub["sleeps"] == []
+    assert ("`subgoal_graph.safetensors` of the Hub repo `org/wm` is not in the Hugging Face cache" in str(caught.value)
+            and "`hf download org/wm subgoal_graph.safetensors`" in str(caught.value)
+            and "unset HF_HUB_OFFLINE" in str(caught.value))
+    assert config.subgoal_source() == str(fake_hub["file"])
+
+
+def test_plan_without_a_fetchable_subgoal_graph(client: gradio_client.Client,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subgoal graph the Hub cannot give now: the plan aims at the goal and says why."""
+    def unavailable(self: space.SpaceConfig) -> str | None:
+        raise space.HubFileUnavailable("Could not fetch `subgoal_graph.safetensors` from the Hub repo `org/wm` after "
+                                       "3 tries (HfHubHTTPError: 503). It is not remembered: the next request tries "
+                                       "again.")
+
+    monkeypatch.setattr(space.SpaceConfig, "subgoal_source", unavailable)
+    *_, summary = client.predict(0.25, 0.7, 0.75, 0.7, 3, 16, 2, 2, 0, api_name="/plan")
+    assert "Aimed at the goal image. No subgoals this time: Could not fetch `subgoal_graph.safetensors`" in summary

@@ -18,16 +18,22 @@ The Features and Probe tabs say what their model was trained on, from what the p
 recorded in its model card (`hf_jepa.hub.read_card_metadata`), and offer clips of the built-in
 `textured_moving_digits` test split as examples (generated on first use, nothing downloaded).
 
-A missing model never crashes the app: its tab says how to make it. Inputs are validated (file type, size, image
-pixels, video length) and every failure reaches the UI as a short `gr.Error` message. Endpoints are named
-(`/features`, `/probe`, `/plan`) for `gradio_client`.
+A missing model never crashes the app: its tab says how to make it. Uploads are checked before they are decoded
+(extension, size, content of the kind the extension says, pixels from the header, video length and frame count) and
+every failure reaches the UI as a short `gr.Error` naming the file, the problem and what is expected. Endpoints are
+named (`/features`, `/probe`, `/plan`) for `gradio_client`. Under load the queue is bounded and a request beyond it
+gets gradio's "busy, try again" at once (`SpaceConfig.max_queue_size`, `plan_concurrency`, `encoder_concurrency`).
+Files of Hub repos (a world model's subgoal graph, model cards) are retried on transient errors and a failure is
+reported, never remembered (`hub_files`).
 
-    config.py     SpaceConfig (sources from the environment, limits), InputError, ModelUnavailable
+    config.py     SpaceConfig (sources from the environment, limits), InputError, ModelUnavailable, HubFileUnavailable
     models.py     load_model (cached), model_status, describe_model (from the model card), load_subgoal_graph
+    hub_files.py  hub_file: one file of a Hub repo, with retries; found / absent remembered, failures not
     media.py      read_media (checked uploads -> frames), example_clips
     features.py   extract_patch_features, pca_rgb, features_panel, classify
     two_rooms.py  render_arena, plan_in_two_rooms, energy_figure
-    ui.py         build_demo (the Blocks app, one function per tab), launch_kwargs
+    ui.py         build_demo (the Blocks app, one function per tab, queue limits), launch_kwargs
+    load.py       drive_load (concurrent gradio_client clients), space_load_benchmark, random_space_models
 """
 
 from typing import Any
@@ -39,6 +45,7 @@ from hf_jepa.space.config import (
     ENV_WORLD_MODEL,
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
+    HubFileUnavailable,
     InputError,
     ModelUnavailable,
     SpaceConfig,
@@ -59,6 +66,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "FeatureResult",
+    "HubFileUnavailable",
     "InputError",
     "ModelUnavailable",
     "PlanOutput",

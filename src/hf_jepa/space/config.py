@@ -1,26 +1,25 @@
-"""The Space's settings (`SpaceConfig`: model sources from environment variables, input and planning limits) and
-the two errors every tab turns into a short message."""
+"""The Space's settings (`SpaceConfig`: model sources from environment variables, input, planning, queue and Hub
+download limits) and the errors every tab turns into a short message."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from hf_jepa.planning.subgoals import GRAPH_FILENAME
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "ENV_ENCODER",
     "ENV_PROBE",
     "ENV_SUBGOALS",
     "ENV_WORLD_MODEL",
+    "HUB_RETRIES",
+    "HUB_RETRY_DELAY_S",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
+    "HubFileUnavailable",
     "InputError",
     "ModelUnavailable",
     "SpaceConfig",
@@ -30,6 +29,7 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", "
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
 ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODEL", "HF_JEPA_WORLD_MODEL"
 ENV_SUBGOALS = "HF_JEPA_SUBGOAL_DATASET"
+HUB_RETRIES, HUB_RETRY_DELAY_S = 2, 1.0  # a transient Hub error: 2 more tries, after 1 s then 2 s
 
 
 class InputError(ValueError):
@@ -38,6 +38,11 @@ class InputError(ValueError):
 
 class ModelUnavailable(RuntimeError):
     """A model folder / Hub id that is missing or does not load; the message says how to make one."""
+
+
+class HubFileUnavailable(ModelUnavailable):
+    """A file of a Hub repo that could not be had now (a network / Hub error after the retries, or offline and not in
+    the cache); not remembered: the next request asks again. The message names the repo, the file and the error."""
 
 
 def _default_path(relative: str) -> str:
@@ -57,13 +62,27 @@ class SpaceConfig:
             pretrained on the built-in textured moving digits and its attentive probe on `digit`, the Two-Rooms
             world model).
         examples: built-in test clips offered as examples on the Features and Probe tabs (0: none).
-        max_upload_mb: largest accepted upload.
+        max_upload_mb: largest accepted upload (also gradio's upload limit, `launch_kwargs(config)`).
         max_video_seconds: longest accepted video.
-        max_image_pixels: largest accepted image (width * height).
+        max_video_frames: most frames an accepted video may have (its header's count; only a few are decoded).
+        max_image_pixels: largest accepted image (width * height), checked on the header before decoding.
+        max_video_pixels: largest accepted video frame (width * height), checked on the header before decoding.
         num_samples, iterations, horizon, max_steps: default planning budget (CEM samples, CEM iterations, plan
             length, MPC steps); the UI lets users change them within `max_plan_*`.
         max_plan_samples, max_plan_steps: upper limits of the planning sliders (and of the API).
         display_size: side of the arena / trajectory images in pixels.
+        max_queue_size: requests that may wait in the queue (all tabs together); one more is refused at once with
+            gradio's "busy, try again" message instead of waiting without bound.
+        plan_concurrency: plans computed at the same time (the rest wait in the queue).
+        max_waiting_plans: plans that may wait (part of `max_queue_size`); one more is refused with "The planner is
+            busy: ... Try again in a minute." so that long plans cannot fill the queue of the other tabs.
+        encoder_concurrency: Features and Probe requests computed at the same time (one group for both tabs).
+        max_sessions: browser / client sessions whose state gradio keeps (about 0.1 MB each here); the oldest is
+            dropped beyond it (gradio's `state_session_capacity`, default 10000; the tabs keep no state of their own).
+        cache_max_age_s: gradio's copies of uploads and results older than this are deleted (checked as often).
+        hub_retries, hub_retry_delay_s: a transient error fetching a file of a Hub repo (5xx, 429, connection
+            error, timeout) is retried `hub_retries` times after `hub_retry_delay_s`, doubling; then reported and
+            not remembered (`hf_jepa.space.hub_files`).
         subgoal_dataset: the world model's training data (LeRobot folder or Hub id) or a saved subgoal graph
             (`*.safetensors`): plans aim at subgoals along the data's shortest path to the goal
             (`hf_jepa.planning.subgoals`; the graph is built or read once, on the first plan). None: the graph saved
@@ -76,7 +95,9 @@ class SpaceConfig:
     examples: int = 3
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
+    max_video_frames: int = 1800  # 30 s at 60 fps
     max_image_pixels: int = 4096 * 4096
+    max_video_pixels: int = 3840 * 2160  # 4K UHD
     num_samples: int = 300  # the evaluated recipe (docs/planning.md: 300 x 10, H = 6, an elite of a tenth)
     iterations: int = 10
     horizon: int = 6
@@ -85,17 +106,43 @@ class SpaceConfig:
     max_plan_steps: int = 150
     display_size: int = 320
     subgoal_dataset: str | None = None
+    max_queue_size: int = 16
+    plan_concurrency: int = 1
+    max_waiting_plans: int = 4
+    encoder_concurrency: int = 2
+    max_sessions: int = 1000
+    cache_max_age_s: int = 3600
+    hub_retries: int = HUB_RETRIES
+    hub_retry_delay_s: float = HUB_RETRY_DELAY_S
+
+    def __post_init__(self) -> None:
+        may_be_zero = ("examples", "hub_retries", "hub_retry_delay_s")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if value < 0 or (value == 0 and f.name not in may_be_zero):
+                bound = ">= 0" if f.name in may_be_zero else "> 0"
+                raise ValueError(f"SpaceConfig.{f.name}={value!r}: expected a number {bound}.")
 
     def subgoal_source(self) -> str | None:
         """Where plans take their subgoals from: `subgoal_dataset` when set ('none': nowhere), else the
         `subgoal_graph.safetensors` of the world model (in its local folder, as `make demo` writes it, or in its
-        Hub repo, as `push_to_hub.py` uploads that folder), else None (plans aim at the goal)."""
+        Hub repo, as `push_to_hub.py` uploads that folder), else None (plans aim at the goal).
+
+        Raises:
+            HubFileUnavailable: the Hub repo's graph could not be fetched now (after the retries, or offline and not
+                in the cache); the next call asks again.
+        """
         if self.subgoal_dataset:
             return None if self.subgoal_dataset.lower() == "none" else self.subgoal_dataset
         if Path(self.world_model).is_dir():
             beside = Path(self.world_model) / GRAPH_FILENAME
             return str(beside) if beside.is_file() else None
-        return _hub_subgoal_graph(self.world_model)
+        from hf_jepa.space.hub_files import hub_file
+
+        path = hub_file(self.world_model, GRAPH_FILENAME, retries=self.hub_retries, delay_s=self.hub_retry_delay_s)
+        return str(path) if path is not None else None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SpaceConfig:
@@ -110,16 +157,3 @@ class SpaceConfig:
         values.update(overrides)
         return cls(**values)
 
-
-@functools.lru_cache(maxsize=8)
-def _hub_subgoal_graph(repo_id: str) -> str | None:
-    """Local path of `repo_id`'s subgoal_graph.safetensors (downloaded once, or read from the HF cache offline), or
-    None when the repo has none or the id is not a Hub repo."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return hf_hub_download(repo_id, GRAPH_FILENAME)
-    except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, ValueError) as err:  # ValueError: bad id
-        logger.info("no subgoal graph in %s (%s): plans aim at the goal", repo_id, type(err).__name__)
-        return None

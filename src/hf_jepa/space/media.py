@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,6 +15,8 @@ from PIL import Image
 from torch import Tensor
 
 from hf_jepa.space.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, SpaceConfig
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DIRECTION_NAMES", "EXAMPLE_DATASET", "example_clips", "read_media", "upscale"]
 
@@ -47,7 +52,45 @@ def example_clips(count: int = 3, out_dir: str | os.PathLike | None = None) -> l
     return clips[:count]
 
 
+_PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # the parsers an upload may reach (IMAGE_EXTENSIONS)
+_EXPECTED_IMAGE = f"an image ({', '.join(IMAGE_EXTENSIONS)})"
+_EXPECTED_VIDEO = f"a video ({', '.join(VIDEO_EXTENSIONS)})"
+_EXPECTED = f"{_EXPECTED_IMAGE} or {_EXPECTED_VIDEO}"
+
+
+def _reason(err: BaseException) -> str:
+    """'OSError: image file is truncated' in one line (decoders' messages can be long)."""
+    text = (str(err).strip().splitlines() or [""])[0]
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _video_container(path: Path) -> str | None:
+    """The container a file's first bytes announce (MP4/MOV, WebM/Matroska, AVI), or None."""
+    with path.open("rb") as f:
+        head = f.read(12)
+    if head[4:8] == b"ftyp":
+        return "MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "WebM/Matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    return None
+
+
+def _image_format(path: Path) -> str | None:
+    """The image format (PNG, JPEG, ...) a file's header announces, read without decoding, or None."""
+    try:
+        with Image.open(path, formats=_PIL_FORMATS) as img:
+            return img.format
+    except Image.DecompressionBombError:
+        return "image"
+    except Exception:  # noqa: BLE001  (not one of our image formats)
+        return None
+
+
 def _check_upload(path: str | os.PathLike | None, config: SpaceConfig) -> tuple[Path, str]:
+    """(path, "image" | "video") of an upload whose extension, size and first bytes fit; else InputError."""
     if path is None or str(path) == "":
         raise InputError("Upload an image or a short video first.")
     path = Path(path)
@@ -55,59 +98,110 @@ def _check_upload(path: str | os.PathLike | None, config: SpaceConfig) -> tuple[
         raise InputError(f"The upload `{path.name}` could not be read; try again.")
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-        raise InputError(
-            f"Unsupported file type `{ext or path.name}`: upload an image ({', '.join(IMAGE_EXTENSIONS)}) "
-            f"or a video ({', '.join(VIDEO_EXTENSIONS)})."
-        )
-    size_mb = path.stat().st_size / 2**20
+        raise InputError(f"Unsupported file type `{ext or path.name}`: upload {_EXPECTED}.")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"`{path.name}` is empty (0 bytes): upload {_EXPECTED}.")
+    size_mb = size / 2**20
     if size_mb > config.max_upload_mb:
-        raise InputError(f"The file is {size_mb:.1f} MB: the limit is {config.max_upload_mb:g} MB.")
-    return path, ("image" if ext in IMAGE_EXTENSIONS else "video")
+        raise InputError(f"`{path.name}` is {size_mb:.1f} MB: the limit is {config.max_upload_mb:g} MB.")
+    if ext in IMAGE_EXTENSIONS:
+        if (container := _video_container(path)) is not None:
+            raise InputError(f"`{path.name}` holds video data ({container}), not an image: rename it to a video "
+                             f"extension ({', '.join(VIDEO_EXTENSIONS)}), or upload {_EXPECTED_IMAGE}.")
+        return path, "image"
+    if (fmt := _image_format(path)) is not None:
+        raise InputError(f"`{path.name}` holds a {fmt} image, not a video: rename it to an image extension "
+                         f"({', '.join(IMAGE_EXTENSIONS)}), or upload {_EXPECTED_VIDEO}.")
+    return path, "video"
+
+
+def _read_image(path: Path, config: SpaceConfig) -> Tensor:
+    """uint8 (1, 3, H, W) of an image upload; its size is checked on the header, before anything is decoded."""
+    limit = f"the limit is {config.max_image_pixels:,} pixels (e.g. {math.isqrt(config.max_image_pixels)} x " \
+            f"{math.isqrt(config.max_image_pixels)})"
+    try:
+        img = Image.open(path, formats=_PIL_FORMATS)  # reads the header only
+    except Image.DecompressionBombError as err:  # PIL's own guard (beyond 2x Image.MAX_IMAGE_PIXELS)
+        claimed = re.search(r"\((\d+) pixels\)", str(err))
+        what = f"{int(claimed.group(1)):,} pixels" if claimed else "more pixels than PIL decodes"
+        raise InputError(f"`{path.name}` is too large: its header claims {what}; {limit}. "
+                         "Upload a smaller image.") from err
+    except Exception as err:  # noqa: BLE001
+        logger.info("%s is not an image: %s", path.name, _reason(err))
+        raise InputError(f"`{path.name}` is not an image: its content is not PNG, JPEG, WebP, BMP or GIF data. "
+                         f"Upload {_EXPECTED_IMAGE}.") from err
+    with img:
+        if img.width * img.height > config.max_image_pixels:
+            raise InputError(f"`{path.name}` is {img.width} x {img.height} = {img.width * img.height:,} pixels: "
+                             f"{limit}. Upload a smaller image.")
+        try:
+            rgb = np.asarray(img.convert("RGB"))  # (H, W, 3) uint8; the first frame of an animation
+        except Exception as err:  # noqa: BLE001
+            raise InputError(f"`{path.name}` could not be decoded ({_reason(err)}): it may be truncated or "
+                             f"corrupt; upload a complete {img.format} file.") from err
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None]  # (1, 3, H, W)
+
+
+def _read_video(path: Path, config: SpaceConfig, num_frames: int) -> Tensor:
+    """uint8 (num_frames, 3, H, W) spread over a video upload; resolution, length and frame count are checked on
+    the container's metadata, and only the frames used are decoded."""
+    from torchcodec.decoders import VideoDecoder
+
+    try:
+        decoder = VideoDecoder(str(path), seek_mode="approximate", dimension_order="NCHW")  # reads the headers
+        meta = decoder.metadata
+        width, height = meta.width, meta.height
+        fps, duration = meta.average_fps, meta.duration_seconds
+        total = meta.num_frames if meta.num_frames is not None else len(decoder)
+    except Exception as err:  # noqa: BLE001  (the decoder's message names its source file and the temp path)
+        logger.info("%s does not open as a video: %s", path.name, _reason(err))
+        container = _video_container(path)
+        what = (f"it starts like a video ({container}) but is probably truncated or corrupt" if container else
+                "it is not a video file, or it is corrupt")
+        raise InputError(f"`{path.name}` could not be opened as a video: {what}. Upload {_EXPECTED_VIDEO}.") from err
+    if width and height and width * height > config.max_video_pixels:
+        raise InputError(f"`{path.name}` has {width} x {height} frames = {width * height:,} pixels: the limit is "
+                         f"{config.max_video_pixels:,} pixels per frame. Upload a smaller video.")
+    if duration is None and total and fps:
+        duration = total / fps
+    if duration is not None and duration > config.max_video_seconds:
+        raise InputError(f"`{path.name}` is {duration:.1f} s long: the limit is {config.max_video_seconds:g} s. "
+                         "Upload a shorter clip.")
+    if total and total > config.max_video_frames:
+        raise InputError(f"`{path.name}` has {total:,} frames: the limit is {config.max_video_frames:,} frames. "
+                         "Upload a shorter clip (or one at a lower frame rate).")
+    if not total:
+        raise InputError(f"`{path.name}` has no frames: upload {_EXPECTED_VIDEO} with at least one frame.")
+    indices = np.linspace(0, total - 1, num=min(num_frames, total)).round().astype(int).tolist()
+    try:
+        frames = decoder.get_frames_at(indices=indices).data  # (T, 3, H, W) uint8
+    except Exception as err:  # noqa: BLE001
+        logger.info("%s does not decode: %s", path.name, _reason(err))
+        raise InputError(f"`{path.name}` could not be decoded (frames {indices[0]}-{indices[-1]} of {total}): it is "
+                         f"probably truncated or corrupt. Upload a complete video ({', '.join(VIDEO_EXTENSIONS)}).") \
+            from err
+    if frames.shape[0] < num_frames:  # short clip: repeat the last frame
+        frames = torch.cat([frames, frames[-1:].expand(num_frames - frames.shape[0], -1, -1, -1)])
+    return frames
 
 
 def read_media(path: str | os.PathLike | None, config: SpaceConfig, *, num_frames: int = 16) -> tuple[Tensor, str]:
     """An uploaded image or video -> (uint8 frames (T, 3, H, W), "image" | "video").
 
     Images give T = 1 (the first frame of an animated GIF). Videos give `num_frames` frames spread uniformly over
-    the whole clip (fewer if the clip is shorter).
+    the whole clip (fewer if the clip is shorter), decoding only those frames.
 
-    Raises:
-        InputError: unsupported type, too large, too long, or not decodable.
+    Every refusal is an InputError naming the file, what is wrong and what is expected: an unsupported extension, an
+    empty file, a file too large (`max_upload_mb`), content of the other kind behind the extension (a video named
+    .png, an image named .mp4, text named .png), a header claiming too many pixels (`max_image_pixels`,
+    `max_video_pixels`; checked before decoding, so a decompression bomb is never expanded), a video too long
+    (`max_video_seconds`, `max_video_frames`), or a truncated / corrupt file.
     """
     path, kind = _check_upload(path, config)
     if kind == "image":
-        try:
-            with Image.open(path) as img:
-                if img.width * img.height > config.max_image_pixels:
-                    raise InputError(f"The image is {img.width}x{img.height}: the limit is "
-                                     f"{config.max_image_pixels:,} pixels.")
-                rgb = np.asarray(img.convert("RGB"))  # (H, W, 3) uint8
-        except InputError:
-            raise
-        except Exception as err:  # noqa: BLE001
-            raise InputError(f"`{path.name}` is not a readable image ({type(err).__name__}).") from err
-        return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None], "image"  # (1, 3, H, W)
-    try:
-        from torchcodec.decoders import VideoDecoder
-
-        decoder = VideoDecoder(str(path), seek_mode="approximate", dimension_order="NCHW")
-        meta = decoder.metadata
-        total = meta.num_frames if meta.num_frames is not None else len(decoder)
-        duration = meta.duration_seconds
-    except Exception as err:  # noqa: BLE001
-        raise InputError(f"`{path.name}` is not a readable video ({type(err).__name__}).") from err
-    if duration is not None and duration > config.max_video_seconds:
-        raise InputError(f"The video is {duration:.1f} s long: the limit is {config.max_video_seconds:g} s.")
-    if not total:
-        raise InputError(f"`{path.name}` has no frames.")
-    indices = np.linspace(0, total - 1, num=min(num_frames, total)).round().astype(int).tolist()
-    try:
-        frames = decoder.get_frames_at(indices=indices).data  # (T, 3, H, W) uint8
-    except Exception as err:  # noqa: BLE001
-        raise InputError(f"`{path.name}` could not be decoded ({type(err).__name__}).") from err
-    if frames.shape[0] < num_frames:  # short clip: repeat the last frame
-        frames = torch.cat([frames, frames[-1:].expand(num_frames - frames.shape[0], -1, -1, -1)])
-    return frames, "video"
+        return _read_image(path, config), "image"
+    return _read_video(path, config, num_frames), "video"
 
 
 def upscale(image: np.ndarray, size: int) -> np.ndarray:

@@ -3,7 +3,6 @@ their model cards say they were trained on, and the world model's subgoal graph.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -16,7 +15,8 @@ from typing import Any
 from torch import nn
 
 from hf_jepa.planning.subgoals import LatentSubgoalGraph, subgoal_graph_from
-from hf_jepa.space.config import ENV_SUBGOALS, ModelUnavailable
+from hf_jepa.space.config import ENV_SUBGOALS, HubFileUnavailable, ModelUnavailable
+from hf_jepa.space.hub_files import clear_hub_cache, hub_file
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,10 @@ _MODELS_LOCK = threading.Lock()
 
 
 def clear_model_cache() -> None:
-    """Forget loaded models (tests; or after replacing a folder)."""
+    """Forget loaded models and the Hub files found or known absent (tests; or after replacing a folder / repo)."""
     with _MODELS_LOCK:
         _MODELS.clear()
+    clear_hub_cache()
 
 
 def _check_source(source: str, what: str) -> str:
@@ -132,22 +133,13 @@ def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
 
 def _model_file(source: str, filename: str) -> Path | None:
     """`filename` of a local model folder or Hub repo (downloaded once, or read from the HF cache offline), or None
-    when it has none."""
+    when it has none, or when it cannot be fetched now (logged by `hub_file`; the next call tries again)."""
     if Path(source).is_dir():
         path = Path(source) / filename
         return path if path.is_file() else None
-    return _hub_file(source, filename)
-
-
-@functools.lru_cache(maxsize=32)
-def _hub_file(source: str, filename: str) -> Path | None:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
-
     try:
-        return Path(hf_hub_download(source, filename))
-    except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, ValueError) as err:  # ValueError: bad id
-        logger.info("no %s for %s (%s)", filename, source, type(err).__name__)
+        return hub_file(source, filename)
+    except HubFileUnavailable:
         return None
 
 

@@ -1,9 +1,26 @@
 """The Gradio Blocks app of the Space: the Plan, Features and Probe tabs (named endpoints /plan, /features,
-/probe). The only module of hf_jepa that imports gradio."""
+/probe). The only module of hf_jepa that imports gradio.
+
+Under load the app stays bounded: at most `SpaceConfig.plan_concurrency` plans and `encoder_concurrency` Features /
+Probe requests run at once, at most `max_queue_size` wait; one more is refused at once with gradio's busy message
+(gradio_client raises `QueueError("Queue is full! Please try again.")`, the browser shows "This application is
+currently busy. Please try again."). Plans are long, so at most `max_waiting_plans` of them wait: one more is refused
+when it asks to join ("The planner is busy: ... Try again in a minute.", a validation message: gradio_client's
+`ValidationError`, shown on the tab's first input), which leaves the rest of the queue to the Features and Probe
+tabs. The arena's own events (sliders, clicks, Random) skip the queue, so the page stays responsive while it is
+full. Uploads beyond `max_upload_mb` are refused by gradio and at most `max_sessions` sessions keep state
+(`launch_kwargs(config)`); gradio's copies of uploads and results are deleted after `cache_max_age_s`, and the Plan
+tab keeps only its newest output folders."""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -11,7 +28,14 @@ import numpy as np
 
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning.evaluation import planner_config
-from hf_jepa.space.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, ModelUnavailable, SpaceConfig
+from hf_jepa.space.config import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    HubFileUnavailable,
+    InputError,
+    ModelUnavailable,
+    SpaceConfig,
+)
 from hf_jepa.space.features import classify, encoder_of, extract_patch_features, features_panel
 from hf_jepa.space.media import example_clips, read_media
 from hf_jepa.space.models import describe_model, load_model, load_subgoal_graph, model_status
@@ -19,7 +43,9 @@ from hf_jepa.space.two_rooms import energy_figure, plan_in_two_rooms, render_are
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CSS", "INTRO", "build_demo", "launch_kwargs"]
+__all__ = ["BUSY", "CSS", "INTRO", "RecentFolders", "build_demo", "launch_kwargs"]
+
+BUSY = "The planner is busy:"  # starts the refusal of a plan beyond SpaceConfig.max_waiting_plans
 
 INTRO = """# hf_jepa: JEPA features, probes and planning
 I-JEPA / V-JEPA 2 encoders and the V-JEPA 2-AC world model as `transformers` models.
@@ -31,6 +57,26 @@ CSS = """
 .status {font-size: 0.9rem}
 footer {display: none !important}
 """
+
+
+class RecentFolders:
+    """New folders under one temporary parent; making one deletes all but the newest `keep`. A handler's output files
+    only need to outlive its return (gradio then copies them into its cache), so a long-lived app keeps a bounded
+    number of them instead of one more folder per request."""
+
+    def __init__(self, prefix: str, keep: int = 16) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.keep = keep
+        self._made: deque[Path] = deque()
+        self._lock = threading.Lock()
+
+    def new(self) -> Path:
+        with self._lock:
+            folder = Path(tempfile.mkdtemp(dir=self.root))
+            self._made.append(folder)
+            while len(self._made) > self.keep:
+                shutil.rmtree(self._made.popleft(), ignore_errors=True)
+        return folder
 
 
 def _error(err: Exception) -> Any:
@@ -63,10 +109,15 @@ def _add_examples(examples: list[tuple[str, str]], target: Any, elem_id: str) ->
                     label="Clips of the built-in textured moving digits (test split)", elem_id=elem_id)
 
 
-def _plan_tab(config: SpaceConfig) -> None:
-    """The Plan tab: a start and a goal picked on the Two-Rooms arena, one MPC episode of the world model (/plan)."""
+def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
+    """The Plan tab: a start and a goal picked on the Two-Rooms arena, one MPC episode of the world model (/plan).
+
+    `waiting(group)`: the requests of a concurrency group waiting in the queue; a plan beyond
+    `config.max_waiting_plans` is refused when it asks to join.
+    """
     arena_env = TwoRoomsEnv()
     size = config.display_size
+    outputs = RecentFolders("hf_jepa_space_plans_", keep=max(16, 4 * config.plan_concurrency))
 
     def plan_fn(sx: float, sy: float, gx: float, gy: float, max_steps: float, num_samples: float,
                 iterations: float, horizon: float, seed: float,
@@ -88,14 +139,28 @@ def _plan_tab(config: SpaceConfig) -> None:
             def report(i: int, n: int) -> None:
                 progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
 
-            source = config.subgoal_source()
+            note = ""
+            try:
+                source = config.subgoal_source()
+            except HubFileUnavailable as err:  # not remembered: the next plan asks the Hub again
+                gr.Warning(f"Planning toward the goal without subgoals: {err}")
+                source, note = None, f" No subgoals this time: {err}"
             subgoals = load_subgoal_graph(source, model) if source else None
             out = plan_in_two_rooms(model, (sx, sy), (gx, gy), cem=cem, max_steps=steps, seed=int(seed),
-                                    subgoals=subgoals, display_size=size, progress=report)
+                                    subgoals=subgoals, display_size=size, out_dir=outputs.new(), progress=report)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
         return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances,
-                                                                 int(model.config.frame_skip)), out.summary
+                                                                 int(model.config.frame_skip)), out.summary + note
+
+    def admit(*inputs: Any) -> tuple:
+        """Runs when a plan asks to join the queue: refused (a validation message on the first input) while
+        `max_waiting_plans` plans wait, so plans cannot fill the whole queue and waits stay bounded."""
+        if (n := waiting("plan")) < config.max_waiting_plans:
+            return tuple(gr.validate(True, "") for _ in inputs)
+        waiting_now = "1 plan is" if n == 1 else f"{n} plans are"
+        busy = f"{BUSY} {waiting_now} already waiting (at most {config.max_waiting_plans}). Try again in a minute."
+        return (gr.validate(False, busy), *(gr.validate(True, "") for _ in inputs[1:]))
 
     def picker(sx: float, sy: float, gx: float, gy: float) -> np.ndarray:
         return render_arena(arena_env, np.array([sx, sy]), np.array([gx, gy]), size=size)
@@ -152,12 +217,13 @@ def _plan_tab(config: SpaceConfig) -> None:
             plan_summary = gr.Markdown(elem_id="plan-summary")
             energy_plot = gr.Plot(label="Energy and distance to the goal", elem_id="energy")
     coords = [sx, sy, gx, gy]
-    for slider in coords:
-        slider.change(picker, coords, arena, api_visibility="private", show_progress="hidden")
-    arena.select(on_click, [target, *coords], coords, api_visibility="private")
-    random_btn.click(randomize, [seed], [*coords, seed], api_visibility="private")
+    for slider in coords:  # the arena's events are cheap: outside the queue, so they answer while it is full
+        slider.change(picker, coords, arena, api_visibility="private", show_progress="hidden", queue=False)
+    arena.select(on_click, [target, *coords], coords, api_visibility="private", queue=False)
+    random_btn.click(randomize, [seed], [*coords, seed], api_visibility="private", queue=False)
     plan_btn.click(plan_fn, [*coords, steps, samples, iters, horizon, seed],
-                   [trajectory, goal_img, energy_plot, plan_summary], api_name="plan", concurrency_limit=1)
+                   [trajectory, goal_img, energy_plot, plan_summary], api_name="plan", validator=admit,
+                   concurrency_limit=config.plan_concurrency, concurrency_id="plan")
 
 
 def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
@@ -193,7 +259,8 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
             feat_out = gr.Image(label="Input and the PCA of its patch features", format="png", interactive=False,
                                 elem_id="features-out")
             feat_info = gr.Markdown()
-    feat_btn.click(features_fn, [feat_in], [feat_out, feat_info], api_name="features")
+    feat_btn.click(features_fn, [feat_in], [feat_out, feat_info], api_name="features",
+                   concurrency_limit=config.encoder_concurrency, concurrency_id="encoder")
 
 
 def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
@@ -221,26 +288,40 @@ def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
         with gr.Column(scale=1):
             probe_out = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="probe-out")
             probe_info = gr.Markdown()
-    probe_btn.click(probe_fn, [probe_in], [probe_out, probe_info], api_name="probe")
+    probe_btn.click(probe_fn, [probe_in], [probe_out, probe_info], api_name="probe",
+                    concurrency_limit=config.encoder_concurrency, concurrency_id="encoder")
 
 
 def build_demo(config: SpaceConfig | None = None) -> Any:
     """The Gradio Blocks app with the Features, Probe and Plan tabs (named endpoints /features, /probe, /plan)."""
     config = config or SpaceConfig.from_env()
     examples = _examples(config)
-    with gr.Blocks(title="hf_jepa: JEPA world model", analytics_enabled=False) as demo:
+
+    def waiting(group: str) -> int:  # gradio 6 keeps one event queue per concurrency id
+        queues = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", None) or {}
+        return len(getattr(queues.get(group), "queue", ()))
+
+    with gr.Blocks(title="hf_jepa: JEPA world model", analytics_enabled=False,
+                   delete_cache=(config.cache_max_age_s, config.cache_max_age_s)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Tabs():
             with gr.Tab("Plan", id="plan"):
-                _plan_tab(config)
+                _plan_tab(config, waiting)
             with gr.Tab("Features", id="features"):
                 _features_tab(config, examples)
             with gr.Tab("Probe", id="probe"):
                 _probe_tab(config, examples)
-    demo.queue(default_concurrency_limit=2)
+    # every queued event names its own concurrency limit; max_size bounds the waiting ones of all tabs together
+    demo.queue(max_size=config.max_queue_size, default_concurrency_limit=1)
     return demo
 
 
-def launch_kwargs() -> dict[str, Any]:
-    """Keyword arguments for `demo.launch` (theme and CSS live there in Gradio 6)."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "footer_links": ["api"]}
+def launch_kwargs(config: SpaceConfig | None = None) -> dict[str, Any]:
+    """Keyword arguments for `demo.launch` (theme and CSS live there in Gradio 6); with `config`, gradio also refuses
+    uploads beyond `config.max_upload_mb` before they reach the disk and keeps the state of at most
+    `config.max_sessions` sessions."""
+    kwargs: dict[str, Any] = {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "footer_links": ["api"]}
+    if config is not None:
+        kwargs["max_file_size"] = f"{int(config.max_upload_mb * 1024)}kb"
+        kwargs["state_session_capacity"] = config.max_sessions
+    return kwargs
