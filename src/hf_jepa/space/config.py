@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.subgoals import GRAPH_FILENAME
 
 __all__ = [
@@ -98,9 +99,9 @@ class SpaceConfig:
     max_video_frames: int = 1800  # 30 s at 60 fps
     max_image_pixels: int = 4096 * 4096
     max_video_pixels: int = 3840 * 2160  # 4K UHD
-    num_samples: int = 300  # the evaluated recipe (docs/planning.md: 300 x 10, H = 6, an elite of a tenth)
-    iterations: int = 10
-    horizon: int = 6
+    num_samples: int = WORLD_MODEL_PLANNER_DEFAULTS["cem"]["num_samples"]  # the evaluated recipe (docs/planning.md)
+    iterations: int = WORLD_MODEL_PLANNER_DEFAULTS["cem"]["iterations"]
+    horizon: int = WORLD_MODEL_PLANNER_DEFAULTS["cem"]["horizon"]
     max_steps: int = 100
     max_plan_samples: int = 512
     max_plan_steps: int = 150
