@@ -26,7 +26,8 @@ gets gradio's "busy, try again" at once (`SpaceConfig.max_queue_size`, `plan_con
 Files of Hub repos (a world model's subgoal graph, model cards) are retried on transient errors and a failure is
 reported, never remembered (`hub_files`).
 
-    config.py     SpaceConfig (sources from the environment, limits), InputError, ModelUnavailable, HubFileUnavailable
+    errors.py     InputError, ModelUnavailable, HubFileUnavailable (the messages every tab shows)
+    config.py     SpaceConfig (sources from the environment, limits)
     models.py     load_model (cached), model_status, describe_model (from the model card), load_subgoal_graph
     hub_files.py  hub_file: one file of a Hub repo, with retries; found / absent remembered, failures not
     media.py      read_media (checked uploads -> frames), example_clips

@@ -1,5 +1,5 @@
 """The Space's settings (`SpaceConfig`: model sources from environment variables, input, planning, queue and Hub
-download limits) and the errors every tab turns into a short message."""
+download limits); the errors every tab turns into a short message (`hf_jepa.space.errors`) are re-exported."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.subgoals import GRAPH_FILENAME
+from hf_jepa.space.errors import HubFileUnavailable, InputError, ModelUnavailable
+from hf_jepa.space.hub_files import HUB_RETRIES, HUB_RETRY_DELAY_S, hub_file
 
 __all__ = [
     "ENV_ENCODER",
@@ -30,20 +32,6 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", "
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
 ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODEL", "HF_JEPA_WORLD_MODEL"
 ENV_SUBGOALS = "HF_JEPA_SUBGOAL_DATASET"
-HUB_RETRIES, HUB_RETRY_DELAY_S = 2, 1.0  # a transient Hub error: 2 more tries, after 1 s then 2 s
-
-
-class InputError(ValueError):
-    """An upload or a parameter the app cannot use; the message is shown to the user as it is."""
-
-
-class ModelUnavailable(RuntimeError):
-    """A model folder / Hub id that is missing or does not load; the message says how to make one."""
-
-
-class HubFileUnavailable(ModelUnavailable):
-    """A file of a Hub repo that could not be had now (a network / Hub error after the retries, or offline and not in
-    the cache); not remembered: the next request asks again. The message names the repo, the file and the error."""
 
 
 def _default_path(relative: str) -> str:
@@ -140,8 +128,6 @@ class SpaceConfig:
         if Path(self.world_model).is_dir():
             beside = Path(self.world_model) / GRAPH_FILENAME
             return str(beside) if beside.is_file() else None
-        from hf_jepa.space.hub_files import hub_file
-
         path = hub_file(self.world_model, GRAPH_FILENAME, retries=self.hub_retries, delay_s=self.hub_retry_delay_s)
         return str(path) if path is not None else None
 

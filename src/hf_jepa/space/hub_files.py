@@ -24,11 +24,13 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from hf_jepa.space.config import HUB_RETRIES, HUB_RETRY_DELAY_S, HubFileUnavailable
+from hf_jepa.space.errors import HubFileUnavailable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["clear_hub_cache", "hub_file"]
+__all__ = ["HUB_RETRIES", "HUB_RETRY_DELAY_S", "clear_hub_cache", "hub_file"]
+
+HUB_RETRIES, HUB_RETRY_DELAY_S = 2, 1.0  # a transient Hub error: 2 more tries, after 1 s then 2 s
 
 _KNOWN: dict[tuple[str, str], Path | None] = {}  # (repo id, filename) -> path, or None: the repo has no such file
 _LOCK = threading.Lock()
