@@ -1,12 +1,14 @@
-"""What every built-in environment does with its settings at construction: a config dataclass, keyword overrides
-of its fields, and the render mode, each checked with an error naming what was wrong."""
+"""What every built-in environment checks: its settings at construction (a config dataclass, keyword overrides of
+its fields, the render mode) and each planar action, with errors naming what was wrong."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, TypeVar
 
-__all__ = ["resolve_env_config"]
+import numpy as np
+
+__all__ = ["resolve_env_config", "unit_ball_action"]
 
 C = TypeVar("C")
 
@@ -25,3 +27,12 @@ def resolve_env_config(env_name: str, config_cls: type[C], config: C | None, ove
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"{env_name} render_mode={render_mode!r} is invalid: expected 'rgb_array' or None")
     return config
+
+
+def unit_ball_action(action: Any, env_name: str) -> np.ndarray:
+    """A planar action as float64 ``(2,)`` projected onto the unit L2 ball; ValueError unless 2 finite numbers."""
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    if a.shape != (2,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"{env_name}.step action={action!r} is invalid: expected 2 finite floats")
+    norm = float(np.linalg.norm(a))
+    return a / norm if norm > 1.0 else a

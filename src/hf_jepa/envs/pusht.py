@@ -55,7 +55,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from .config import resolve_env_config
+from .config import resolve_env_config, unit_ball_action
 
 ARENA_PX = 512.0
 """Side of gym-pusht's table in pixels: one arena unit."""
@@ -351,12 +351,7 @@ class PushTGoalEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Move the PD target to ``agent + action_scale * action`` (px; the action projected onto the unit ball)."""
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"PushTGoalEnv.step action={action!r} is invalid: expected 2 finite floats")
-        norm = float(np.linalg.norm(a))
-        if norm > 1.0:
-            a = a / norm
+        a = unit_ball_action(action, "PushTGoalEnv")
         lo, hi = WALLS_PX[0] + AGENT_RADIUS_PX, WALLS_PX[1] - AGENT_RADIUS_PX  # the agent's centre stays inside
         target = np.clip(np.asarray(self.sim.agent.position) + self.config.action_scale * a, lo, hi)
         self.sim.step(target)

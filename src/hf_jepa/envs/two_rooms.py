@@ -40,7 +40,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .config import resolve_env_config
+from .config import resolve_env_config, unit_ball_action
 
 logger = logging.getLogger(__name__)
 
@@ -356,12 +356,7 @@ class TwoRoomsEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Move by ``max_norm * action`` (action ``(2,)``, projected onto the unit L2 ball); walls block."""
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"TwoRoomsEnv.step action={action!r} is invalid: expected 2 finite floats")
-        norm = float(np.linalg.norm(a))
-        if norm > 1.0:
-            a = a / norm
+        a = unit_ball_action(action, "TwoRoomsEnv")
         self._state = self.move(self._state, a * self.config.max_norm)
         self._steps += 1
         info = self._info()
