@@ -9,6 +9,7 @@ file missing from the cache is not retried: the message says how to download it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -43,6 +44,7 @@ def clear_hub_cache() -> None:
         _KNOWN.clear()
 
 
+@functools.cache
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Connection / timeout errors of the HTTP clients huggingface_hub may use, and Python's own."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]

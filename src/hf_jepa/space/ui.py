@@ -103,10 +103,15 @@ def _status_of(source: str, what: str) -> str:
     return f"{status} {about}" if about else status
 
 
-def _add_examples(examples: list[tuple[str, str]], target: Any, elem_id: str) -> None:
+def _upload_column(name: str, button: str, examples: list[tuple[str, str]]) -> tuple[Any, Any]:
+    """An image / video upload, its action button and the built-in example clips (elem ids ``{name}-in`` etc.)."""
+    upload = gr.File(label="Image or video", file_types=list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS),
+                     elem_id=f"{name}-in")
+    run = gr.Button(button, variant="primary", elem_id=f"{name}-btn")
     if examples:
-        gr.Examples([[path] for path, _ in examples], inputs=[target], example_labels=[x for _, x in examples],
-                    label="Clips of the built-in textured moving digits (test split)", elem_id=elem_id)
+        gr.Examples([[path] for path, _ in examples], inputs=[upload], example_labels=[x for _, x in examples],
+                    label="Clips of the built-in textured moving digits (test split)", elem_id=f"{name}-examples")
+    return upload, run
 
 
 def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
@@ -228,7 +233,6 @@ def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
 
 def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
     """The Features tab: an upload's patch features as the RGB of their first 3 principal components (/features)."""
-    media_types = list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
 
     def features_fn(path: str | None) -> tuple[np.ndarray, str]:
         try:
@@ -252,9 +256,7 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
     gr.Markdown(status, elem_classes="status", elem_id="features-status")
     with gr.Row():
         with gr.Column(scale=1):
-            feat_in = gr.File(label="Image or video", file_types=media_types, elem_id="features-in")
-            feat_btn = gr.Button("Show features", variant="primary", elem_id="features-btn")
-            _add_examples(examples, feat_in, "features-examples")
+            feat_in, feat_btn = _upload_column("features", "Show features", examples)
         with gr.Column(scale=2):
             feat_out = gr.Image(label="Input and the PCA of its patch features", format="png", interactive=False,
                                 elem_id="features-out")
@@ -265,7 +267,6 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
 
 def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
     """The Probe tab: the top-5 classes of an upload by the probe on the frozen encoder features (/probe)."""
-    media_types = list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
 
     def probe_fn(path: str | None) -> tuple[dict[str, float], str]:
         try:
@@ -282,9 +283,7 @@ def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
     gr.Markdown(status, elem_classes="status", elem_id="probe-status")
     with gr.Row():
         with gr.Column(scale=1):
-            probe_in = gr.File(label="Image or video", file_types=media_types, elem_id="probe-in")
-            probe_btn = gr.Button("Classify", variant="primary", elem_id="probe-btn")
-            _add_examples(examples, probe_in, "probe-examples")
+            probe_in, probe_btn = _upload_column("probe", "Classify", examples)
         with gr.Column(scale=1):
             probe_out = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="probe-out")
             probe_info = gr.Markdown()
