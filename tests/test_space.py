@@ -157,7 +157,8 @@ def test_space_imports_without_gradio() -> None:
     `hf_jepa.space.build_demo` says gradio is missing only when it is asked for."""
     check = ("import sys; sys.modules['gradio'] = None\n"
              "import hf_jepa.space, hf_jepa.space.config, hf_jepa.space.models, hf_jepa.space.media\n"
-             "import hf_jepa.space.features, hf_jepa.space.two_rooms, hf_jepa.space.hub_files, hf_jepa.space.load\n"
+             "import hf_jepa.space.features, hf_jepa.space.two_rooms, hf_jepa.space.pusht, hf_jepa.space.hub_files\n"
+             "import hf_jepa.space.load\n"
              "try:\n    hf_jepa.space.build_demo\nexcept ImportError:\n    print('no gradio')\n")
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

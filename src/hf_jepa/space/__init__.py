@@ -1,4 +1,4 @@
-"""The Gradio Space: patch-feature PCA, probe classification and goal-image planning in Two-Rooms.
+"""The Gradio Space: patch-feature PCA, probe classification and goal-image planning in Two-Rooms and Push-T.
 
 `spaces/app.py` only calls `build_demo` (`hf_jepa.space.ui`); everything it shows is computed in the modules here so
 it can be tested without a browser, and without gradio: only `ui.py` imports it (`build_demo` and `launch_kwargs`
@@ -9,6 +9,8 @@ are loaded from there on first access). Models come from local folders or Hub id
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification
                                                                                    outputs/demo/digits/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                 outputs/demo/world_model
+    HF_JEPA_PUSHT_WORLD_MODEL  JepaWorldModel trained on Push-T (state_dim 5, action_dim 2); unset: what
+                          scripts/demo.py --env pusht writes if it exists, else none (the Push-T panel says so)
     HF_JEPA_SUBGOAL_DATASET  the world model's LeRobot training data, or the subgoal_graph.safetensors that
                              train_world_model.py --save_subgoal_graph wrote; planning then aims at subgoals
                              along the data's shortest path (hf_jepa.planning.subgoals); 'none': at the goal
@@ -21,10 +23,10 @@ recorded in its model card (`hf_jepa.hub.read_card_metadata`), and offer clips o
 A missing model never crashes the app: its tab says how to make it. Uploads are checked before they are decoded
 (extension, size, content of the kind the extension says, pixels from the header, video length and frame count) and
 every failure reaches the UI as a short `gr.Error` naming the file, the problem and what is expected. Endpoints are
-named (`/features`, `/probe`, `/plan`) for `gradio_client`. Under load the queue is bounded and a request beyond it
-gets gradio's "busy, try again" at once (`SpaceConfig.max_queue_size`, `plan_concurrency`, `encoder_concurrency`).
-Files of Hub repos (a world model's subgoal graph, model cards) are retried on transient errors and a failure is
-reported, never remembered (`hub_files`).
+named (`/features`, `/probe`, `/plan`, `/plan_pusht`) for `gradio_client`. Under load the queue is bounded and a
+request beyond it gets gradio's "busy, try again" at once (`SpaceConfig.max_queue_size`, `plan_concurrency`,
+`encoder_concurrency`). Files of Hub repos (a world model's subgoal graph, model cards) are retried on transient
+errors and a failure is reported, never remembered (`hub_files`).
 
     errors.py     InputError, ModelUnavailable, HubFileUnavailable (the messages every tab shows)
     config.py     SpaceConfig (sources from the environment, limits)
@@ -33,6 +35,7 @@ reported, never remembered (`hub_files`).
     media.py      read_media (checked uploads -> frames), example_clips
     features.py   extract_patch_features, pca_rgb, features_panel, classify
     two_rooms.py  render_arena, plan_in_two_rooms, energy_figure
+    pusht.py      render_pusht, pusht_scene, plan_in_pusht, pusht_status
     ui.py         build_demo (the Blocks app, one function per tab, queue limits), launch_kwargs
     load.py       drive_load (concurrent gradio_client clients), space_load_benchmark, random_space_models
 """
@@ -42,6 +45,7 @@ from typing import Any
 from hf_jepa.space.config import (
     ENV_ENCODER,
     ENV_PROBE,
+    ENV_PUSHT_WORLD_MODEL,
     ENV_SUBGOALS,
     ENV_WORLD_MODEL,
     IMAGE_EXTENSIONS,
@@ -54,6 +58,7 @@ from hf_jepa.space.config import (
 from hf_jepa.space.features import FeatureResult, classify, extract_patch_features, features_panel, pca_rgb
 from hf_jepa.space.media import DIRECTION_NAMES, example_clips, read_media
 from hf_jepa.space.models import clear_model_cache, describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.pusht import PushTPlanOutput, plan_in_pusht, pusht_scene, pusht_status, render_pusht
 from hf_jepa.space.two_rooms import PlanOutput, energy_figure, plan_in_two_rooms, render_arena
 
 _UI_NAMES = ("build_demo", "launch_kwargs")
@@ -62,6 +67,7 @@ __all__ = [
     "DIRECTION_NAMES",
     "ENV_ENCODER",
     "ENV_PROBE",
+    "ENV_PUSHT_WORLD_MODEL",
     "ENV_SUBGOALS",
     "ENV_WORLD_MODEL",
     "IMAGE_EXTENSIONS",
@@ -71,6 +77,7 @@ __all__ = [
     "InputError",
     "ModelUnavailable",
     "PlanOutput",
+    "PushTPlanOutput",
     "SpaceConfig",
     "classify",
     "clear_model_cache",
@@ -83,9 +90,13 @@ __all__ = [
     "load_subgoal_graph",
     "model_status",
     "pca_rgb",
+    "plan_in_pusht",
     "plan_in_two_rooms",
+    "pusht_scene",
+    "pusht_status",
     "read_media",
     "render_arena",
+    "render_pusht",
 ]
 
 

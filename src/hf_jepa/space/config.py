@@ -16,6 +16,7 @@ from hf_jepa.space.hub_files import HUB_RETRIES, HUB_RETRY_DELAY_S, hub_file
 __all__ = [
     "ENV_ENCODER",
     "ENV_PROBE",
+    "ENV_PUSHT_WORLD_MODEL",
     "ENV_SUBGOALS",
     "ENV_WORLD_MODEL",
     "HUB_RETRIES",
@@ -32,6 +33,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", "
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
 ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODEL", "HF_JEPA_WORLD_MODEL"
 ENV_SUBGOALS = "HF_JEPA_SUBGOAL_DATASET"
+ENV_PUSHT_WORLD_MODEL = "HF_JEPA_PUSHT_WORLD_MODEL"
+PUSHT_DEMO_WORLD_MODEL = "outputs/demo_pusht/world_model_run/final"  # what `scripts/demo.py --env pusht` writes
 
 
 def _default_path(relative: str) -> str:
@@ -50,6 +53,9 @@ class SpaceConfig:
         encoder, probe_model, world_model: local folders or Hub ids (defaults: what `make demo` writes: the encoder
             pretrained on the built-in textured moving digits and its attentive probe on `digit`, the Two-Rooms
             world model).
+        pusht_world_model: the Push-T world model of the Plan tab (state_dim 5, action_dim 2), a local folder or Hub
+            id; None: not configured (the Plan tab says to set HF_JEPA_PUSHT_WORLD_MODEL). `from_env` defaults it to
+            what `scripts/demo.py --env pusht` writes when that folder exists.
         examples: built-in test clips offered as examples on the Features and Probe tabs (0: none).
         max_upload_mb: largest accepted upload (also gradio's upload limit, `launch_kwargs(config)`).
         max_video_seconds: longest accepted video.
@@ -81,6 +87,7 @@ class SpaceConfig:
     encoder: str = "outputs/demo/digits/pretrain/encoder"
     probe_model: str = "outputs/demo/digits/probe/classifier"
     world_model: str = "outputs/demo/world_model"
+    pusht_world_model: str | None = None
     examples: int = 3
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
@@ -131,14 +138,31 @@ class SpaceConfig:
         path = hub_file(self.world_model, GRAPH_FILENAME, retries=self.hub_retries, delay_s=self.hub_retry_delay_s)
         return str(path) if path is not None else None
 
+    def pusht_source(self) -> str:
+        """The Push-T world model's source (`pusht_world_model`).
+
+        Raises:
+            ModelUnavailable: none is configured; the message names the field and the environment variable.
+        """
+        if not self.pusht_world_model:
+            raise ModelUnavailable(
+                f"No Push-T world model is configured: set {ENV_PUSHT_WORLD_MODEL} (SpaceConfig.pusht_world_model) "
+                f"to a folder or Hub id of a JepaWorldModel trained on Push-T (state_dim 5, action_dim 2), e.g. "
+                f"{PUSHT_DEMO_WORLD_MODEL} after `python scripts/demo.py --env pusht`.")
+        return self.pusht_world_model
+
     @classmethod
     def from_env(cls, **overrides: Any) -> SpaceConfig:
-        """Model sources from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (else `make demo`), the
+        """Model sources from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (else `make demo`) and
+        HF_JEPA_PUSHT_WORLD_MODEL (else `scripts/demo.py --env pusht`'s world model if it exists, else none), the
         subgoal data from HF_JEPA_SUBGOAL_DATASET (else none)."""
+        pusht_demo = _default_path(PUSHT_DEMO_WORLD_MODEL)
         values: dict[str, Any] = {
             "encoder": os.environ.get(ENV_ENCODER) or _default_path(cls.encoder),
             "probe_model": os.environ.get(ENV_PROBE) or _default_path(cls.probe_model),
             "world_model": os.environ.get(ENV_WORLD_MODEL) or _default_path(cls.world_model),
+            "pusht_world_model": os.environ.get(ENV_PUSHT_WORLD_MODEL) or (
+                pusht_demo if Path(pusht_demo).exists() else None),
             "subgoal_dataset": os.environ.get(ENV_SUBGOALS) or None,
         }
         values.update(overrides)

@@ -175,9 +175,10 @@ def plan_in_two_rooms(
                       energies=energies, distances=distances)
 
 
-def energy_figure(energies: list[float], distances: list[float], steps_per_plan: int = 1) -> Any:
+def energy_figure(energies: list[float], distances: list[float], steps_per_plan: int = 1,
+                  distance_label: str = "distance to goal") -> Any:
     """A matplotlib Figure: planner energy at each replan (every `steps_per_plan` env steps) and the distance to
-    the goal after each env step, on one env-step axis."""
+    the goal after each env step (named `distance_label`), on one env-step axis."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -190,8 +191,8 @@ def energy_figure(energies: list[float], distances: list[float], steps_per_plan:
     ax.set_ylabel("energy (latent L1)", color="#e8590c")
     ax.grid(alpha=0.3)
     twin = ax.twinx()
-    twin.plot(range(len(distances)), distances, color="#1c7ed6", ls="--", label="distance to goal")
-    twin.set_ylabel("distance to goal", color="#1c7ed6")
+    twin.plot(range(len(distances)), distances, color="#1c7ed6", ls="--", label=distance_label)
+    twin.set_ylabel(distance_label, color="#1c7ed6")
     lines = ax.get_lines() + twin.get_lines()
     ax.legend(lines, [line.get_label() for line in lines], loc="upper right", fontsize=8)
     return fig

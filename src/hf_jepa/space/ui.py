@@ -1,5 +1,5 @@
-"""The Gradio Blocks app of the Space: the Plan, Features and Probe tabs (named endpoints /plan, /features,
-/probe). The only module of hf_jepa that imports gradio.
+"""The Gradio Blocks app of the Space: the Plan tab (Two-Rooms or Push-T), Features and Probe (named endpoints /plan,
+/plan_pusht, /features, /probe). The only module of hf_jepa that imports gradio.
 
 Under load the app stays bounded: at most `SpaceConfig.plan_concurrency` plans and `encoder_concurrency` Features /
 Probe requests run at once, at most `max_queue_size` wait; one more is refused at once with gradio's busy message
@@ -7,8 +7,8 @@ Probe requests run at once, at most `max_queue_size` wait; one more is refused a
 currently busy. Please try again."). Plans are long, so at most `max_waiting_plans` of them wait: one more is refused
 when it asks to join ("The planner is busy: ... Try again in a minute.", a validation message: gradio_client's
 `ValidationError`, shown on the tab's first input), which leaves the rest of the queue to the Features and Probe
-tabs. The arena's own events (sliders, clicks, Random) skip the queue, so the page stays responsive while it is
-full. Uploads beyond `max_upload_mb` are refused by gradio and at most `max_sessions` sessions keep state
+tabs. The pickers' own events (sliders, clicks, Random, previews) skip the queue, so the page stays responsive while
+it is full. Uploads beyond `max_upload_mb` are refused by gradio and at most `max_sessions` sessions keep state
 (`launch_kwargs(config)`); gradio's copies of uploads and results are deleted after `cache_max_age_s`, and the Plan
 tab keeps only its newest output folders."""
 
@@ -39,18 +39,30 @@ from hf_jepa.space.config import (
 from hf_jepa.space.features import classify, encoder_of, extract_patch_features, features_panel
 from hf_jepa.space.media import example_clips, read_media
 from hf_jepa.space.models import describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.pusht import (
+    DEFAULT_GOAL,
+    DEFAULT_START,
+    from_sliders,
+    plan_in_pusht,
+    pusht_scene,
+    pusht_status,
+    random_pusht_task,
+    render_pusht,
+    to_sliders,
+)
 from hf_jepa.space.two_rooms import energy_figure, plan_in_two_rooms, render_arena
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUSY", "CSS", "INTRO", "RecentFolders", "build_demo", "launch_kwargs"]
+__all__ = ["BUSY", "CSS", "INTRO", "PLAN_ENVS", "RecentFolders", "build_demo", "launch_kwargs"]
 
 BUSY = "The planner is busy:"  # starts the refusal of a plan beyond SpaceConfig.max_waiting_plans
+PLAN_ENVS = ("Two-Rooms", "Push-T")  # the Plan tab's environment radio
 
 INTRO = """# hf_jepa: JEPA features, probes and planning
 I-JEPA / V-JEPA 2 encoders and the V-JEPA 2-AC world model as `transformers` models.
 **Features** shows what the encoder sees, **Probe** classifies a clip, **Plan** steers an agent to a goal image
-by imagining futures in latent space."""
+(Two-Rooms, or pushing the T block in Push-T) by imagining futures in latent space."""
 
 CSS = """
 #intro {margin-bottom: 0.25rem}
@@ -114,31 +126,87 @@ def _upload_column(name: str, button: str, examples: list[tuple[str, str]]) -> t
     return upload, run
 
 
+def _checked_budget(config: SpaceConfig, max_steps: float, num_samples: float, iterations: float,
+                    horizon: float) -> tuple[int, int, int, int]:
+    """(MPC steps, CEM samples, CEM iterations, horizon) as ints, within the Plan tab's limits; else InputError."""
+    steps, samples = int(max_steps), int(num_samples)
+    if not 1 <= steps <= config.max_plan_steps:
+        raise InputError(f"MPC steps must be in [1, {config.max_plan_steps}], got {steps}.")
+    if not 4 <= samples <= config.max_plan_samples:
+        raise InputError(f"CEM samples must be in [4, {config.max_plan_samples}], got {samples}.")
+    if not (1 <= int(iterations) <= 50 and 1 <= int(horizon) <= 16):
+        raise InputError("CEM iterations must be in [1, 50] and the horizon in [1, 16].")
+    return steps, samples, int(iterations), int(horizon)
+
+
+def _cem(model: Any, samples: int, iterations: int, horizon: int, seed: int) -> Any:
+    """The Plan tab's CEM settings in `model`'s action units (`planner_config`)."""
+    return planner_config(model, "cem", horizon=horizon, num_samples=samples, topk=max(2, samples // 10),
+                          iterations=iterations, seed=seed)
+
+
+def _planner_settings(config: SpaceConfig) -> list[Any]:
+    """The "Planner settings" accordion: [MPC steps, CEM samples, CEM iterations, horizon, seed] components."""
+    with gr.Accordion("Planner settings", open=False):
+        steps = gr.Slider(1, config.max_plan_steps, value=config.max_steps, step=1, label="MPC steps (at most)")
+        samples = gr.Slider(4, config.max_plan_samples, value=config.num_samples, step=4, label="CEM samples")
+        iters = gr.Slider(1, 20, value=config.iterations, step=1, label="CEM iterations")
+        horizon = gr.Slider(1, 16, value=config.horizon, step=1, label="Horizon (actions)")
+        seed = gr.Number(0, precision=0, label="Seed")
+    return [steps, samples, iters, horizon, seed]
+
+
+def _plan_results(size: int, ids: tuple[str, str, str, str]) -> list[Any]:
+    """The result column: [trajectory GIF, goal image, energy plot, summary] with elem ids `ids` (same order)."""
+    with gr.Row():
+        trajectory = gr.Image(label="Trajectory (MPC)", type="filepath", height=size, elem_id=ids[0],
+                              interactive=False)
+        goal_img = gr.Image(label="Goal image given to the planner", type="filepath", height=size, elem_id=ids[1],
+                            interactive=False)
+    summary = gr.Markdown(elem_id=ids[3])
+    plot = gr.Plot(label="Energy and distance to the goal", elem_id=ids[2])
+    return [trajectory, goal_img, plot, summary]
+
+
 def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
-    """The Plan tab: a start and a goal picked on the Two-Rooms arena, one MPC episode of the world model (/plan).
+    """The Plan tab: an environment radio (Two-Rooms / Push-T) over one panel per environment (/plan,
+    /plan_pusht; one concurrency group).
 
     `waiting(group)`: the requests of a concurrency group waiting in the queue; a plan beyond
     `config.max_waiting_plans` is refused when it asks to join.
     """
+    outputs = RecentFolders("hf_jepa_space_plans_", keep=max(16, 4 * config.plan_concurrency))
+
+    def admit(*inputs: Any) -> tuple:
+        """Runs when a plan asks to join the queue: refused (a validation message on the first input) while
+        `max_waiting_plans` plans wait, so plans cannot fill the whole queue and waits stay bounded."""
+        if (n := waiting("plan")) < config.max_waiting_plans:
+            return tuple(gr.validate(True, "") for _ in inputs)
+        waiting_now = "1 plan is" if n == 1 else f"{n} plans are"
+        busy = f"{BUSY} {waiting_now} already waiting (at most {config.max_waiting_plans}). Try again in a minute."
+        return (gr.validate(False, busy), *(gr.validate(True, "") for _ in inputs[1:]))
+
+    choice = gr.Radio(list(PLAN_ENVS), value=PLAN_ENVS[0], label="Environment", elem_id="plan-env")
+    with gr.Column(visible=True) as two_rooms_panel:
+        _two_rooms_panel(config, outputs, admit)
+    with gr.Column(visible=False) as pusht_panel:
+        _pusht_panel(config, outputs, admit)
+    choice.change(lambda env: (gr.Column(visible=env == PLAN_ENVS[0]), gr.Column(visible=env == PLAN_ENVS[1])),
+                  [choice], [two_rooms_panel, pusht_panel], api_visibility="private", queue=False)
+
+
+def _two_rooms_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..., tuple]) -> None:
+    """Two-Rooms: a start and a goal picked on the arena, one MPC episode of the world model (/plan)."""
     arena_env = TwoRoomsEnv()
     size = config.display_size
-    outputs = RecentFolders("hf_jepa_space_plans_", keep=max(16, 4 * config.plan_concurrency))
 
     def plan_fn(sx: float, sy: float, gx: float, gy: float, max_steps: float, num_samples: float,
                 iterations: float, horizon: float, seed: float,
                 progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, str]:  # noqa: B008
         try:
-            steps = int(max_steps)
-            samples = int(num_samples)
-            if not 1 <= steps <= config.max_plan_steps:
-                raise InputError(f"MPC steps must be in [1, {config.max_plan_steps}], got {steps}.")
-            if not 4 <= samples <= config.max_plan_samples:
-                raise InputError(f"CEM samples must be in [4, {config.max_plan_samples}], got {samples}.")
-            if not (1 <= int(iterations) <= 50 and 1 <= int(horizon) <= 16):
-                raise InputError("CEM iterations must be in [1, 50] and the horizon in [1, 16].")
+            steps, samples, iters, h = _checked_budget(config, max_steps, num_samples, iterations, horizon)
             model = load_model(config.world_model, "world model")
-            cem = planner_config(model, "cem", horizon=int(horizon), num_samples=samples,
-                                 topk=max(2, samples // 10), iterations=int(iterations), seed=int(seed))
+            cem = _cem(model, samples, iters, h, int(seed))
             progress(0, desc="Encoding the start and goal images")
 
             def report(i: int, n: int) -> None:
@@ -157,15 +225,6 @@ def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
             raise _error(err) from err
         return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances,
                                                                  int(model.config.frame_skip)), out.summary + note
-
-    def admit(*inputs: Any) -> tuple:
-        """Runs when a plan asks to join the queue: refused (a validation message on the first input) while
-        `max_waiting_plans` plans wait, so plans cannot fill the whole queue and waits stay bounded."""
-        if (n := waiting("plan")) < config.max_waiting_plans:
-            return tuple(gr.validate(True, "") for _ in inputs)
-        waiting_now = "1 plan is" if n == 1 else f"{n} plans are"
-        busy = f"{BUSY} {waiting_now} already waiting (at most {config.max_waiting_plans}). Try again in a minute."
-        return (gr.validate(False, busy), *(gr.validate(True, "") for _ in inputs[1:]))
 
     def picker(sx: float, sy: float, gx: float, gy: float) -> np.ndarray:
         return render_arena(arena_env, np.array([sx, sy]), np.array([gx, gy]), size=size)
@@ -205,29 +264,86 @@ def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
             with gr.Row():
                 random_btn = gr.Button("Random", elem_id="random-btn")
                 plan_btn = gr.Button("Plan ▶", variant="primary", elem_id="plan-btn", interactive=ok)
-            with gr.Accordion("Planner settings", open=False):
-                steps = gr.Slider(1, config.max_plan_steps, value=config.max_steps, step=1,
-                                  label="MPC steps (at most)")
-                samples = gr.Slider(4, config.max_plan_samples, value=config.num_samples, step=4,
-                                    label="CEM samples")
-                iters = gr.Slider(1, 20, value=config.iterations, step=1, label="CEM iterations")
-                horizon = gr.Slider(1, 16, value=config.horizon, step=1, label="Horizon (actions)")
-                seed = gr.Number(0, precision=0, label="Seed")
+            settings = _planner_settings(config)
         with gr.Column(scale=3):
-            with gr.Row():
-                trajectory = gr.Image(label="Trajectory (MPC)", type="filepath", height=size,
-                                      elem_id="trajectory", interactive=False)
-                goal_img = gr.Image(label="Goal image given to the planner", type="filepath",
-                                    height=size, elem_id="goal", interactive=False)
-            plan_summary = gr.Markdown(elem_id="plan-summary")
-            energy_plot = gr.Plot(label="Energy and distance to the goal", elem_id="energy")
+            results = _plan_results(size, ("trajectory", "goal", "energy", "plan-summary"))
     coords = [sx, sy, gx, gy]
     for slider in coords:  # the arena's events are cheap: outside the queue, so they answer while it is full
         slider.change(picker, coords, arena, api_visibility="private", show_progress="hidden", queue=False)
     arena.select(on_click, [target, *coords], coords, api_visibility="private", queue=False)
-    random_btn.click(randomize, [seed], [*coords, seed], api_visibility="private", queue=False)
-    plan_btn.click(plan_fn, [*coords, steps, samples, iters, horizon, seed],
-                   [trajectory, goal_img, energy_plot, plan_summary], api_name="plan", validator=admit,
+    random_btn.click(randomize, [settings[-1]], [*coords, settings[-1]], api_visibility="private", queue=False)
+    plan_btn.click(plan_fn, [*coords, *settings], results, api_name="plan", validator=admit,
+                   concurrency_limit=config.plan_concurrency, concurrency_id="plan")
+
+
+def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..., tuple]) -> None:
+    """Push-T: agent and block placed with sliders for the start and the goal (angles in degrees), previews of both,
+    one MPC episode of the Push-T world model (/plan_pusht)."""
+    size = config.display_size
+
+    def plan_fn(ax: float, ay: float, bx: float, by: float, angle: float, goal_ax: float, goal_ay: float,
+                goal_bx: float, goal_by: float, goal_angle: float, max_steps: float, num_samples: float,
+                iterations: float, horizon: float, seed: float,
+                progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, str]:  # noqa: B008
+        try:
+            steps, samples, iters, h = _checked_budget(config, max_steps, num_samples, iterations, horizon)
+            model = load_model(config.pusht_source(), "Push-T world model")
+            start, goal = from_sliders((ax, ay, bx, by, angle, goal_ax, goal_ay, goal_bx, goal_by, goal_angle))
+            progress(0, desc="Encoding the start and goal images")
+
+            def report(i: int, n: int) -> None:
+                progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
+
+            out = plan_in_pusht(model, start, goal, cem=_cem(model, samples, iters, h, int(seed)), max_steps=steps,
+                                seed=int(seed), display_size=size, out_dir=outputs.new(), progress=report)
+        except Exception as err:  # noqa: BLE001
+            raise _error(err) from err
+        figure = energy_figure(out.energies, out.distances, int(model.config.frame_skip),
+                               distance_label="block distance to goal (T corners)")
+        return out.trajectory_gif, out.goal_png, figure, out.summary
+
+    def previews(*values: float) -> tuple[Any, Any]:
+        """The start (with the goal outlined) and the goal image; a value outside the arena: a warning, no change."""
+        start, goal = from_sliders(values)
+        try:
+            return pusht_scene(start, goal, size=size), render_pusht(goal, size=size)
+        except InputError as err:
+            gr.Warning(str(err))
+            return gr.skip(), gr.skip()
+
+    def randomize() -> list[float]:
+        return to_sliders(*random_pusht_task(int(np.random.default_rng().integers(1_000_000))))
+
+    ok, status = pusht_status(config)
+    gr.Markdown("Place the **agent** (blue disk) and the **T block** for the **start** and the **goal** (sliders or "
+                "**Random**), then **Plan**. The planner sees the goal image; the start preview outlines the goal "
+                "in orange. The light-green T is gym-pusht's fixed target, drawn in every image as in the data.")
+    gr.Markdown(status, elem_classes="status", elem_id="pusht-status")
+    initial = to_sliders(DEFAULT_START, DEFAULT_GOAL)
+    images, sliders, preview_images = previews(*initial), [], []
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=340):
+            with gr.Row():
+                for side, name in enumerate(("Start", "Goal")):
+                    with gr.Column(min_width=160):
+                        preview_images.append(gr.Image(images[side], label=f"{name} (preview)", interactive=False,
+                                                       height=size // 2, elem_id=f"pusht-{name.lower()}", buttons=[],
+                                                       format="png"))
+                        for j, label in enumerate(("agent x", "agent y", "block x", "block y", "block angle (deg)")):
+                            lo, hi, step = (-180, 180, 0.5) if j == 4 else (0.02, 0.98, 0.005)  # inside the walls
+                            sliders.append(gr.Slider(lo, hi, value=initial[5 * side + j], step=step, buttons=[],
+                                                     label=f"{name} {label}"))
+            with gr.Row():
+                random_btn = gr.Button("Random", elem_id="pusht-random-btn")
+                plan_btn = gr.Button("Plan Push-T ▶", variant="primary", elem_id="pusht-plan-btn", interactive=ok)
+            settings = _planner_settings(config)
+        with gr.Column(scale=3):
+            results = _plan_results(size, ("pusht-trajectory", "pusht-goal", "pusht-energy", "pusht-summary"))
+    for slider in sliders:  # cheap: outside the queue, as the arena's events
+        slider.change(previews, sliders, preview_images, api_visibility="private", show_progress="hidden",
+                      queue=False)
+    random_btn.click(randomize, None, sliders, api_visibility="private", queue=False)
+    plan_btn.click(plan_fn, [*sliders, *settings], results, api_name="plan_pusht", validator=admit,
                    concurrency_limit=config.plan_concurrency, concurrency_id="plan")
 
 
@@ -292,7 +408,8 @@ def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
 
 
 def build_demo(config: SpaceConfig | None = None) -> Any:
-    """The Gradio Blocks app with the Features, Probe and Plan tabs (named endpoints /features, /probe, /plan)."""
+    """The Gradio Blocks app with the Plan, Features and Probe tabs (named endpoints /plan, /plan_pusht, /features,
+    /probe)."""
     config = config or SpaceConfig.from_env()
     examples = _examples(config)
 
