@@ -121,6 +121,11 @@ def test_bad_inputs_are_errors_naming_the_value() -> None:
         env.reset(options={"goal": [0.5, 0.5, 1.3, 0.5, 0.0]})
     with pytest.raises(ValueError, match=r"options\['start'\]"):
         env.reset(options={"start": [0.5, 0.5, 0.5]})
+    # a block pushed against the left wall (origin 0.3 px from the table's edge, from collected data) is a valid state
+    pressed = [0.0594, 0.6177, 0.00054, 0.5486, -1.5359]
+    assert np.allclose(env.reset(options={"start": pressed, "goal": pressed})[1]["state"], pressed, atol=1e-3)
+    with pytest.raises(ValueError, match=r"block_y=-0\.01.*block's in \[0, 1\]"):
+        env.reset(options={"start": [0.5, 0.5, 0.5, -0.01, 0.0]})
     with pytest.raises(ValueError, match="unknown options"):
         env.reset(options={"target": [0.5] * 5})
     with pytest.raises(ValueError, match="action"):

@@ -238,11 +238,14 @@ class PushTGoalEnv(gym.Env):
         """``value`` as a float64 (5,) state; a ValueError naming it and the expected ranges otherwise."""
         arr = np.array(value, dtype=np.float64).reshape(-1)  # a copy: the caller's array is never changed
         lo, hi = WALLS_PX[0] / ARENA_PX, WALLS_PX[1] / ARENA_PX
-        expected = (f"expected (agent_x, agent_y, block_x, block_y, block_angle) with positions in [{lo:.4f}, "
-                    f"{hi:.4f}] (inside the walls, arena units: px / 512) and a finite angle in radians")
+        expected = (f"expected (agent_x, agent_y, block_x, block_y, block_angle) with the agent's position in "
+                    f"[{lo:.4f}, {hi:.4f}] (inside the walls, arena units: px / 512), the block's in [0, 1] (its "
+                    "origin lies on its outline, which a push can press against a wall) and a finite angle in radians")
         if arr.shape != (5,) or not np.all(np.isfinite(arr)):
             raise ValueError(f"PushTGoalEnv {name}={value!r} is invalid: {expected}")
-        outside = [f"{n}={arr[i]:.4g}" for i, n in enumerate(STATE_NAMES[:4]) if not lo <= arr[i] <= hi]
+        bounds = ((lo, hi), (lo, hi), (0.0, 1.0), (0.0, 1.0))
+        outside = [f"{n}={arr[i]:.4g}" for i, (n, (a, b)) in enumerate(zip(STATE_NAMES[:4], bounds, strict=True))
+                   if not a <= arr[i] <= b]
         if outside:
             raise ValueError(f"PushTGoalEnv {name}={value!r} is outside the arena ({', '.join(outside)}): {expected}")
         return arr

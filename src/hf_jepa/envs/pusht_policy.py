@@ -2,7 +2,7 @@
 
 A world model learns the block's dynamics only from steps where the agent touches it; a random walk on the 512 px
 table rarely does. :class:`PushTExplorer` draws plans, each a few legs (move to a waypoint, or push along a
-direction for some steps), at a speed drawn once per plan, uniform in ``[min_speed, 1]`` (as in Two-Rooms: the
+direction for some steps), at a speed drawn once per plan, uniform in ``[min_speed, max_speed]`` (as in Two-Rooms: the
 speed must not reveal the plan kind). A new plan is:
 
 - with probability ``push_prob``, a **contact push**: a point on the T's outline (the nearest to the agent of
@@ -41,7 +41,8 @@ class PushTExplorer:
         push_steps: (low, high) steps of a push, drawn uniformly (inclusive).
         push_spread: largest angle between a push and the inward normal at its contact point, radians.
         kappa: von Mises concentration of the heading noise (larger: straighter).
-        min_speed: smallest plan speed (action norm; the largest is 1).
+        min_speed: smallest plan speed (action norm).
+        max_speed: largest plan speed (action norm, at most 1: ``action_scale`` px between agent and PD target).
         waypoint_timeout: steps before an unreached waypoint is given up.
     """
 
@@ -57,6 +58,7 @@ class PushTExplorer:
         push_spread: float = np.pi / 3,
         kappa: float = 8.0,
         min_speed: float = 0.3,
+        max_speed: float = 1.0,
         waypoint_timeout: int = 30,
     ):
         base = env.unwrapped
@@ -78,12 +80,16 @@ class PushTExplorer:
             raise ValueError(f"PushTExplorer push_spread={push_spread!r} is invalid: expected a float in [0, pi/2]")
         if not 0.0 < min_speed <= 1.0:
             raise ValueError(f"PushTExplorer min_speed={min_speed!r} is invalid: expected a float in (0, 1]")
+        if not min_speed <= max_speed <= 1.0:
+            raise ValueError(f"PushTExplorer max_speed={max_speed!r} is invalid: expected a float in "
+                             f"[min_speed={min_speed!r}, 1]")
         if not isinstance(waypoint_timeout, int) or waypoint_timeout < 1:
             raise ValueError(f"PushTExplorer waypoint_timeout={waypoint_timeout!r} is invalid: expected an int >= 1")
         self.env, self.rng = base, rng
         self.push_prob, self.goal_prob, self.candidates = push_prob, goal_prob, candidates
         self.push_steps, self.push_spread = push_steps, push_spread
-        self.kappa, self.min_speed, self.waypoint_timeout = kappa, min_speed, waypoint_timeout
+        self.kappa, self.waypoint_timeout = kappa, waypoint_timeout
+        self.min_speed, self.max_speed = min_speed, max_speed
         self.scale = float(base.config.action_scale)
         self._legs: list[tuple[str, np.ndarray, int]] = []  # ("go", waypoint px, timeout) / ("push", unit dir, steps)
         self._age = 0
@@ -145,7 +151,7 @@ class PushTExplorer:
         return legs + [("go", approach, self.waypoint_timeout), ("push", push, steps)]
 
     def _new_plan(self, state: np.ndarray, info: dict[str, Any]) -> list:
-        self._speed = self.rng.uniform(self.min_speed, 1.0)  # independent of the plan kind
+        self._speed = self.rng.uniform(self.min_speed, self.max_speed)  # independent of the plan kind
         agent = state[:2] * ARENA_PX
         u = self.rng.random()
         if u < self.push_prob:
