@@ -48,6 +48,9 @@ class JepaWorldModelConfig(JepaConfig):
         state_update: how a rollout advances the state when future states are not given: "add" (state += action,
             Meta's pose integration for position-like states) or "hold" (keep the last state).
         rope_interleave_fix: as in `VideoJepaConfig` (False = Meta's layout).
+        predict_residual: the predictor outputs the change of each frame token, added to the token it read (before
+            the layer norm of `normalize_latents`); False (Meta's) outputs the next tokens themselves. Small changes
+            (a block nudged a few pixels) are then what the network learns, not the whole latent.
     """
 
     model_type = "easy_vjepa2_ac"
@@ -68,6 +71,7 @@ class JepaWorldModelConfig(JepaConfig):
         frame_skip: int = 1,
         state_update: str = "add",
         rope_interleave_fix: bool = False,
+        predict_residual: bool = False,
         **kwargs: Any,
     ) -> None:
         if encoder_config is None:
@@ -80,7 +84,7 @@ class JepaWorldModelConfig(JepaConfig):
                        frame_skip=frame_skip)
         check_choice("state_update", state_update, ("add", "hold"))
         check_bool(use_extrinsics=use_extrinsics, normalize_latents=normalize_latents,
-                   rope_interleave_fix=rope_interleave_fix)
+                   rope_interleave_fix=rope_interleave_fix, predict_residual=predict_residual)
         if state_update == "add" and state_dim != action_dim:
             raise ValueError(
                 f"state_update='add' needs state_dim == action_dim, got state_dim={state_dim}, action_dim={action_dim}"
@@ -95,6 +99,7 @@ class JepaWorldModelConfig(JepaConfig):
         self.frame_skip = frame_skip
         self.state_update = state_update
         self.rope_interleave_fix = rope_interleave_fix
+        self.predict_residual = predict_residual
         super().__init__(**{**self.family_defaults, **kwargs})
 
     @property

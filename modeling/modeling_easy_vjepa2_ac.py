@@ -99,7 +99,8 @@ class ActionConditionedPredictor(nn.Module):
             step_offset: index of this call's first step (the number of steps already in the cache).
 
         Returns:
-            (B, T*N, D) raw predictions; step t's tokens predict frame t+1.
+            (B, T*N, D) raw predictions; step t's tokens predict frame t+1 (with `predict_residual`: the
+            network's output plus the step's input tokens).
         """
         cfg = self.config
         grid = frame_grid or cfg.frame_grid
@@ -135,7 +136,8 @@ class ActionConditionedPredictor(nn.Module):
         for i, block in enumerate(self.predictor_blocks):
             x = block(x, rope=rope, attn_mask=mask, kv_cache=kv_cache, layer_idx=i)
         x = x.view(b, t, per_step, -1)[:, :, cfg.conditioning_tokens:].flatten(1, 2)  # (B, T*N, d)
-        return self.predictor_proj(self.predictor_norm(x))
+        out = self.predictor_proj(self.predictor_norm(x))  # (B, T*N, D)
+        return out + latents if cfg.predict_residual else out
 
 
 class JepaWorldModelPreTrainedModel(JepaPreTrainedModel):

@@ -132,6 +132,25 @@ def test_world_model_rollout_kv_cache_equals_recompute(tiny_ac_config) -> None:
     torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
 
 
+def test_world_model_predict_residual_adds_the_input_tokens(tiny_ac_config) -> None:
+    """With `predict_residual` the predictor's output is Meta's output plus the tokens it read; rollouts (cached or
+    recomputed) then feed those sums back, and the flag round-trips through the config."""
+    base = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    residual_config = hf_jepa.JepaWorldModelConfig(**{**tiny_ac_config.to_dict(), "predict_residual": True})
+    residual = hf_jepa.JepaWorldModel(residual_config).eval()
+    residual.load_state_dict(base.state_dict())
+    z = torch.randn(2, 3 * 16, 64)
+    actions, states = torch.randn(2, 3, 3), torch.randn(2, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(residual.predictor(z, actions, states), base.predictor(z, actions, states) + z)
+        cached = residual.rollout(z[:, :16], actions, states[:, :1], use_cache=True)
+        full = residual.rollout(z[:, :16], actions, states[:, :1], use_cache=False)
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+    assert not torch.allclose(cached, base.rollout(z[:, :16], actions, states[:, :1]))
+    assert hf_jepa.JepaWorldModelConfig.from_dict(residual_config.to_dict()).predict_residual is True
+    assert tiny_ac_config.predict_residual is False  # Meta's: the next tokens themselves
+
+
 @pytest.mark.parametrize("grad", [False, True])
 def test_world_model_rollout_shared_prefix_equals_full_batch(tiny_ac_config, grad) -> None:
     """A history shared by every row, run once at batch 1 and broadcast, gives the per-row rollout."""

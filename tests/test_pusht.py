@@ -115,6 +115,35 @@ def test_relative_actions_stay_in_the_unit_ball_and_the_arena() -> None:
     assert state[1] * 512 <= 504 - 15 + 1.0
 
 
+def test_physics_is_gym_pushts_and_snapshots_replay_exactly() -> None:
+    """`advance` (and so `step`) moves the bodies exactly as gym-pusht's own step with the same PD target; a
+    snapshot restored into another instance replays the same actions to the same states (velocities included)."""
+    from gym_pusht.envs.pusht import PushTEnv
+
+    env = make_goal_env("pusht", image_size=SIZE).unwrapped
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (12, 2))
+    for a in actions[:4]:
+        env.step(a)
+    snap = env.snapshot()
+    reference = make_goal_env("pusht", image_size=SIZE).unwrapped
+    reference.reset(seed=5)
+    reference.restore(snap)
+    assert reference.snapshot() == snap
+    for a in actions[4:]:
+        unit = a / max(1.0, float(np.linalg.norm(a)))
+        target = np.clip(np.asarray(reference.sim.agent.position) + 100.0 * unit, 7.0 + 15.0, 504.0 - 15.0)
+        PushTEnv.step(reference.sim, target)  # gym-pusht's physics
+        state = env.step(a)[-1]["state"]
+        assert np.array_equal(np.float32(reference._read_state()), state)
+    env.restore(snap)
+    replay = [env.advance(a) for a in actions[4:]]
+    assert np.array_equal(np.float32(replay[-1]), state)
+    with pytest.raises(ValueError, match="snapshot=.*10 finite floats"):
+        env.restore((0.0,) * 9)
+
+
 def test_bad_inputs_are_errors_naming_the_value() -> None:
     env = make_goal_env("pusht", image_size=SIZE)
     with pytest.raises(ValueError, match=r"block_x=1\.3.*\[0\.0137, 0\.9844\]"):
@@ -243,3 +272,24 @@ def test_world_model_and_env_widths_must_match() -> None:
         WorldModelPlanner(model, config).plan(obs, info["goal"], info["state"])
     with pytest.raises(SystemExit, match=r"env='push_t' is unknown.*'pusht'"):
         _script("evaluate_planning").main(["--model", "unused", "--env", "push_t"])
+
+
+def test_pusht_planner_recipe() -> None:
+    """`--env pusht` plans with Push-T's CEM recipe (a quarter of the bound as the first std, 64 x 8, H 5) under
+    either spelling of the env; explicit settings still win; Two-Rooms keeps its own; a bad scale is named."""
+    from hf_jepa.planning.run import PlanningArguments
+
+    model = _tiny_world_model(state_dim=5)
+    k = float(model.config.frame_skip)
+    for name in ("pusht", "hf_jepa/PushT-v0"):
+        config = planner_config(model, "cem", env=name)
+        assert (config.init_std, config.num_samples, config.iterations, config.horizon, config.topk) == (
+            0.25 * k, 64, 8, 5, 6)
+        assert config.min_std == 0.05 * k and config.max_norm == k and config.return_best
+    assert planner_config(model, "cem", env="pusht", num_samples=128, init_std_scale=0.5).init_std == 0.5 * k
+    two_rooms = planner_config(model, "cem", env="two_rooms")
+    assert (two_rooms.init_std, two_rooms.num_samples, two_rooms.horizon) == (k, 300, 6)
+    assert planner_config(model, "mppi", env="pusht").num_samples == 300  # the recipe is CEM's
+    with pytest.raises(ValueError, match=r"init_std_scale=0: expected a positive float"):
+        planner_config(model, "cem", env="pusht", init_std_scale=0)
+    assert PlanningArguments(model="m", env="pusht", init_std_scale=0.3).init_std_scale == 0.3

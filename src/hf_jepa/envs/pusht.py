@@ -352,12 +352,44 @@ class PushTGoalEnv(gym.Env):
         self._steps = 0
         return self.render(), self._info()
 
+    def snapshot(self) -> tuple[float, ...]:
+        """The simulator's physical state: ``(agent x, y, vx, vy, block x, y, angle, vx, vy, angular velocity)``
+        (px, px/s, rad, rad/s), what :meth:`restore` puts back; the 5-D state leaves the velocities out."""
+        agent, block = self.sim.agent, self.sim.block
+        return (*agent.position, *agent.velocity, *block.position, float(block.angle), *block.velocity,
+                float(block.angular_velocity))
+
+    def restore(self, snapshot: tuple[float, ...]) -> None:
+        """Put back a :meth:`snapshot` (of this env or another instance); the goal and step count are unchanged."""
+        if len(snapshot) != 10 or not np.all(np.isfinite(snapshot)):
+            raise ValueError(f"PushTGoalEnv snapshot={snapshot!r} is invalid: expected the 10 finite floats of "
+                             "PushTGoalEnv.snapshot()")
+        ax, ay, avx, avy, bx, by, angle, bvx, bvy, omega = (float(v) for v in snapshot)
+        agent, block = self.sim.agent, self.sim.block
+        agent.position, agent.velocity = (ax, ay), (avx, avy)
+        block.angle = angle  # before the position, as in _write_state
+        block.position, block.velocity, block.angular_velocity = (bx, by), (bvx, bvy), omega
+        for body in (agent, block):
+            self.sim.space.reindex_shapes_for_body(body)
+
+    def advance(self, action: np.ndarray) -> np.ndarray:
+        """The physics of one :meth:`step` without rendering or measuring (a simulator for planning); returns
+        the (5,) state. The PD target is ``agent + action_scale * action`` (px; the action projected onto the unit
+        ball), clipped so the agent's centre stays inside the walls; gym-pusht's PD loop runs its sub-steps."""
+        a = unit_ball_action(action, "PushTGoalEnv")
+        lo, hi = WALLS_PX[0] + AGENT_RADIUS_PX, WALLS_PX[1] - AGENT_RADIUS_PX
+        sim = self.sim
+        target = np.clip(np.asarray(sim.agent.position) + self.config.action_scale * a, lo, hi)
+        for _ in range(int(1 / (sim.dt * sim.control_hz))):  # gym-pusht's PushTEnv.step, without its reward / obs
+            velocity = np.asarray(sim.agent.velocity)
+            acceleration = sim.k_p * (target - np.asarray(sim.agent.position)) - sim.k_v * velocity
+            sim.agent.velocity = tuple(velocity + acceleration * sim.dt)
+            sim.space.step(sim.dt)
+        return self._read_state()
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Move the PD target to ``agent + action_scale * action`` (px; the action projected onto the unit ball)."""
-        a = unit_ball_action(action, "PushTGoalEnv")
-        lo, hi = WALLS_PX[0] + AGENT_RADIUS_PX, WALLS_PX[1] - AGENT_RADIUS_PX  # the agent's centre stays inside
-        target = np.clip(np.asarray(self.sim.agent.position) + self.config.action_scale * a, lo, hi)
-        self.sim.step(target)
+        self.advance(action)
         self._steps += 1
         info = self._info()
         terminated = bool(info["success"] and self.config.terminate_on_success)

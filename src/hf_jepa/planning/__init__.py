@@ -1,7 +1,8 @@
 """hf_jepa.planning: goal-image planning with a world model.
 
     configs.py              CEMConfig (Meta V-JEPA 2-AC / LeWM presets), MPPIConfig, their validation,
-                            WORLD_MODEL_PLANNER_DEFAULTS (the world-model planner's settings, stated once)
+                            WORLD_MODEL_PLANNER_DEFAULTS (the world-model planner's settings, stated once;
+                            ENV_PLANNER_RECIPES: per-env changes)
     search.py               cem, mppi, colored_noise, project_actions, shift_plan, PlanResult
     energy.py               latent_energy (L1 as Meta, MSE as LeWM)
     mpc.py                  run_mpc: the MPC episode loop over a gymnasium env, Episode
@@ -17,7 +18,13 @@
 """
 
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS, OnlineAdaptation
-from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS, CEMConfig, MPPIConfig
+from hf_jepa.planning.configs import (
+    ENV_PLANNER_RECIPES,
+    WORLD_MODEL_PLANNER_DEFAULTS,
+    CEMConfig,
+    MPPIConfig,
+    planner_defaults,
+)
 from hf_jepa.planning.dataset_goals import GOAL_OFFSET, GoalTask, default_budget, sample_dataset_goals
 from hf_jepa.planning.energy import latent_energy
 from hf_jepa.planning.evaluation import (
@@ -45,6 +52,8 @@ from hf_jepa.planning.world_model_planner import WorldModelPlanner, frame_weight
 
 __all__ = [
     "WORLD_MODEL_PLANNER_DEFAULTS",
+    "ENV_PLANNER_RECIPES",
+    "planner_defaults",
     "ADAPT_LR",
     "ADAPT_STEPS",
     "GOAL_OFFSET",

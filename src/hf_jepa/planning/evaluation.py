@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hf_jepa.envs import make_goal_env
+from hf_jepa.envs import BUILTIN_ENVS, make_goal_env
 from hf_jepa.metrics import load_metric, save_results
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
-from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS, CEMConfig, MPPIConfig
+from hf_jepa.planning.configs import CEMConfig, MPPIConfig, planner_defaults
 from hf_jepa.planning.dataset_goals import GoalTask
 from hf_jepa.planning.mpc import Episode, run_mpc
 from hf_jepa.planning.subgoals import LatentSubgoalGraph
@@ -30,24 +30,28 @@ from hf_jepa.plotting import pyplot, save_figure, save_gif
 logger = logging.getLogger(__name__)
 
 
-def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", **overrides: Any
-                   ) -> CEMConfig | MPPIConfig:
+def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", *, env: str | None = None,
+                   **overrides: Any) -> CEMConfig | MPPIConfig:
     """Planner settings in the model's action units: a planned action is the sum of `frame_skip` env actions, so
     its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times).
 
-    The sizes default to ``WORLD_MODEL_PLANNER_DEFAULTS[kind]`` (the Two-Rooms recipe); the CEM elite is clamped
-    to `num_samples` and the carried elites to the elite. Meta's reference budget for comparison: `horizon=5,
-    iterations=30, noise_beta=0.0, keep_elites=0, return_best=False`.
+    The sizes default to ``planner_defaults(kind, env)`` (``WORLD_MODEL_PLANNER_DEFAULTS``, the Two-Rooms recipe,
+    with ``ENV_PLANNER_RECIPES[env]`` applied: Push-T's); the CEM elite is clamped to `num_samples` and the carried
+    elites to the elite. ``init_std_scale`` (CEM) sets the first sampling std as a fraction of the bound (1 unless
+    a recipe or override says otherwise). Meta's reference budget for comparison: `horizon=5, iterations=30,
+    noise_beta=0.0, keep_elites=0, return_best=False`.
     """
     k = float(model.config.frame_skip)
     bounds = {"action_low": -k, "action_high": k, "max_norm": k}
-    if kind not in WORLD_MODEL_PLANNER_DEFAULTS:
-        raise ValueError(f"planner kind={kind!r}: expected 'cem' or 'mppi'")
-    settings = {**WORLD_MODEL_PLANNER_DEFAULTS[kind], **overrides}
+    short = {gym_id: name for name, gym_id in BUILTIN_ENVS.items()}.get(env or "", env)  # a gymnasium id -> its name
+    settings = {**planner_defaults(kind, short), **overrides}
+    scale = settings.pop("init_std_scale", 1.0)
     if kind == "cem":
+        if not (isinstance(scale, (int, float)) and scale > 0):
+            raise ValueError(f"init_std_scale={scale!r}: expected a positive float (a fraction of the bound {k:g})")
         settings["topk"] = min(settings["topk"], settings["num_samples"])  # an elite within the samples
         settings["keep_elites"] = min(settings["keep_elites"], settings["topk"])  # carried elites within the elite
-        return CEMConfig(**{"init_std": k, "min_std": 0.05 * k, **bounds, **settings})
+        return CEMConfig(**{"init_std": scale * k, "min_std": 0.05 * k, **bounds, **settings})
     return MPPIConfig(**{"noise_std": 0.5 * k, **bounds, **settings})
 
 

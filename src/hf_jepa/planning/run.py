@@ -30,7 +30,7 @@ __all__ = ["PlanningArguments", "run_planning"]
 logger = logging.getLogger(__name__)
 
 _CEM = WORLD_MODEL_PLANNER_DEFAULTS["cem"]
-_CEM_ONLY = ("topk", "noise_beta", "keep_elites", "return_best")
+_CEM_ONLY = ("topk", "noise_beta", "keep_elites", "return_best", "init_std_scale")
 
 
 def _help(text: str) -> dict[str, Any]:
@@ -40,7 +40,8 @@ def _help(text: str) -> dict[str, Any]:
 @dataclass
 class PlanningArguments:
     """The planning evaluation's settings (``scripts/evaluate_planning.py``'s flags). Planner sizes left None take
-    ``WORLD_MODEL_PLANNER_DEFAULTS`` (the values in their help)."""
+    ``WORLD_MODEL_PLANNER_DEFAULTS`` (the values in their help) with the env's ``ENV_PLANNER_RECIPES`` entry applied
+    (``--env pusht``: H 5, 64 samples x 8 iterations, elite 6, init_std_scale 0.25)."""
 
     model: str = field(metadata=_help("world-model folder or Hub id (JepaWorldModel)"))
     env: str = field(default="two_rooms",
@@ -71,6 +72,8 @@ class PlanningArguments:
         f"CEM: elites carried into the next iteration (iCEM's elite memory) ({_CEM['keep_elites']})"))
     return_best: bool | None = field(default=None, metadata=_help(
         f"CEM: execute the best sequence found, not the final mean ({str(_CEM['return_best']).lower()})"))
+    init_std_scale: float | None = field(default=None, metadata=_help(
+        "CEM: first sampling std as a fraction of the planned action's bound (1; Push-T's recipe: 0.25)"))
     energy: Literal["l1", "mse"] = "l1"
     reduction: Literal["last", "ramp", "mean"] = field(default="ramp", metadata=_help(
         "score the last predicted frame (Meta), a 0.1->1 ramp over the predicted frames (PLDM) or their mean "
@@ -113,7 +116,7 @@ def run_planning(args: PlanningArguments) -> dict[str, Any]:
         raise ValueError(f"model={args.model!r} loads a {type(model).__name__}; expected a JepaWorldModel")
     names = ("horizon", "num_samples", "iterations") + (_CEM_ONLY if args.planner == "cem" else ())
     sizes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    config = planner_config(model, args.planner, **sizes)
+    config = planner_config(model, args.planner, env=args.env, **sizes)
     subgoals = None
     if args.subgoals:
         subgoals = subgoal_graph_from(args.subgoals, model, stride=args.subgoal_stride,

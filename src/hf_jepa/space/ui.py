@@ -139,9 +139,9 @@ def _checked_budget(config: SpaceConfig, max_steps: float, num_samples: float, i
     return steps, samples, int(iterations), int(horizon)
 
 
-def _cem(model: Any, samples: int, iterations: int, horizon: int, seed: int) -> Any:
-    """The Plan tab's CEM settings in `model`'s action units (`planner_config`)."""
-    return planner_config(model, "cem", horizon=horizon, num_samples=samples, topk=max(2, samples // 10),
+def _cem(model: Any, samples: int, iterations: int, horizon: int, seed: int, env: str = "two_rooms") -> Any:
+    """The Plan tab's CEM settings in `model`'s action units (`planner_config`, with `env`'s recipe)."""
+    return planner_config(model, "cem", env=env, horizon=horizon, num_samples=samples, topk=max(2, samples // 10),
                           iterations=iterations, seed=seed)
 
 
@@ -294,8 +294,9 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..
             def report(i: int, n: int) -> None:
                 progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
 
-            out = plan_in_pusht(model, start, goal, cem=_cem(model, samples, iters, h, int(seed)), max_steps=steps,
-                                seed=int(seed), display_size=size, out_dir=outputs.new(), progress=report)
+            cem = _cem(model, samples, iters, h, int(seed), "pusht")
+            out = plan_in_pusht(model, start, goal, cem=cem, max_steps=steps, seed=int(seed), display_size=size,
+                                out_dir=outputs.new(), progress=report)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
         figure = energy_figure(out.energies, out.distances, int(model.config.frame_skip),
