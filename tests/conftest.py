@@ -44,6 +44,19 @@ def tiny_ac_config(tiny_vjepa2_config: hf_jepa.VideoJepaConfig) -> hf_jepa.JepaW
                                         predictor_intermediate_size=64, action_dim=3, state_dim=3, max_steps=8)
 
 
+def tiny_pusht_world_model(state_dim: int = 5, action_dim: int = 2, image_size: int = 32) -> hf_jepa.JepaWorldModel:
+    """A randomly initialised, tiny JepaWorldModel of Push-T's widths (or others), frame_skip 2, in eval mode."""
+    encoder = hf_jepa.VideoJepaConfig(image_size=image_size, patch_size=16, num_frames=4, hidden_size=32,
+                                      num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                      predictor_hidden_size=32, predictor_num_hidden_layers=1,
+                                      predictor_num_attention_heads=2, predictor_intermediate_size=64)
+    config = hf_jepa.JepaWorldModelConfig(encoder_config=encoder, predictor_hidden_size=32,
+                                          predictor_num_hidden_layers=1, predictor_num_attention_heads=2,
+                                          predictor_intermediate_size=64, action_dim=action_dim, state_dim=state_dim,
+                                          frame_skip=2, state_update="hold", max_steps=8)
+    return hf_jepa.JepaWorldModel(config).eval()
+
+
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 

@@ -13,8 +13,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_pusht_world_model
 
-import hf_jepa
 from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, episode_states
 from hf_jepa.envs import PUSHT_ID, PushTExplorer, PushTGoalEnv, make_exploration_policy, make_goal_env
 from hf_jepa.envs.pusht import STATE_NAMES
@@ -29,18 +29,6 @@ def _script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _tiny_world_model(state_dim: int = 5, action_dim: int = 2) -> hf_jepa.JepaWorldModel:
-    encoder = hf_jepa.VideoJepaConfig(image_size=SIZE, patch_size=16, num_frames=4, hidden_size=32,
-                                      num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                      predictor_hidden_size=32, predictor_num_hidden_layers=1,
-                                      predictor_num_attention_heads=2, predictor_intermediate_size=64)
-    config = hf_jepa.JepaWorldModelConfig(encoder_config=encoder, predictor_hidden_size=32,
-                                          predictor_num_hidden_layers=1, predictor_num_attention_heads=2,
-                                          predictor_intermediate_size=64, action_dim=action_dim, state_dim=state_dim,
-                                          frame_skip=2, state_update="hold", max_steps=8)
-    return hf_jepa.JepaWorldModel(config).eval()
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +224,7 @@ def test_dataset_goal_protocol_on_two_episodes(pusht_data: Path, tmp_path: Path)
     with pytest.raises(ValueError, match="fewer than episodes=100"):
         sample_dataset_goals(pusht_data, goal_offset=4, episodes=100)
     model_dir = tmp_path / "wm"
-    _tiny_world_model().save_pretrained(model_dir)
+    tiny_pusht_world_model().save_pretrained(model_dir)
     out = tmp_path / "eval"
     results = _script("evaluate_planning").main([
         "--model", str(model_dir), "--env", "pusht", "--dataset", str(pusht_data), "--goal_offset", "4",
@@ -262,7 +250,7 @@ def test_dataset_goal_protocol_on_two_episodes(pusht_data: Path, tmp_path: Path)
 def test_world_model_and_env_widths_must_match() -> None:
     """A world model trained on 2-D states (the Hub's lerobot/pusht keeps the agent position only) cannot plan in
     the 5-D Push-T env: evaluation says so before planning; the planner names the widths too."""
-    model = _tiny_world_model(state_dim=2)
+    model = tiny_pusht_world_model(state_dim=2)
     config = planner_config(model, horizon=2, num_samples=4, topk=2, iterations=1)
     with pytest.raises(ValueError, match=r"state_dim=2.*'pusht' has states of width 5"):
         evaluate_planning(model, env="pusht", episodes=1, config=config, show_progress=False)
@@ -279,7 +267,7 @@ def test_pusht_planner_recipe() -> None:
     either spelling of the env; explicit settings still win; Two-Rooms keeps its own; a bad scale is named."""
     from hf_jepa.planning.run import PlanningArguments
 
-    model = _tiny_world_model(state_dim=5)
+    model = tiny_pusht_world_model(state_dim=5)
     k = float(model.config.frame_skip)
     for name in ("pusht", "hf_jepa/PushT-v0"):
         config = planner_config(model, "cem", env=name)

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_pusht_world_model
 from PIL import Image
 
-import hf_jepa
 import hf_jepa.space as space
 from hf_jepa.envs import make_goal_env
 from hf_jepa.planning import planner_config
@@ -40,15 +40,7 @@ GOAL = (0.25, 0.8, 0.5, 0.5, math.pi / 4)
 def _tiny_world_model(root: Path, state_dim: int = 5, action_dim: int = 2, name: str = "pusht_wm") -> str:
     """A randomly initialised JepaWorldModel of the given widths, saved under `root / name`."""
     torch.manual_seed(0)
-    encoder = hf_jepa.VideoJepaConfig(image_size=SIZE, patch_size=16, num_frames=4, hidden_size=32,
-                                      num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                      predictor_hidden_size=32, predictor_num_hidden_layers=1,
-                                      predictor_num_attention_heads=2, predictor_intermediate_size=64)
-    config = hf_jepa.JepaWorldModelConfig(encoder_config=encoder, predictor_hidden_size=32,
-                                          predictor_num_hidden_layers=1, predictor_num_attention_heads=2,
-                                          predictor_intermediate_size=64, action_dim=action_dim, state_dim=state_dim,
-                                          frame_skip=2, state_update="hold", max_steps=8)
-    hf_jepa.JepaWorldModel(config).save_pretrained(root / name)
+    tiny_pusht_world_model(state_dim, action_dim, SIZE).save_pretrained(root / name)
     return str(root / name)
 
 

@@ -34,6 +34,7 @@ errors and a failure is reported, never remembered (`hub_files`).
     hub_files.py  hub_file: one file of a Hub repo, with retries; found / absent remembered, failures not
     media.py      read_media (checked uploads -> frames), example_clips
     features.py   extract_patch_features, pca_rgb, features_panel, classify
+    episode.py    plan_episode: one MPC episode of a world model with progress reports (both Plan views)
     two_rooms.py  render_arena, plan_in_two_rooms, energy_figure
     pusht.py      render_pusht, pusht_scene, plan_in_pusht, pusht_status
     ui.py         build_demo (the Blocks app, one function per tab, queue limits), launch_kwargs

@@ -11,13 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -27,10 +23,9 @@ from hf_jepa.envs import make_goal_env
 from hf_jepa.envs.pusht import AGENT_RADIUS_PX, ARENA_PX, STATE_NAMES, PushTGoalEnv
 from hf_jepa.planning.adaptation import ADAPT_STEPS
 from hf_jepa.planning.configs import CEMConfig
-from hf_jepa.planning.mpc import run_mpc
-from hf_jepa.planning.world_model_planner import WorldModelPlanner
 from hf_jepa.plotting import save_gif
 from hf_jepa.space.config import ENV_PUSHT_WORLD_MODEL, InputError, ModelUnavailable, SpaceConfig
+from hf_jepa.space.episode import plan_episode
 from hf_jepa.space.models import model_status
 from hf_jepa.space.two_rooms import TRAIL_COLOR, PlanOutput
 
@@ -219,25 +214,11 @@ def plan_in_pusht(
     """
     _check_widths(model)
     start, goal = check_pusht_state(start_state, "start"), check_pusht_state(goal_state, "goal")
-    k = int(model.config.frame_skip)  # env steps per planned action
     env = make_goal_env("pusht", image_size=int(model.config.encoder_config.image_size), success_criterion="pose",
                         max_episode_steps=max(int(max_steps), 1))
-    planner = WorldModelPlanner(model, config=cem, reduction="ramp", adapt_steps=adapt_steps)
-    inner = planner.plan_fn(seed=seed, action_repeat=k)
-    calls = {"n": 0}
-
-    def plan_fn(observation: Any, goal_image: Any, info: Any) -> Any:
-        if progress is not None:
-            progress(min(calls["n"] * k, max_steps), max_steps)
-        calls["n"] += 1
-        return inner(observation, goal_image, info)
-
-    start_time = time.perf_counter()
-    episode = run_mpc(env, plan_fn, max_steps=max_steps, seed=seed, execute_actions=k,
-                      options={"start": start, "goal": goal})
-    seconds = time.perf_counter() - start_time
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="hf_jepa_plan_pusht_"))
-    out.mkdir(parents=True, exist_ok=True)
+    episode, seconds, out = plan_episode(model, env, cem=cem, max_steps=max_steps, seed=seed, adapt_steps=adapt_steps,
+                                         options={"start": start, "goal": goal}, progress=progress, out_dir=out_dir,
+                                         prefix="hf_jepa_plan_pusht_")
     states = [np.asarray(s, dtype=np.float64) for s in episode.states]  # T + 1 of (5,)
     frames = [pusht_scene(s, goal, size=display_size, trail=states[:i + 1]) for i, s in enumerate(states)]
     gif = save_gif(frames, out / "trajectory.gif", fps=1000 / 120, hold_frames=5)

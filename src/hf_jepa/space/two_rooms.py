@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,11 +16,11 @@ from torch import nn
 from hf_jepa.envs.two_rooms import TwoRoomsEnv
 from hf_jepa.planning.adaptation import ADAPT_STEPS
 from hf_jepa.planning.configs import CEMConfig
-from hf_jepa.planning.mpc import Episode, run_mpc
+from hf_jepa.planning.mpc import Episode
 from hf_jepa.planning.subgoals import LatentSubgoalGraph
-from hf_jepa.planning.world_model_planner import WorldModelPlanner
 from hf_jepa.plotting import save_gif
 from hf_jepa.space.config import InputError, ModelUnavailable
+from hf_jepa.space.episode import plan_episode
 from hf_jepa.space.media import upscale
 
 logger = logging.getLogger(__name__)
@@ -139,23 +136,9 @@ def plan_in_two_rooms(
                                f"{model.config.action_dim}, state_dim={model.config.state_dim}.")
     env = TwoRoomsEnv(max_episode_steps=max(max_steps, 1))
     start_p, goal_p = check_position(env, start, "start"), check_position(env, goal, "goal")
-    k = int(model.config.frame_skip)  # env steps per planned action
-    planner = WorldModelPlanner(model, config=cem, reduction="ramp", adapt_steps=adapt_steps, subgoals=subgoals)
-    inner = planner.plan_fn(seed=seed, action_repeat=k)
-    calls = {"n": 0}
-
-    def plan_fn(observation: Any, goal_image: Any, info: Any) -> Any:
-        if progress is not None:
-            progress(min(calls["n"] * k, max_steps), max_steps)
-        calls["n"] += 1
-        return inner(observation, goal_image, info)
-
-    start_time = time.perf_counter()
-    episode = run_mpc(_FixedStartGoal(env, start_p, goal_p), plan_fn, max_steps=max_steps, seed=seed,
-                      execute_actions=k)
-    seconds = time.perf_counter() - start_time
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="hf_jepa_plan_"))
-    out.mkdir(parents=True, exist_ok=True)
+    episode, seconds, out = plan_episode(model, _FixedStartGoal(env, start_p, goal_p), cem=cem, max_steps=max_steps,
+                                         seed=seed, adapt_steps=adapt_steps, subgoals=subgoals, progress=progress,
+                                         out_dir=out_dir)
     frames = [render_arena(env, s, goal_p, size=display_size, trail=list(episode.states[:i + 1]), base=f)
               for i, (f, s) in enumerate(zip(episode.frames, episode.states, strict=True))]
     gif = save_gif(frames, out / "trajectory.gif", fps=1000 / 120, hold_frames=5)
