@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -55,6 +57,27 @@ def tiny_pusht_world_model(state_dim: int = 5, action_dim: int = 2, image_size: 
                                           predictor_intermediate_size=64, action_dim=action_dim, state_dim=state_dim,
                                           frame_skip=2, state_update="hold", max_steps=8)
     return hf_jepa.JepaWorldModel(config).eval()
+
+
+def launch_space(config: Any) -> Iterator[str]:
+    """Launch the Space app of `config` on a free local port; yields its URL, closes it (and the model cache) after."""
+    import socket
+
+    import hf_jepa.space as space
+
+    ui = pytest.importorskip("hf_jepa.space.ui", reason="the Space needs gradio")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    space.clear_model_cache()
+    demo = ui.build_demo(config)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **ui.launch_kwargs(config))
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        space.clear_model_cache()
 
 
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"

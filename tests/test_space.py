@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import HUB_COMMIT, hub_cache_snapshot
+from conftest import HUB_COMMIT, hub_cache_snapshot, launch_space
 from PIL import Image
 
 import hf_jepa
@@ -45,12 +44,6 @@ ENCODER = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=48, num_hi
                predictor_num_attention_heads=2, predictor_intermediate_size=48, num_mask_tokens=2)
 DIGIT_LABELS = {str(d) for d in range(10)}  # the `digit` column's class names
 STEPS = 2  # pretraining steps of the tiny digits encoder
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _script(name: str):  # noqa: ANN202
@@ -135,16 +128,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Iterator[str]:
     config = _tiny_models(tmp_path_factory.mktemp("models"), digits)
-    space.clear_model_cache()
-    demo = ui.build_demo(config)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **ui.launch_kwargs(config))
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        space.clear_model_cache()
+    yield from launch_space(config)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ goal outside the arena, of a missing Push-T world model and of a world model of 
 from __future__ import annotations
 
 import math
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_pusht_world_model
+from conftest import launch_space, tiny_pusht_world_model
 from PIL import Image
 
 import hf_jepa.space as space
@@ -149,26 +148,6 @@ def test_missing_pusht_model_says_what_to_set(tmp_path: Path, monkeypatch: pytes
     assert not ok and "scripts/demo.py --env pusht" in message and "HF_JEPA_PUSHT_WORLD_MODEL" in message
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(config: space.SpaceConfig) -> Iterator[str]:
-    ui = pytest.importorskip("hf_jepa.space.ui", reason="the Space needs gradio")
-    space.clear_model_cache()
-    demo = ui.build_demo(config)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **ui.launch_kwargs(config))
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        space.clear_model_cache()
-
-
 def _pusht_status_text(url: str) -> str:
     import httpx
 
@@ -186,7 +165,7 @@ def app_url(world_model: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     config = space.SpaceConfig(encoder=missing, probe_model=missing, world_model=missing,
                                pusht_world_model=world_model, display_size=DISPLAY, examples=0, max_steps=4,
                                num_samples=8, iterations=1, horizon=2)
-    yield from _launch(config)
+    yield from launch_space(config)
 
 
 def test_plan_pusht_endpoint(app_url: str, world_model: str) -> None:
@@ -240,7 +219,7 @@ def test_plan_pusht_endpoint_without_a_model(tmp_path: Path) -> None:
     client_module = pytest.importorskip("gradio_client")
     config = space.SpaceConfig(encoder=str(tmp_path / "none"), probe_model=str(tmp_path / "none"),
                                world_model=str(tmp_path / "none"), pusht_world_model=None, examples=0)
-    for url in _launch(config):
+    for url in launch_space(config):
         assert "HF_JEPA_PUSHT_WORLD_MODEL (SpaceConfig.pusht_world_model)" in _pusht_status_text(url)
         client = client_module.Client(url, verbose=False)
         with pytest.raises(client_module.exceptions.AppError, match="No Push-T world model is configured: set "
