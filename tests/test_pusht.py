@@ -141,8 +141,8 @@ def test_bad_inputs_are_errors_naming_the_value() -> None:
     # a block pushed against the left wall (origin 0.3 px from the table's edge, from collected data) is a valid state
     pressed = [0.0594, 0.6177, 0.00054, 0.5486, -1.5359]
     assert np.allclose(env.reset(options={"start": pressed, "goal": pressed})[1]["state"], pressed, atol=1e-3)
-    with pytest.raises(ValueError, match=r"block_y=-0\.01.*block's in \[0, 1\]"):
-        env.reset(options={"start": [0.5, 0.5, 0.5, -0.01, 0.0]})
+    with pytest.raises(ValueError, match=r"block_y=-0\.3.*block's origin in \[-0\.2225, 1\.2206\]"):
+        env.reset(options={"start": [0.5, 0.5, 0.5, -0.3, 0.0]})
     with pytest.raises(ValueError, match="unknown options"):
         env.reset(options={"target": [0.5] * 5})
     with pytest.raises(ValueError, match="action"):
@@ -159,6 +159,43 @@ def test_bad_inputs_are_errors_naming_the_value() -> None:
         PushTExplorer(env, np.random.default_rng(0), push_prob=0.9, goal_prob=0.2)
     with pytest.raises(ValueError, match="expected a PushTGoalEnv"):
         PushTExplorer(make_goal_env("two_rooms"), np.random.default_rng(0))
+
+
+def test_every_state_the_physics_produces_is_a_valid_start_and_goal(tmp_path: Path) -> None:
+    """The agent presses the T against the right wall: its origin ends beyond the wall (block_x > 1, as in collected
+    data: 1.045), and that state resets the env exactly. A dataset task the env refuses is skipped, counted and
+    named by the goal sampler (never a crash mid-evaluation); a dataset of agent-only states is refused by name."""
+    env = make_goal_env("pusht", image_size=SIZE, terminate_on_success=False)
+    env.reset(seed=0, options={"start": [0.6, 0.5, 0.85, 0.5, math.pi / 2]})
+    for _ in range(40):
+        info = env.step(np.array([1.0, 0.0]))[4]
+    pressed = info["state"]
+    assert pressed[2] > 1.0  # the block's origin beyond the table's edge, put there by the physics
+    _, again = env.reset(options={"start": pressed, "goal": pressed})
+    np.testing.assert_allclose(again["state"], pressed, atol=1e-5)
+    assert again["success_pose"]
+    lo, hi = env.block_bounds
+    assert lo < 0.0 and 1.0 < pressed[2] < hi
+    # a dataset: episode 0 fine, episode 1 holds a state no push can reach (block 0.5 beyond the table)
+    from hf_jepa.data.lerobot import LeRobotWriter
+
+    frames = np.zeros((8, 16, 16, 3), np.uint8)
+    good = np.tile(np.float32([0.3, 0.3, 0.5, 0.5, 0.0]), (8, 1))
+    bad = good.copy()
+    bad[5:, 2] = 1.5
+    with LeRobotWriter(tmp_path / "d", fps=10) as writer:
+        writer.add_episode({"observation.image": frames}, good, np.zeros((8, 2), np.float32))
+        writer.add_episode({"observation.image": frames}, bad, np.zeros((8, 2), np.float32))
+    tasks = sample_dataset_goals(tmp_path / "d", goal_offset=2, episodes=8, seed=0, check_state=env.check_state,
+                                 state_dim=5)
+    assert len(tasks) == 8 and all(t.goal[2] == 0.5 and t.start[2] == 0.5 for t in tasks)
+    assert tasks.skipped and all(r.startswith("episode 1 frames") and "block_x=1.5" in r for r in tasks.skipped)
+    everything = sample_dataset_goals(tmp_path / "d", goal_offset=2, episodes=8, seed=0)  # no check: all kept
+    assert everything.skipped == [] and any(t.goal[2] == 1.5 for t in everything)
+    with pytest.raises(ValueError, match=r"only 9 .* tasks the env accepts.*episode 1 frames"):
+        sample_dataset_goals(tmp_path / "d", goal_offset=2, episodes=10, seed=0, check_state=env.check_state)
+    with pytest.raises(ValueError, match=r"has 5 values per frame but the env's states have 2.*cannot reset"):
+        sample_dataset_goals(tmp_path / "d", goal_offset=2, episodes=2, state_dim=2)
 
 
 def test_exploration_makes_contact_and_moves_the_block() -> None:
@@ -233,7 +270,8 @@ def test_dataset_goal_protocol_on_two_episodes(pusht_data: Path, tmp_path: Path)
     saved = json.loads((out / "planning.json").read_text())
     assert saved == json.loads(json.dumps(results))
     assert saved["episodes"] == 2 and saved["env"] == "pusht" and saved["max_steps"] == 8
-    assert saved["protocol"] == {"kind": "dataset_goals", "goal_offset": 4, "eval_budget": 8}
+    assert saved["protocol"] == {"kind": "dataset_goals", "goal_offset": 4, "eval_budget": 8, "skipped_tasks": 0,
+                                 "skipped": []}
     assert saved["dataset"] == str(pusht_data)
     assert {"coverage", "success_pose", "success_coverage", "position_error", "angle_error"} <= set(saved["final"])
     for record, task in zip(saved["per_episode"], tasks, strict=True):

@@ -206,7 +206,8 @@ def main() -> None:
         skip = SimpleNamespace(config=SimpleNamespace(frame_skip=args.frame_skip))  # planner_config reads frame_skip
         config = planner_config(skip, "cem", env="pusht", **sizes)
         plan_fn = simulator_planner(env, config, args.frame_skip)
-    tasks = sample_dataset_goals(args.heldout, goal_offset=args.goal_offset, episodes=args.episodes, seed=args.seed)
+    tasks = sample_dataset_goals(args.heldout, goal_offset=args.goal_offset, episodes=args.episodes, seed=args.seed,
+                                 check_state=env.unwrapped.check_state, state_dim=5)  # refused states: skipped
     records = []
     for i, task in enumerate(tasks):
         episode = run_mpc(env, plan_fn(seed=i, action_repeat=args.frame_skip),
@@ -219,6 +220,7 @@ def main() -> None:
                "mean_start_distance": float(np.mean([r["start_distance"] for r in records])),
                "mean_final_distance": float(np.mean([r["final_distance"] for r in records])),
                "goal_offset": args.goal_offset, "budget": default_budget(args.goal_offset), "episodes": len(records),
+               "skipped_tasks": len(tasks.skipped), "skipped": tasks.skipped,
                "dynamics": args.dynamics, "predict_residual": args.predict_residual,
                "context_frames": args.context_frames,
                "predictor_steps": args.steps if args.dynamics == "learned" else None,

@@ -234,16 +234,33 @@ class PushTGoalEnv(gym.Env):
         gap = self.polygon(self._block_px(self._read_state())).distance(Point(*self.sim.agent.position))
         return bool(gap <= AGENT_RADIUS_PX + 1.0)
 
+    @property
+    def block_bounds(self) -> tuple[float, float]:
+        """``(low, high)`` arena units bounding the block's origin on both axes: where the physics can put it.
+
+        The origin (the middle of the T's top edge) lies on the T, and the agent, kept inside the walls, can press
+        the T against a wall and partly through it (gym-pusht's agent is kinematic: it pushes with unbounded force).
+        A push needs contact, so some point of the T stays inside the walls; the origin is then at most the T's
+        reach (the largest distance from the origin to a corner, 121 px) beyond a wall's inner face:
+        ``[(7 - 121) / 512, (504 + 121) / 512] = [-0.2225, 1.2206]``. Collected data holds ``block_x = 1.045``
+        (the T against the right wall)."""
+        reach = float(np.linalg.norm(self._corners, axis=1).max())
+        return (WALLS_PX[0] - reach) / ARENA_PX, (WALLS_PX[1] + reach) / ARENA_PX
+
     def check_state(self, value: Any, name: str = "state") -> np.ndarray:
-        """``value`` as a float64 (5,) state; a ValueError naming it and the expected ranges otherwise."""
+        """``value`` as a float64 (5,) state; a ValueError naming it and the expected ranges otherwise.
+
+        Accepts every state the physics produces (the block bounded by :attr:`block_bounds`, not by the table)."""
         arr = np.array(value, dtype=np.float64).reshape(-1)  # a copy: the caller's array is never changed
         lo, hi = WALLS_PX[0] / ARENA_PX, WALLS_PX[1] / ARENA_PX
+        b_lo, b_hi = self.block_bounds
         expected = (f"expected (agent_x, agent_y, block_x, block_y, block_angle) with the agent's position in "
-                    f"[{lo:.4f}, {hi:.4f}] (inside the walls, arena units: px / 512), the block's in [0, 1] (its "
-                    "origin lies on its outline, which a push can press against a wall) and a finite angle in radians")
+                    f"[{lo:.4f}, {hi:.4f}] (inside the walls, arena units: px / 512), the block's origin in "
+                    f"[{b_lo:.4f}, {b_hi:.4f}] (where a push can put it: a wall's inner face +- the T's reach) and a "
+                    "finite angle in radians")
         if arr.shape != (5,) or not np.all(np.isfinite(arr)):
             raise ValueError(f"PushTGoalEnv {name}={value!r} is invalid: {expected}")
-        bounds = ((lo, hi), (lo, hi), (0.0, 1.0), (0.0, 1.0))
+        bounds = ((lo, hi), (lo, hi), (b_lo, b_hi), (b_lo, b_hi))
         outside = [f"{n}={arr[i]:.4g}" for i, (n, (a, b)) in enumerate(zip(STATE_NAMES[:4], bounds, strict=True))
                    if not a <= arr[i] <= b]
         if outside:

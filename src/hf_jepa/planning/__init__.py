@@ -25,7 +25,7 @@ from hf_jepa.planning.configs import (
     MPPIConfig,
     planner_defaults,
 )
-from hf_jepa.planning.dataset_goals import GOAL_OFFSET, GoalTask, default_budget, sample_dataset_goals
+from hf_jepa.planning.dataset_goals import GOAL_OFFSET, GoalTask, GoalTasks, default_budget, sample_dataset_goals
 from hf_jepa.planning.energy import latent_energy
 from hf_jepa.planning.evaluation import (
     PlanningEvaluation,
@@ -62,6 +62,7 @@ __all__ = [
     "EnergyFn",
     "Episode",
     "GoalTask",
+    "GoalTasks",
     "LatentSubgoalGraph",
     "MPPIConfig",
     "OnlineAdaptation",

@@ -10,18 +10,25 @@ env steps per episode (``eval_budget``), 50 episodes.
 
 Envs take the task through ``reset(options={"start": ..., "goal": ...})`` (Push-T and Two-Rooms do), so the
 dataset's ``observation.state`` must be the env's state (Push-T: the 5-D state our collection writes; the Hub's
-``lerobot/pusht`` stores the 2-D agent position only and cannot start an episode).
+``lerobot/pusht`` stores the 2-D agent position only and cannot start an episode: ``state_dim`` names that mismatch).
+Given ``check_state`` (the env's own check, e.g. ``PushTGoalEnv.check_state``), a drawn task whose start or goal the
+env refuses is skipped and replaced by another draw; the skipped tasks are counted and named in
+``GoalTasks.skipped``, never a crash in the middle of an evaluation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hf_jepa.data.lerobot import STATE_KEY, episode_states
+
+logger = logging.getLogger(__name__)
 
 GOAL_OFFSET = 25
 """LeWM's ``goal_offset_steps`` (env steps between the start and the goal frame)."""
@@ -58,30 +65,93 @@ class GoalTask:
                 "dataset_start": [float(v) for v in self.start], "dataset_goal": [float(v) for v in self.goal]}
 
 
+class GoalTasks(list):
+    """A list of :class:`GoalTask` with the draws that were skipped.
+
+    Attributes:
+        skipped: one line per skipped draw: ``"episode E frames t -> t + k: <the env's error>"``.
+    """
+
+    skipped: list[str]
+
+    def __init__(self, tasks: list[GoalTask] = (), skipped: list[str] | None = None) -> None:
+        super().__init__(tasks)
+        self.skipped = list(skipped or [])
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """A drawn (episode, t) with the reason it cannot be used ('' when it can)."""
+
+    task: GoalTask
+    reason: str = field(default="")
+
+
 def sample_dataset_goals(dataset: str | Path, *, goal_offset: int = GOAL_OFFSET, episodes: int = 50, seed: int = 0,
-                         state_key: str = STATE_KEY) -> list[GoalTask]:
+                         state_key: str = STATE_KEY, check_state: Callable[[np.ndarray, str], object] | None = None,
+                         state_dim: int | None = None) -> GoalTasks:
     """``episodes`` tasks from a LeRobot v3 dataset (folder or Hub id), as LeWM samples them (module docstring).
 
+    Args:
+        check_state: ``check_state(state, name)`` raising ValueError for a state the env cannot reset to (the env's
+            own check); a task whose start or goal it refuses is skipped (named in ``.skipped``) and another draw
+            takes its place. None: every task is kept.
+        state_dim: the env's state width; a dataset whose states have another width cannot start an episode.
+
     Raises:
-        ValueError: ``goal_offset`` or ``episodes`` below 1, or fewer valid (episode, t) pairs than ``episodes``
-            (the message gives the count and the longest episode).
+        ValueError: ``goal_offset`` or ``episodes`` below 1; the dataset's state width differs from ``state_dim``
+            (e.g. the Hub's ``lerobot/pusht``: the agent position only); fewer usable (episode, t) pairs than
+            ``episodes`` (the message gives the count, the longest episode and the skipped draws).
     """
     if not isinstance(goal_offset, int) or goal_offset < 1:
         raise ValueError(f"goal_offset={goal_offset!r} is invalid: expected an int >= 1")
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes={episodes!r} is invalid: expected an int >= 1")
     states = episode_states(dataset, state_key=state_key)
+    width = next((int(s.shape[1]) for s in states.values()), None)
+    if state_dim is not None and width is not None and width != state_dim:
+        raise ValueError(f"{dataset}: its {state_key} has {width} values per frame but the env's states have "
+                         f"{state_dim}: this dataset's states cannot reset the env (the Hub's lerobot/pusht keeps the "
+                         "agent position only); evaluate on data collected in the env "
+                         "(scripts/collect_trajectories.py)")
     valid = [(e, t) for e, s in sorted(states.items()) for t in range(len(s) - goal_offset)]
     if len(valid) < episodes:
         longest = max((len(s) for s in states.values()), default=0)
         raise ValueError(f"{dataset}: {len(valid)} (episode, frame) starts have a goal {goal_offset} frames later "
                          f"(longest episode: {longest} frames), fewer than episodes={episodes}: lower --goal_offset "
                          "or --episodes, or collect longer episodes")
-    rng = np.random.default_rng(seed)
-    picked = np.sort(rng.choice(len(valid), size=episodes, replace=False))
-    tasks = []
-    for i in picked.tolist():
+
+    def draw(i: int) -> _Draw:
         e, t = valid[i]
-        tasks.append(GoalTask(episode_index=e, start_frame=t, goal_frame=t + goal_offset,
-                              start=states[e][t].copy(), goal=states[e][t + goal_offset].copy()))
-    return tasks
+        task = GoalTask(episode_index=e, start_frame=t, goal_frame=t + goal_offset,
+                        start=states[e][t].copy(), goal=states[e][t + goal_offset].copy())
+        if check_state is not None:
+            for name, value in (("start", task.start), ("goal", task.goal)):
+                try:
+                    check_state(value, name)
+                except ValueError as err:
+                    return _Draw(task, f"episode {e} frames {t} -> {t + goal_offset}: {err}")
+        return _Draw(task)
+
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(valid), size=episodes, replace=False)  # LeWM's draw; replacements follow it
+    draws = [draw(i) for i in picked.tolist()]
+    kept = [d.task for d in draws if not d.reason]
+    skipped = [d.reason for d in draws if d.reason]
+    if skipped:
+        rest = np.setdiff1d(np.arange(len(valid)), picked)
+        for i in rng.permutation(rest).tolist():
+            if len(kept) == episodes:
+                break
+            d = draw(i)
+            if d.reason:
+                skipped.append(d.reason)
+            else:
+                kept.append(d.task)
+        for reason in skipped:
+            logger.warning("skipping the dataset task %s", reason)
+        if len(kept) < episodes:
+            raise ValueError(f"{dataset}: only {len(kept)} (episode, frame) tasks the env accepts, fewer than "
+                             f"episodes={episodes}; {len(skipped)} skipped, the first: {skipped[0]}")
+    kept.sort(key=lambda task: (task.episode_index, task.start_frame))
+    return GoalTasks(kept, skipped)

@@ -243,8 +243,9 @@ def evaluate_planning(
     }
     if tasks is not None:
         offsets = sorted({t.goal_frame - t.start_frame for t in tasks})
+        skipped = list(getattr(tasks, "skipped", []))  # draws the env refused (`GoalTasks.skipped`)
         results["protocol"] = {"kind": "dataset_goals", "goal_offset": offsets[0] if len(offsets) == 1 else offsets,
-                               "eval_budget": max_steps}
+                               "eval_budget": max_steps, "skipped_tasks": len(skipped), "skipped": skipped}
     if all(r is not None for r in rooms):
         other = np.array(rooms, dtype=bool)
         results["other_room_fraction"] = float(other.mean())

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from hf_jepa.envs import check_env_name
+from hf_jepa.envs import check_env_name, make_goal_env
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.dataset_goals import GOAL_OFFSET, default_budget, sample_dataset_goals
@@ -126,8 +126,10 @@ def run_planning(args: PlanningArguments) -> dict[str, Any]:
         env_kwargs["success_criterion"] = args.success
     tasks, max_steps = None, args.max_steps or 100
     if args.dataset:
+        checker = make_goal_env(args.env, **env_kwargs).unwrapped  # skips tasks the env cannot reset to
         tasks = sample_dataset_goals(args.dataset, goal_offset=args.goal_offset, episodes=args.episodes,
-                                     seed=args.seed)
+                                     seed=args.seed, check_state=getattr(checker, "check_state", None),
+                                     state_dim=model.config.state_dim)
         max_steps = args.max_steps or default_budget(args.goal_offset)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     evaluation = evaluate_planning(model, env=args.env, episodes=args.episodes, seed=args.seed, config=config,
