@@ -9,7 +9,14 @@ from .monitors import CollapseMonitor, Monitor, constant_baseline_ratio, effecti
 from .objectives import pretraining_loss, world_model_loss
 from .online_probe import OnlineProbe
 from .optim import DEFAULT_NO_WEIGHT_DECAY_NAMES, build_optimizer, split_weight_decay_params
-from .schedules import build_lr_scheduler, warmup_constant_decay, warmup_cosine
+from .schedules import (
+    HyperParamScheduler,
+    Schedules,
+    build_lr_scheduler,
+    build_schedules,
+    warmup_constant_decay,
+    warmup_cosine,
+)
 from .state import TrainingState
 from .step import ComputeLoss, StepOutput, train_step
 
@@ -19,13 +26,16 @@ __all__ = [
     "ComputeLoss",
     "LoopConfig",
     "LoopResult",
+    "HyperParamScheduler",
     "Monitor",
     "OnlineProbe",
+    "Schedules",
     "StepOutput",
     "TrainingState",
     "atomic_folder",
     "build_lr_scheduler",
     "build_optimizer",
+    "build_schedules",
     "checkpoint_problem",
     "constant_baseline_ratio",
     "effective_rank",

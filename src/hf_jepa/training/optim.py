@@ -49,8 +49,9 @@ def build_optimizer(
     """AdamW over the trainable parameters, in two groups: with and without weight decay.
 
     See ``split_weight_decay_params`` for the split. Set ``lr`` to the schedule's peak and drive it
-    with ``build_lr_scheduler``. Group 0 decays (``weight_decay``), group 1 does not; an empty
-    group is dropped.
+    with ``build_lr_scheduler`` (or ``HyperParamScheduler``, which also schedules the weight decay of
+    group 0). Group 0 decays (``weight_decay``), group 1 does not (it carries ``no_weight_decay=True``); an
+    empty group is dropped.
 
     Args:
         model: the (unwrapped) model.
@@ -72,8 +73,10 @@ def build_optimizer(
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got eps={eps}")
     decay, no_decay = split_weight_decay_params(model, no_weight_decay_names=no_weight_decay_names)
+    # "no_weight_decay" marks the group a weight-decay schedule leaves alone (HyperParamScheduler)
     groups = [
-        {"params": params, "weight_decay": wd} for params, wd in ((decay, weight_decay), (no_decay, 0.0)) if params
+        {"params": params, "weight_decay": wd, "no_weight_decay": exempt}
+        for params, wd, exempt in ((decay, weight_decay, False), (no_decay, 0.0, True)) if params
     ]
     if not groups:
         raise ValueError(f"model {type(model).__name__} has no trainable parameters")
