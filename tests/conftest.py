@@ -59,6 +59,25 @@ def tiny_pusht_world_model(state_dim: int = 5, action_dim: int = 2, image_size: 
     return hf_jepa.JepaWorldModel(config).eval()
 
 
+def world_model_outputs(model: Any, frames: torch.Tensor, actions: torch.Tensor,
+                        states: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A JepaWorldModel's encoder latents, teacher-forced predictions and 2-step rollout on the given inputs, so a
+    round trip compares the predictor too, not only `encode`. Self-contained: remote-code tests paste its source
+    (`inspect.getsource`) into interpreters that cannot import this file."""
+    import torch
+
+    with torch.no_grad():
+        out = model(actions=actions, states=states, pixel_values_videos=frames, auto_steps=2)
+    return {"latents": out.latents, "teacher_forced": out.teacher_forced, "rollout": out.rollout}
+
+
+def world_model_outputs_source() -> str:
+    """`world_model_outputs`' source with its imports, to paste into a fresh interpreter's script."""
+    import inspect
+
+    return "from typing import Any\n\nimport torch\n\n" + inspect.getsource(world_model_outputs)
+
+
 def launch_space(config: Any) -> Iterator[str]:
     """Launch the Space app of `config` on a free local port; yields its URL, closes it (and the model cache) after."""
     import socket

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 from conftest import HUB_COMMIT as COMMIT
-from conftest import hub_cache_snapshot, run_python
+from conftest import hub_cache_snapshot, run_python, world_model_outputs, world_model_outputs_source
 from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
@@ -56,8 +56,12 @@ class FakeHfApi(HfApi):
 
 @pytest.fixture
 def wm_folder(tmp_path: Path, tiny_ac_config: hf_jepa.JepaWorldModelConfig) -> Path:
+    """A saved tiny world model; `reference.pt` beside it holds inputs and the in-memory model's outputs on them."""
     folder = tmp_path / "world_model"
-    hf_jepa.JepaWorldModel(tiny_ac_config).eval().save_pretrained(folder)
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    model.save_pretrained(folder)
+    inputs = (torch.randn(1, 3, 3, 32, 32), torch.randn(1, 2, 3), torch.randn(1, 3, 3))  # frames, actions, states
+    torch.save({"inputs": inputs, "outputs": world_model_outputs(model, *inputs)}, tmp_path / "reference.pt")
     return folder
 
 
@@ -80,17 +84,15 @@ def test_push_captured_commit_loads_offline_by_repo_id(tmp_path: Path, wm_folder
     assert not any("__pycache__" in p for p in committed)
 
     hub_cache_snapshot(tmp_path / "hub", REPO_ID, api.commit_dir)
-    frames = torch.randn(1, 2, 3, 32, 32)
-    torch.save(frames, tmp_path / "frames.pt")
-    with torch.no_grad():
-        torch.save(hf_jepa.JepaWorldModel.from_pretrained(wm_folder).eval().encode(frames), tmp_path / "expected.pt")
-    check = textwrap.dedent(f"""
+    # the model loaded by repo id gives the saved model's latents AND predictions (teacher forced, rollout)
+    check = world_model_outputs_source() + textwrap.dedent(f"""
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({REPO_ID!r}, **KWARGS).eval()
-        with torch.no_grad():
-            got = model.encode(torch.load("frames.pt", weights_only=True))
-        torch.testing.assert_close(got, torch.load("expected.pt", weights_only=True), atol=0, rtol=0)
+        reference = torch.load("reference.pt", weights_only=True)
+        got = world_model_outputs(model, *reference["inputs"])
+        for name in ("latents", "teacher_forced", "rollout"):
+            torch.testing.assert_close(got[name], reference["outputs"][name], atol=0, rtol=0, msg=name)
         print("LOADED", type(model).__module__, type(model).__name__)
     """)
     # (a) with hf_jepa imported: the registered class

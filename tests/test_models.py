@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import textwrap
 
 import pytest
 import torch
-from conftest import run_python
+from accelerate import Accelerator
+from conftest import run_python, world_model_outputs, world_model_outputs_source
 from hf_jepa.modeling.layers import KVCache
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
 import hf_jepa
+from hf_jepa.training import train_step, world_model_loss
 
 
 def test_ijepa_shapes_and_mask(tiny_ijepa_config) -> None:
@@ -213,6 +217,63 @@ def test_world_model_training_forward_and_frozen_encoder(tiny_ac_config) -> None
         model.predict(out.latents[:, :48], torch.randn(2, 3, 5), states[:, :3])
 
 
+def test_world_model_targets_are_the_next_frames_and_the_loss_is_metas(tiny_ac_config) -> None:
+    """`targets` are the latents of frames 1..T-1 (the next frames, not the current ones), and `world_model_loss`
+    is Meta's L1(teacher forced, next frames) + L1(rollout, the first R next frames), here computed by hand."""
+    model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+    frames, actions, states = torch.randn(2, 4, 3, 32, 32), torch.randn(2, 3, 3), torch.randn(2, 4, 3)
+    with torch.no_grad():
+        out = model(actions=actions, states=states, pixel_values_videos=frames, auto_steps=2)
+        next_frames = model.encode(frames[:, 1:])  # (2, 3*16, 64): each frame is encoded on its own
+        current = model.encode(frames[:, :-1])  # (2, 3*16, 64)
+        teacher = model.predict(model.encode(frames[:, :-1]), actions, states[:, :-1])  # frames 0..2 -> 1..3
+    torch.testing.assert_close(out.targets, next_frames, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.teacher_forced, teacher, atol=1e-5, rtol=0)
+    assert (out.targets - current).abs().mean() > 0.5  # the identity target is far from it
+    loss, logs = world_model_loss(out, {})
+    hand_teacher = (teacher - next_frames).abs().mean()
+    hand_rollout = (out.rollout - next_frames[:, :32]).abs().mean()  # R = 2 frames of 16 tokens
+    assert logs["teacher_forcing_loss"] == pytest.approx(hand_teacher.item(), rel=1e-5)
+    assert logs["rollout_loss"] == pytest.approx(hand_rollout.item(), rel=1e-5)
+    assert loss.item() == pytest.approx((hand_teacher + hand_rollout).item(), rel=1e-5)
+    # negative control: the same hand loss toward the current frames is another number (100x the tolerance away)
+    identity = (teacher - current).abs().mean() + (out.rollout - current[:, :32]).abs().mean()
+    assert abs(identity.item() - loss.item()) > 1e-3 * loss.item()
+
+
+def test_world_model_train_step_moves_the_predictor_toward_the_next_frames(tiny_ac_config,
+                                                                         fresh_accelerate_state) -> None:
+    """One shared `train_step` with `world_model_loss` (the recipe's objective) equals one hand-written SGD step on
+    L1 toward the next frames' latents, and differs from a step toward the current frames (an identity model)."""
+    base = hf_jepa.JepaWorldModel(tiny_ac_config).train()
+    frames, actions, states = torch.randn(2, 4, 3, 32, 32), torch.randn(2, 3, 3), torch.randn(2, 4, 3)
+    with torch.no_grad():
+        latents = base.encode(frames)  # (2, 4*16, 64)
+    n = 16  # tokens per frame
+
+    def hand_step(targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        model = copy.deepcopy(base)
+        optimizer = torch.optim.SGD(model.predictor.parameters(), lr=0.5)
+        out = model(actions=actions, states=states, latents=latents, auto_steps=2)
+        loss = (out.teacher_forced - targets).abs().mean() + (out.rollout - targets[:, :2 * n]).abs().mean()
+        loss.backward()
+        optimizer.step()
+        return model.predictor.state_dict()
+
+    model = copy.deepcopy(base)
+    optimizer = torch.optim.SGD(model.predictor.parameters(), lr=0.5)
+    batch = {"actions": actions, "states": states, "latents": latents, "auto_steps": 2}
+    train_step(Accelerator(cpu=True), model, batch, optimizer, None, compute_loss=world_model_loss,
+               max_grad_norm=None, ema_momentum=None)
+    stepped = model.predictor.state_dict()
+    toward_next, toward_current = hand_step(latents[:, n:]), hand_step(latents[:, :-n])
+    moved = max((stepped[k] - base.predictor.state_dict()[k]).abs().max().item() for k in stepped)
+    assert moved > 1e-3  # the step did something
+    for name, value in stepped.items():
+        torch.testing.assert_close(value, toward_next[name], atol=1e-6, rtol=0, msg=name)
+    assert any(not torch.allclose(stepped[k], toward_current[k], atol=1e-4) for k in stepped)
+
+
 @pytest.mark.parametrize("family", ["ijepa", "vjepa2", "ac"])
 def test_save_load_round_trip_and_auto_classes(family, tmp_path, tiny_ijepa_config, tiny_vjepa2_config,
                                                tiny_ac_config) -> None:
@@ -228,12 +289,25 @@ def test_save_load_round_trip_and_auto_classes(family, tmp_path, tiny_ijepa_conf
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"].startswith("easy_") and "AutoModel" in config["auto_map"]
     assert type(AutoConfig.from_pretrained(tmp_path)).__name__.endswith("Config")
-    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    loaded, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    loaded.eval()
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    if family == "ac":
+        # the predictor comes back too: teacher-forced and rollout outputs equal the saved model's, bit for bit
+        inputs = (torch.randn(1, 3, 3, 32, 32), torch.randn(1, 2, 3), torch.randn(1, 3, 3))
+        expected, got = world_model_outputs(model, *inputs), world_model_outputs(loaded, *inputs)
+        for name in ("latents", "teacher_forced", "rollout"):
+            torch.testing.assert_close(got[name], expected[name], atol=0, rtol=0, msg=name)
+        # negative control: a model whose predictor is freshly initialised (what a load that dropped or misnamed
+        # the predictor's tensors gives) has the same latents but other predictions
+        fresh = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
+        fresh.encoder.load_state_dict(model.encoder.state_dict())
+        other = world_model_outputs(fresh, *inputs)
+        torch.testing.assert_close(other["latents"], expected["latents"], atol=0, rtol=0)
+        assert not torch.allclose(other["teacher_forced"], expected["teacher_forced"], atol=1e-3)
+        assert not torch.allclose(other["rollout"], expected["rollout"], atol=1e-3)
+        return
     with torch.no_grad():
-        if family == "ac":
-            frames = torch.randn(1, 2, 3, 32, 32)
-            torch.testing.assert_close(loaded.encode(frames), model.encode(frames), atol=0, rtol=0)
-            return
         # AutoModel on a pretraining folder = the EMA target encoder
         torch.testing.assert_close(loaded(**x).last_hidden_state, model.target_encoder(**x).last_hidden_state,
                                    atol=0, rtol=0)
@@ -246,22 +320,20 @@ def test_remote_code_loads_without_hf_jepa(tmp_path, tiny_ac_config) -> None:
     """The saved folder carries its modeling files: a process that cannot import hf_jepa loads it."""
     model = hf_jepa.JepaWorldModel(tiny_ac_config).eval()
     model.save_pretrained(tmp_path / "wm")
-    frames = torch.randn(1, 2, 3, 32, 32)
-    torch.save(frames, tmp_path / "frames.pt")
-    with torch.no_grad():
-        torch.save(model.encode(frames), tmp_path / "expected.pt")
-    result = run_python(f"""
+    inputs = (torch.randn(1, 3, 3, 32, 32), torch.randn(1, 2, 3), torch.randn(1, 3, 3))  # frames, actions, states
+    torch.save(inputs, tmp_path / "inputs.pt")
+    torch.save(world_model_outputs(model, *inputs), tmp_path / "expected.pt")
+    result = run_python(world_model_outputs_source() + textwrap.dedent(f"""
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(tmp_path / 'wm')!r}, trust_remote_code=True).eval()
-        frames = torch.load({str(tmp_path / 'frames.pt')!r}, weights_only=True)
-        with torch.no_grad():
-            got = model.encode(frames)
+        got = world_model_outputs(model, *torch.load({str(tmp_path / 'inputs.pt')!r}, weights_only=True))
         expected = torch.load({str(tmp_path / 'expected.pt')!r}, weights_only=True)
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-        torch.testing.assert_close(got, expected, atol=0, rtol=0)
+        for name in ("latents", "teacher_forced", "rollout"):  # the encoder and the predictor
+            torch.testing.assert_close(got[name], expected[name], atol=0, rtol=0, msg=name)
         print("REMOTE_OK", type(model).__name__)
-    """, tmp_path, block_hf_jepa=True)
+    """), tmp_path, block_hf_jepa=True)
     assert "REMOTE_OK JepaWorldModel" in result.stdout, result.stderr[-3000:]
 
 
