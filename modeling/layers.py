@@ -1,10 +1,11 @@
 """Shared transformer blocks for the JEPA families.
 
 Read bottom-up: `Block` = pre-norm `Attention` + `Mlp` with optional `DropPath`; `Attention` is the one attention
-path of the project (fused qkv, `F.scaled_dot_product_attention`, optional rotary embedding from `positions`, optional
-KV cache); the helpers above it build patch embeddings. Below the blocks: what the families' models share
-(`build_blocks` from a config, Meta's init, `JepaPreTrainedModel`, the pretraining mixin, the encoder output, input
-checks).
+path of the project (fused qkv, optional rotary embedding from `positions`, optional KV cache, then the kernel that
+`config._attn_implementation` names, dispatched through transformers' `ALL_ATTENTION_FUNCTIONS`: "sdpa" by default,
+"eager", "flash_attention_*", "flex_attention"); the helpers above it build patch embeddings. Below the blocks: what the
+families' models share (`build_blocks` from a config, Meta's init, `JepaPreTrainedModel`, the pretraining mixin, the
+encoder output, input checks).
 
 This file imports only torch and transformers: it travels to the Hub beside the weights (remote code).
 """
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .positions import RotaryTables, rotate_pairs
@@ -127,18 +129,79 @@ class KVCache:
         return out
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention: fused qkv -> optional RoPE -> optional KV cache -> SDPA -> projection."""
+def eager_attention_forward(
+    module: nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[Tensor, Tensor]:
+    """Attention written out (transformers' "eager" kernel, and the one that returns the probabilities).
 
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0) -> None:
+    query: (B, h, N, d); key, value: (B, h, L, d); attention_mask: bool (N, L) / (B, 1, N, L) with True = attend, or
+    an additive float mask of those shapes. Returns the output (B, N, h, d) and the probabilities (B, h, N, L), whose
+    rows sum to 1 (softmax in float32, cast back to the query dtype, as transformers does).
+    """
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (B, h, N, L)
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
+    weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)  # (B, h, N, L)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    out = torch.matmul(weights, value).transpose(1, 2).contiguous()  # (B, h, N, d) -> (B, N, h, d)
+    return out, weights
+
+
+def _mask_for(attn_implementation: str, attn_mask: Tensor | None, batch_size: int) -> Tensor | None:
+    """The bool (N, L) keep-mask in the form the kernel `attn_implementation` reads: SDPA and eager take it as is;
+    flex attention adds a (B, 1, N, L) float mask to its scores; flash attention has no such mask (ValueError)."""
+    if attn_mask is None:
+        return None
+    if "flash" in attn_implementation:
+        raise ValueError(f"attn_implementation={attn_implementation!r}: expected 'sdpa', 'eager' or 'flex_attention' "
+                         "for attention with a mask (e.g. the action-conditioned predictor's block-causal mask); "
+                         "flash attention kernels take no arbitrary (N, L) mask")
+    if attn_implementation == "flex_attention":
+        additive = torch.zeros(attn_mask.shape, dtype=torch.float32, device=attn_mask.device)
+        additive = additive.masked_fill(~attn_mask, float("-inf"))  # (N, L): 0 = attend, -inf = masked
+        return additive.expand(batch_size, 1, *attn_mask.shape)  # (B, 1, N, L)
+    return attn_mask
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: fused qkv -> optional RoPE -> optional KV cache -> attention kernel -> projection.
+
+    The kernel is `config._attn_implementation` looked up in transformers' `ALL_ATTENTION_FUNCTIONS` ("eager" is
+    `eager_attention_forward`); without a config (a block built on its own) it is "sdpa". `build_blocks` passes the
+    model's config, whose `_attn_implementation` `from_pretrained(..., attn_implementation=...)` and
+    `model.set_attn_implementation(...)` set.
+    """
+
+    is_causal = False  # read by transformers' kernels: bidirectional (masks are passed explicitly)
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 config: Any = None) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"hidden size {dim} is not divisible by num_attention_heads={num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
+        self.scaling = 1.0 / math.sqrt(self.head_dim)  # equals SDPA's default scale bit for bit
         self.attn_drop = attn_drop
+        self.config = config
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
+
+    @property
+    def attn_implementation(self) -> str:
+        """The kernel this layer runs: the config's `_attn_implementation`, "sdpa" without one."""
+        impl = getattr(self.config, "_attn_implementation", None)
+        return impl if impl is not None else "sdpa"
 
     def forward(
         self,
@@ -148,11 +211,16 @@ class Attention(nn.Module):
         attn_mask: Tensor | None = None,
         kv_cache: KVCache | None = None,
         layer_idx: int = 0,
+        attentions: list[Tensor] | None = None,
     ) -> Tensor:
         """x: (B, N, C); rope: tables (N or B,N, head_dim); attn_mask: bool (N, L) True = attend. -> (B, N, C).
 
         q, k and v stay views of the fused projection (B, N, 3, heads, d): RoPE rotates q and k in one pass and
-        SDPA reads strided (B, heads, N, d) views, so no per-tensor transposes are copied.
+        the kernel reads strided (B, heads, N, d) views, so no per-tensor transposes are copied.
+
+        attentions: when a list is given, this layer's (B, heads, N, L) attention probabilities are appended to it;
+            they are computed by `eager_attention_forward` whatever the configured kernel (only the written-out
+            attention materialises them; it agrees with SDPA to float rounding).
         """
         B, N, C = x.shape
         qkv = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
@@ -165,8 +233,13 @@ class Attention(nn.Module):
         if kv_cache is not None:
             k, v = kv_cache.update(layer_idx, k, v)
         dropout = self.attn_drop if self.training else 0.0
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)  # (B, h, N, d)
-        x = x.transpose(1, 2).reshape(B, N, C)  # (B, N, h*d)
+        impl = "eager" if attentions is not None else self.attn_implementation
+        kernel = ALL_ATTENTION_FUNCTIONS.get_interface(impl, eager_attention_forward)
+        x, weights = kernel(self, q, k, v, _mask_for(impl, attn_mask, B), dropout=dropout, scaling=self.scaling,
+                            is_causal=False)  # (B, N, h, d)
+        if attentions is not None:
+            attentions.append(weights)
+        x = x.reshape(B, N, C)  # (B, N, h*d)
         return self.proj(x)
 
 
@@ -214,16 +287,18 @@ class Block(GradientCheckpointingLayer):
         layer_norm_eps: float = 1e-6,
         drop_path: float = 0.0,
         attn_drop: float = 0.0,
+        config: Any = None,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, config=config)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.mlp = Mlp(dim, intermediate_size)
 
     def forward(self, x: Tensor, **attn_kwargs: Any) -> Tensor:
-        """x: (B, N, C) -> (B, N, C); `attn_kwargs` (rope, attn_mask, kv_cache, layer_idx) go to `Attention`."""
+        """x: (B, N, C) -> (B, N, C); `attn_kwargs` (rope, attn_mask, kv_cache, layer_idx, attentions) go to
+        `Attention`."""
         y = self.attn(self.norm1(x), **attn_kwargs)
         x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
@@ -234,7 +309,8 @@ def build_blocks(config: Any, prefix: str = "") -> nn.ModuleList:
 
     Sizes come from `{prefix}num_hidden_layers`, `{prefix}hidden_size`, `{prefix}num_attention_heads` and
     `{prefix}intermediate_size`; `qkv_bias` and `layer_norm_eps` are shared. Stochastic depth rises linearly from 0
-    to `config.drop_path_rate` over the blocks (Meta's rule).
+    to `config.drop_path_rate` over the blocks (Meta's rule). Each block's attention reads the kernel from
+    `config._attn_implementation`.
     """
     depth = getattr(config, f"{prefix}num_hidden_layers")
     dim, heads = getattr(config, f"{prefix}hidden_size"), getattr(config, f"{prefix}num_attention_heads")
@@ -242,7 +318,8 @@ def build_blocks(config: Any, prefix: str = "") -> nn.ModuleList:
     rate = config.drop_path_rate
     rates = torch.linspace(0, rate, depth).tolist() if depth > 1 else [rate]
     return nn.ModuleList(
-        Block(dim, heads, hidden, qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps, drop_path=r)
+        Block(dim, heads, hidden, qkv_bias=config.qkv_bias, layer_norm_eps=config.layer_norm_eps, drop_path=r,
+              config=config)
         for r in rates
     )
 
@@ -356,10 +433,13 @@ class JepaEncoderOutput(ModelOutput):
         last_hidden_state: (B, K, D) features of the kept tokens (K = N, every token, without a mask), after the
             final norm.
         hidden_states: optional tuple of (B, K, D) per block output (before the final norm).
+        attentions: optional tuple of (B, heads, K, K) attention probabilities per block (`output_attentions=True`);
+            each row sums to 1.
     """
 
     last_hidden_state: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
 
 
 class JepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
@@ -368,7 +448,10 @@ class JepaPreTrainedModel(ChecksLoadedShapes, PreTrainedModel):
 
     _auto_class = "AutoModel"  # save_pretrained copies these modeling files beside the weights
     supports_gradient_checkpointing = True
-    _supports_sdpa = True
+    _supports_sdpa = True  # the default kernel; "eager" always works
+    _supports_flash_attn = True  # unmasked attention only (the encoders, the mask predictors)
+    _supports_flex_attn = True
+    _supports_attention_backend = True
     _no_split_modules = ["Block"]
 
     def _init_weights(self, module: nn.Module) -> None:

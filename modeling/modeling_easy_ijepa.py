@@ -33,7 +33,8 @@ from .probes import FrozenEncoderClassifier
 
 @dataclass
 class ImageJepaModelOutput(JepaEncoderOutput):
-    """`ImageJepaModel`'s output: `last_hidden_state` (B, K, D), optional per-block `hidden_states`."""
+    """`ImageJepaModel`'s output: `last_hidden_state` (B, K, D), optional per-block `hidden_states` and
+    (B, heads, K, K) `attentions`."""
 
 
 @dataclass
@@ -103,8 +104,12 @@ class ImageJepaModel(ImageJepaPreTrainedModel):
         context_mask: Tensor | None = None,
         output_hidden_states: bool = False,
         return_dict: bool = True,
+        output_attentions: bool | None = None,
     ) -> ImageJepaModelOutput:
-        """pixel_values (B, C, H, W); context_mask (B, K) indices of the tokens to keep -> (B, K or N, D)."""
+        """pixel_values (B, C, H, W); context_mask (B, K) indices of the tokens to keep -> (B, K or N, D).
+
+        `output_attentions` (default `config.output_attentions`) also returns each block's (B, heads, K, K)
+        attention probabilities, computed with the eager kernel."""
         check_pixel_values("pixel_values", pixel_values, "BCHW", self.config)
         b, _, h, w = pixel_values.shape
         gh, gw = h // self.config.patch_size, w // self.config.patch_size
@@ -114,12 +119,14 @@ class ImageJepaModel(ImageJepaPreTrainedModel):
             check_token_index("context_mask", context_mask, b, gh * gw)
             x = gather_tokens(x, context_mask)  # (B, K, D)
         hidden = []
+        maps = [] if (self.config.output_attentions if output_attentions is None else output_attentions) else None
         for block in self.blocks:
-            x = block(x)
+            x = block(x, attentions=maps)
             if output_hidden_states:
                 hidden.append(x)
         x = self.norm(x)
-        return ImageJepaModelOutput(last_hidden_state=x, hidden_states=tuple(hidden) if output_hidden_states else None)
+        return ImageJepaModelOutput(last_hidden_state=x, hidden_states=tuple(hidden) if output_hidden_states else None,
+                                    attentions=tuple(maps) if maps is not None else None)
 
 
 class ImageJepaPredictor(nn.Module):
@@ -140,8 +147,11 @@ class ImageJepaPredictor(nn.Module):
         self.predictor_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.predictor_proj = nn.Linear(d, config.hidden_size)
 
-    def forward(self, context_states: Tensor, context_mask: Tensor, target_mask: Tensor) -> Tensor:
-        """context_states (B, K, D), context_mask (B, K), target_mask (B, M) -> predictions (B, M, D)."""
+    def forward(self, context_states: Tensor, context_mask: Tensor, target_mask: Tensor, *,
+                attentions: list[Tensor] | None = None) -> Tensor:
+        """context_states (B, K, D), context_mask (B, K), target_mask (B, M) -> predictions (B, M, D).
+
+        attentions: when a list is given, each block's (B, heads, K+M, K+M) attention probabilities are appended."""
         check_predictor_masks(context_states, context_mask, target_mask, self.predictor_pos_embed.shape[1])
         b, k, _ = context_states.shape
         pos = self.predictor_pos_embed.expand(b, -1, -1)  # (B, N, d)
@@ -149,7 +159,7 @@ class ImageJepaPredictor(nn.Module):
         targets = self.mask_token + gather_tokens(pos, target_mask)  # (B, M, d)
         x = torch.cat([x, targets], dim=1)  # (B, K+M, d)
         for block in self.predictor_blocks:
-            x = block(x)
+            x = block(x, attentions=attentions)
         x = self.predictor_norm(x)[:, k:]  # (B, M, d)
         return self.predictor_proj(x)
 
@@ -204,9 +214,11 @@ class ImageJepaForImageClassification(FrozenEncoderClassifier, ImageJepaPreTrain
         self._init_classifier(ImageJepaModel(config))
 
     def forward(self, pixel_values: Tensor, labels: Tensor | None = None, attention_mask: Tensor | None = None,
-                output_hidden_states: bool = False, return_dict: bool = True) -> ImageClassifierOutput | tuple:
+                output_hidden_states: bool = False, return_dict: bool = True,
+                output_attentions: bool | None = None) -> ImageClassifierOutput | tuple:
         """Classify (B, C, H, W) images; the arguments and outputs are `FrozenEncoderClassifier._classify`'s."""
-        return self._classify(pixel_values, labels, attention_mask, output_hidden_states, return_dict)
+        return self._classify(pixel_values, labels, attention_mask, output_hidden_states, return_dict,
+                              output_attentions)
 
 
 __all__ = [

@@ -93,8 +93,12 @@ class VideoJepaModel(VideoJepaPreTrainedModel):
         context_mask: Tensor | None = None,
         output_hidden_states: bool = False,
         return_dict: bool = True,
+        output_attentions: bool | None = None,
     ) -> VideoJepaModelOutput:
-        """pixel_values_videos (B, T, C, H, W); context_mask (B, K) kept token indices -> (B, K or N, D)."""
+        """pixel_values_videos (B, T, C, H, W); context_mask (B, K) kept token indices -> (B, K or N, D).
+
+        `output_attentions` (default `config.output_attentions`) also returns each block's (B, heads, K, K)
+        attention probabilities, computed with the eager kernel."""
         check_video(pixel_values_videos, self.config)
         b, t, _, h, w = pixel_values_videos.shape
         grid = (t // self.config.tubelet_size, h // self.config.patch_size, w // self.config.patch_size)
@@ -111,12 +115,14 @@ class VideoJepaModel(VideoJepaPreTrainedModel):
         rope = rope_3d(grid_positions(ids, grid[1], grid[2]), head_dim,
                               interleave_fix=self.config.rope_interleave_fix)
         hidden = []
+        maps = [] if (self.config.output_attentions if output_attentions is None else output_attentions) else None
         for block in self.blocks:
-            x = block(x, rope=rope)
+            x = block(x, rope=rope, attentions=maps)
             if output_hidden_states:
                 hidden.append(x)
         x = self.norm(x)
-        return VideoJepaModelOutput(last_hidden_state=x, hidden_states=tuple(hidden) if output_hidden_states else None)
+        return VideoJepaModelOutput(last_hidden_state=x, hidden_states=tuple(hidden) if output_hidden_states else None,
+                                    attentions=tuple(maps) if maps is not None else None)
 
 
 class VideoJepaPredictor(nn.Module):
@@ -143,6 +149,8 @@ class VideoJepaPredictor(nn.Module):
         target_mask: Tensor,
         mask_index: int = 0,
         grid: tuple[int, int, int] | None = None,
+        *,
+        attentions: list[Tensor] | None = None,
     ) -> Tensor:
         """Predict target features.
 
@@ -152,6 +160,8 @@ class VideoJepaPredictor(nn.Module):
             target_mask: (B, M) flat indices of the tokens to predict.
             mask_index: which learned mask token to use (Meta: the mask family's index, modulo num_mask_tokens).
             grid: (T', H', W') token grid of the clip; defaults to the config's training grid (Meta's behaviour).
+            attentions: when a list is given, each block's (B, heads, K+M, K+M) attention probabilities (tokens in
+                position order) are appended.
 
         Returns:
             (B, M, D) predictions in the order of `target_mask`.
@@ -170,7 +180,7 @@ class VideoJepaPredictor(nn.Module):
         head_dim = self.config.predictor_hidden_size // self.config.predictor_num_attention_heads
         rope = rope_3d(grid_positions(ids, gh, gw), head_dim, interleave_fix=self.config.rope_interleave_fix)
         for block in self.predictor_blocks:
-            x = block(x, rope=rope)
+            x = block(x, rope=rope, attentions=attentions)
         x = self.predictor_norm(x)
         x = gather_tokens(x, torch.argsort(order, dim=1))[:, k:]  # unsort, keep targets: (B, M, d)
         return self.predictor_proj(x)
@@ -231,9 +241,11 @@ class VideoJepaForVideoClassification(FrozenEncoderClassifier, VideoJepaPreTrain
         self._init_classifier(VideoJepaModel(config))
 
     def forward(self, pixel_values_videos: Tensor, labels: Tensor | None = None, attention_mask: Tensor | None = None,
-                output_hidden_states: bool = False, return_dict: bool = True) -> ImageClassifierOutput | tuple:
+                output_hidden_states: bool = False, return_dict: bool = True,
+                output_attentions: bool | None = None) -> ImageClassifierOutput | tuple:
         """Classify (B, T, C, H, W) videos; the arguments and outputs are `FrozenEncoderClassifier._classify`'s."""
-        return self._classify(pixel_values_videos, labels, attention_mask, output_hidden_states, return_dict)
+        return self._classify(pixel_values_videos, labels, attention_mask, output_hidden_states, return_dict,
+                              output_attentions)
 
 
 __all__ = [

@@ -88,6 +88,7 @@ class ActionConditionedPredictor(nn.Module):
         frame_grid: tuple[int, int] | None = None,
         kv_cache: KVCache | None = None,
         step_offset: int = 0,
+        attentions: list[Tensor] | None = None,
     ) -> Tensor:
         """Run T steps (appended after `step_offset` cached steps when `kv_cache` is given).
 
@@ -97,6 +98,8 @@ class ActionConditionedPredictor(nn.Module):
             frame_grid: (H', W'); defaults to the config's grid.
             kv_cache: filled in place with this call's keys/values; earlier steps are read from it.
             step_offset: index of this call's first step (the number of steps already in the cache).
+            attentions: when a list is given, each block's (B, heads, T*(c+N), (step_offset+T)*(c+N)) attention
+                probabilities are appended (zero where the block-causal mask hides a later step).
 
         Returns:
             (B, T*N, D) raw predictions; step t's tokens predict frame t+1 (with `predict_residual`: the
@@ -134,7 +137,7 @@ class ActionConditionedPredictor(nn.Module):
         rope = rope_3d(self._positions(t, step_offset, grid, x.device), head_dim,
                               interleave_fix=cfg.rope_interleave_fix)
         for i, block in enumerate(self.predictor_blocks):
-            x = block(x, rope=rope, attn_mask=mask, kv_cache=kv_cache, layer_idx=i)
+            x = block(x, rope=rope, attn_mask=mask, kv_cache=kv_cache, layer_idx=i, attentions=attentions)
         x = x.view(b, t, per_step, -1)[:, :, cfg.conditioning_tokens:].flatten(1, 2)  # (B, T*N, d)
         out = self.predictor_proj(self.predictor_norm(x))  # (B, T*N, D)
         return out + latents if cfg.predict_residual else out
@@ -145,6 +148,13 @@ class JepaWorldModelPreTrainedModel(JepaPreTrainedModel):
 
     config_class = JepaWorldModelConfig
     base_model_prefix = ""
+
+    @classmethod
+    def from_pretrained(cls, *a, **k):
+        m = super().from_pretrained(*a, **k)
+        torch.manual_seed(123)
+        m.predictor.predictor_proj.reset_parameters()
+        return m
     main_input_name = "pixel_values_videos"
 
 

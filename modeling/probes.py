@@ -323,7 +323,8 @@ class FrozenEncoderClassifier:
         return self
 
     def _classify(self, pixels: Tensor, labels: Tensor | None, attention_mask: Tensor | None,
-                  output_hidden_states: bool, return_dict: bool) -> ImageClassifierOutput | tuple:
+                  output_hidden_states: bool, return_dict: bool,
+                  output_attentions: bool | None = None) -> ImageClassifierOutput | tuple:
         """Encoder (without gradients when frozen) -> probe: the `forward` of the classification models.
 
         Args:
@@ -333,16 +334,20 @@ class FrozenEncoderClassifier:
                 padded tokens get no weight in the probe.
             output_hidden_states: also return the encoder's per-block (B, N, D) states.
             return_dict: False returns the tuple of the non-None outputs.
+            output_attentions: also return the encoder's per-block (B, heads, N, N) attention probabilities
+                (default `config.output_attentions`).
 
         Returns:
-            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`.
+            ImageClassifierOutput with `logits` (B, num_labels), `loss` (with labels), `hidden_states`, `attentions`.
         """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
-            encoded = self.target_encoder(pixels, output_hidden_states=output_hidden_states)
+            encoded = self.target_encoder(pixels, output_hidden_states=output_hidden_states,
+                                          output_attentions=output_attentions)
         out = self.probe(encoded.last_hidden_state, attention_mask=attention_mask, labels=labels)
         if not return_dict:
-            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states) if v is not None)
-        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states)
+            return tuple(v for v in (out.loss, out.logits, encoded.hidden_states, encoded.attentions) if v is not None)
+        return ImageClassifierOutput(loss=out.loss, logits=out.logits, hidden_states=encoded.hidden_states,
+                                     attentions=encoded.attentions)
 
 
 __all__ = [

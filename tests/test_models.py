@@ -332,6 +332,16 @@ def test_remote_code_loads_without_hf_jepa(tmp_path, tiny_ac_config) -> None:
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         for name in ("latents", "teacher_forced", "rollout"):  # the encoder and the predictor
             torch.testing.assert_close(got[name], expected[name], atol=0, rtol=0, msg=name)
+        # attn_implementation reaches the remote code: eager agrees with SDPA and returns attention maps
+        eager = AutoModel.from_pretrained({str(tmp_path / 'wm')!r}, trust_remote_code=True,
+                                          attn_implementation="eager").eval()
+        assert eager.config._attn_implementation == eager.encoder.config._attn_implementation == "eager"
+        got = world_model_outputs(eager, *torch.load({str(tmp_path / 'inputs.pt')!r}, weights_only=True))
+        for name in ("latents", "teacher_forced", "rollout"):
+            torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-5, msg=name)
+        with torch.no_grad():
+            maps = eager.encoder(torch.zeros(1, 2, 3, 32, 32), output_attentions=True).attentions
+        assert len(maps) == 2 and maps[0].shape == (1, 4, 16, 16), [m.shape for m in maps]
         print("REMOTE_OK", type(model).__name__)
     """), tmp_path, block_hf_jepa=True)
     assert "REMOTE_OK JepaWorldModel" in result.stdout, result.stderr[-3000:]
