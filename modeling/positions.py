@@ -152,3 +152,25 @@ def grid_positions(token_ids: Tensor, grid_height: int, grid_width: int) -> Tens
     h = (token_ids - t * per_frame) // grid_width
     w = token_ids - t * per_frame - h * grid_width
     return torch.stack([t, h, w], dim=-1).float()
+
+
+def interpolate_grid_positions(positions: Tensor, grid_height: int, grid_width: int, reference_size: int) -> Tensor:
+    """V-JEPA 2.1's RoPE interpolation: rescale height / width positions so a side spans `reference_size` positions.
+
+    `h * (R - 1) / (H - 1)` and `w * (R - 1) / (W - 1)` (Meta's order of operations); time is never rescaled.
+
+    Args:
+        positions: (..., N, 3) float (t, h, w) positions on a (T, grid_height, grid_width) grid.
+        reference_size: R, the side of the grid the model was trained on (Meta: 16 for patch 16).
+
+    Returns:
+        (..., N, 3) float32 positions.
+    """
+    for name, side in (("grid_height", grid_height), ("grid_width", grid_width)):
+        if side < 2:
+            raise ValueError(f"{name}={side}: RoPE interpolation divides by (side - 1); expected a grid of at "
+                             "least 2 patches per side (or interpolate_rope=False)")
+    t, h, w = positions.unbind(-1)
+    h = h * (reference_size - 1) / (grid_height - 1)
+    w = w * (reference_size - 1) / (grid_width - 1)
+    return torch.stack([t, h, w], dim=-1)  # (..., N, 3)

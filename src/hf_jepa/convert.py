@@ -21,15 +21,17 @@ from transformers import PreTrainedConfig, PreTrainedModel
 
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_1 import HIERARCHICAL_LAYERS, VJEPA2_1_PRESETS, VideoJepa21Config
 from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining, ImageJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
+from hf_jepa.modeling.modeling_easy_vjepa2_1 import VideoJepa21ForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.modeling.validation import config_fields
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("ijepa", "vjepa2", "vjepa2_ac")
+FAMILIES = ("ijepa", "vjepa2", "vjepa2_1", "vjepa2_ac")
 # Heads of Meta's published widths (their vit_* constructors); other widths need an explicit override.
 _HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
 _PREFIXES = ("module.", "backbone.")
@@ -109,6 +111,10 @@ def _require_dims(sd: dict[str, Tensor], dims: dict[str, int], what: str) -> Non
 
 def _encoder_sizes(sd: dict[str, Tensor], family: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Encoder config fields read from Meta-layout encoder tensors."""
+    if family != "ijepa" and any(k.startswith("norms_block.") for k in sd):
+        raise CheckpointError(f"{family} encoder: has norms_block.* keys (per-level norms) and no single final norm: "
+                              "this is a V-JEPA 2.1 checkpoint; expected a V-JEPA 2 one (convert it with "
+                              "--family vjepa2_1)")
     _require(sd, ["patch_embed.proj.weight", "blocks.0.mlp.fc1.weight", "norm.weight"]
              + (["pos_embed"] if family == "ijepa" else []), f"{family} encoder")
     _require_dims(sd, {"blocks.0.mlp.fc1.weight": 2, **({"pos_embed": 3} if family == "ijepa" else {})},
@@ -135,12 +141,22 @@ def _encoder_sizes(sd: dict[str, Tensor], family: str, overrides: dict[str, Any]
     return sizes
 
 
-def _predictor_sizes(sd: dict[str, Tensor], overrides: dict[str, Any]) -> dict[str, Any]:
+def _predictor_sizes(sd: dict[str, Tensor], overrides: dict[str, Any], *,
+                     encoder_heads: int | None = None) -> dict[str, Any]:
+    """Predictor config fields from Meta-layout predictor tensors. Heads: `overrides`, else `encoder_heads` (Meta's
+    I-JEPA predictor uses the encoder's head count, src/helper.py `init_model`), else 12 at a width divisible by 12
+    (Meta's V-JEPA 2 `pred_num_heads`)."""
     _require(sd, ["predictor_embed.weight", "predictor_blocks.0.mlp.fc1.weight"], "predictor")
     _require_dims(sd, {"predictor_embed.weight": 2, "predictor_blocks.0.mlp.fc1.weight": 2}, "predictor")
     width = sd["predictor_embed.weight"].shape[0]
     if "predictor_num_attention_heads" in overrides:
         heads = int(overrides["predictor_num_attention_heads"])
+    elif encoder_heads is not None:
+        if width % encoder_heads != 0:
+            raise CheckpointError(f"predictor width {width} is not divisible by the encoder's {encoder_heads} heads "
+                                  "(Meta's I-JEPA predictor uses the encoder's head count); pass "
+                                  "predictor_num_attention_heads in overrides")
+        heads = encoder_heads
     elif width % 12 == 0:
         heads = 12  # Meta's predictors use 12 heads at width 384
     else:
@@ -213,7 +229,7 @@ def convert_meta_checkpoint(
 
     Args:
         path: the `.pt` / `.pth.tar` file.
-        family: 'ijepa', 'vjepa2' or 'vjepa2_ac'.
+        family: 'ijepa', 'vjepa2', 'vjepa2_1' or 'vjepa2_ac'.
         overrides: config fields shapes cannot tell (e.g. num_attention_heads, image_size, num_frames).
         encoder_key: which encoder becomes the exported one (`target_encoder`, as Meta evaluates, or `encoder`).
             For the pretraining families both encoders are kept; the EMA target is the one `AutoModel` loads.
@@ -222,13 +238,16 @@ def convert_meta_checkpoint(
         raise CheckpointError(f"family={family!r}: expected one of {list(FAMILIES)}")
     overrides = dict(overrides or {})
     ckpt = load_meta_checkpoint(path)
+    if family == "vjepa2_1":
+        return convert_vjepa2_1(ckpt, path, overrides=overrides, encoder_key=encoder_key)
     key = encoder_key if encoder_key in ckpt else "encoder"
     encoder_sd = _select(ckpt, key, path)
     if family != "ijepa" and encoder_sd.pop("pos_embed", None) is not None:
         logger.warning("%s: dropping the encoder's pos_embed (V-JEPA 2 uses RoPE; released files still carry it)", path)
     enc_sizes = _encoder_sizes(encoder_sd, family, overrides)
     predictor_sd = _select(ckpt, "predictor", path)
-    pred_sizes = _predictor_sizes(predictor_sd, overrides)
+    pred_sizes = _predictor_sizes(predictor_sd, overrides, encoder_heads=enc_sizes["num_attention_heads"]
+                                  if family == "ijepa" else None)
 
     if family == "vjepa2_ac":
         ac_keys = ["action_encoder.weight", "state_encoder.weight", "extrinsics_encoder.weight"]
@@ -260,6 +279,119 @@ def convert_meta_checkpoint(
     load_exact(model.encoder, context_sd, f"{family} context encoder")
     load_exact(model.target_encoder, encoder_sd, f"{family} {key}")
     load_exact(model.predictor, _ours_predictor_state(predictor_sd, family), f"{family} predictor")
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# V-JEPA 2.1
+# ---------------------------------------------------------------------------------------------------------------
+
+# Heads of the widths of Meta's V-JEPA 2.1 encoders (vit_base, vit_large, vit_giant_xformers, vit_gigantic_xformers).
+_HEADS_2_1 = {768: 12, 1024: 16, 1408: 22, 1664: 26}
+
+
+def _vjepa2_1_encoder_key(ckpt: dict[str, Any], path: str | Path, encoder_key: str) -> str:
+    """The exported encoder: `encoder_key` if present, else the released files' `ema_encoder` (ViT-B / ViT-L) or
+    `target_encoder` (ViT-g / ViT-G)."""
+    for key in (encoder_key, "ema_encoder", "target_encoder"):
+        if isinstance(ckpt.get(key), dict):
+            return key
+    raise CheckpointError(f"checkpoint {path}: unknown layout, expected an 'ema_encoder' or 'target_encoder' state "
+                          f"dict (Meta's released V-JEPA 2.1 files), found keys {sorted(ckpt)[:8]}")
+
+
+def _vjepa2_1_encoder_sizes(sd: dict[str, Tensor], overrides: dict[str, Any]) -> dict[str, Any]:
+    """V-JEPA 2.1 encoder config fields read from Meta-layout tensors (2.0 checkpoints are named as such)."""
+    if "norm.weight" in sd and not any(k.startswith("norms_block.") for k in sd):
+        raise CheckpointError("vjepa2_1 encoder: has a single final norm (norm.weight) and no norms_block.* keys: "
+                              "this is a V-JEPA 2 (2.0) checkpoint; expected V-JEPA 2.1 (convert it with --family "
+                              "vjepa2)")
+    _require(sd, ["patch_embed.proj.weight", "blocks.0.mlp.fc1.weight", "norms_block.0.weight"], "vjepa2_1 encoder")
+    _require_dims(sd, {"patch_embed.proj.weight": 5, "blocks.0.mlp.fc1.weight": 2}, "vjepa2_1 encoder")
+    proj = sd["patch_embed.proj.weight"]  # (D, C, tubelet, p, p)
+    width, depth = proj.shape[0], _count_blocks(sd, "blocks.")
+    levels = _count_blocks(sd, "norms_block.")
+    if "num_attention_heads" in overrides:
+        heads = int(overrides["num_attention_heads"])
+    elif width in _HEADS_2_1:
+        heads = _HEADS_2_1[width]
+    else:
+        raise CheckpointError(f"cannot infer num_attention_heads for width {width} (Meta's V-JEPA 2.1 widths: "
+                              f"{sorted(_HEADS_2_1)}); pass --config_overrides '{{\"num_attention_heads\": N}}'")
+    sizes = dict(hidden_size=width, num_hidden_layers=depth, num_attention_heads=heads, patch_size=proj.shape[-1],
+                 num_channels=proj.shape[1], tubelet_size=proj.shape[2],
+                 intermediate_size=sd["blocks.0.mlp.fc1.weight"].shape[0], qkv_bias="blocks.0.attn.qkv.bias" in sd,
+                 image_patch_embedding="patch_embed_img.proj.weight" in sd,
+                 modality_embedding="video_mod_embed" in sd)
+    if "hierarchical_layers" not in overrides and (depth not in HIERARCHICAL_LAYERS or levels != 4):
+        raise CheckpointError(f"vjepa2_1 encoder: {depth} blocks with {levels} norms_block levels; Meta's level table "
+                              f"covers 4 levels at depths {sorted(HIERARCHICAL_LAYERS)}: pass --config_overrides "
+                              "'{\"hierarchical_layers\": [...]}'")
+    return sizes
+
+
+def _vjepa2_1_predictor(sd: dict[str, Tensor], width: int, overrides: dict[str, Any]
+                        ) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Predictor config fields and our state dict (mask_tokens.i (1, 1, d) stacked into (n, d))."""
+    one_level = "predictor_embed.weight" in sd
+    embed = "predictor_embed.weight" if one_level else "predictor_embed.2.weight"
+    _require(sd, [embed, "predictor_blocks.0.mlp.fc1.weight", "predictor_proj.weight", "mask_tokens.0"],
+             "vjepa2_1 predictor")
+    d = sd[embed].shape[0]
+    levels = 1 if one_level else sd["predictor_embed.0.weight"].shape[1] // width
+    if "predictor_num_attention_heads" in overrides:
+        heads = int(overrides["predictor_num_attention_heads"])
+    elif d % 12 == 0:
+        heads = 12  # Meta's V-JEPA 2.1 predictors: 12 heads at width 384
+    else:
+        raise CheckpointError(f"cannot infer predictor_num_attention_heads for width {d}; pass it in overrides")
+    n_tokens = len([k for k in sd if k.startswith("mask_tokens.")])
+    gaps = [f"mask_tokens.{i}" for i in range(n_tokens) if f"mask_tokens.{i}" not in sd]
+    if gaps:
+        raise CheckpointError(f"vjepa2_1 predictor: missing keys {gaps} (expected mask_tokens.0 .. {n_tokens - 1})")
+    fields = dict(predictor_hidden_size=d, predictor_num_hidden_layers=_count_blocks(sd, "predictor_blocks."),
+                  predictor_num_attention_heads=heads,
+                  predictor_intermediate_size=sd["predictor_blocks.0.mlp.fc1.weight"].shape[0],
+                  predictor_num_levels=levels, predictor_output_size=sd["predictor_proj.weight"].shape[0] // levels,
+                  predictor_context_projection="predictor_proj_context.weight" in sd, num_mask_tokens=n_tokens)
+    state = {k: v for k, v in sd.items() if not k.startswith("mask_tokens.")}
+    state["mask_tokens"] = torch.stack([sd[f"mask_tokens.{i}"].reshape(-1) for i in range(n_tokens)])  # (n, d)
+    return fields, state
+
+
+def vjepa2_1_preset_for(fields: dict[str, Any]) -> str | None:
+    """The released preset whose architecture fields all equal `fields` (read from a checkpoint), or None."""
+    for name, preset in VJEPA2_1_PRESETS.items():
+        if name != "tiny" and all(fields.get(k, v) == v for k, v in preset.items()
+                                  if k not in ("image_size", "num_frames")):
+            return name
+    return None
+
+
+def convert_vjepa2_1(ckpt: dict[str, Any], path: str | Path, *, overrides: dict[str, Any],
+                     encoder_key: str = "target_encoder") -> VideoJepa21ForPreTraining:
+    """A Meta V-JEPA 2.1 checkpoint (released `{ema_encoder | target_encoder, predictor}` files or the training
+    layout) -> `VideoJepa21ForPreTraining`, loaded strictly (a missing or extra key is an error naming it).
+
+    The preset is picked from the tensor shapes when they match one of Meta's four released models (its 384 px,
+    64-frame grid); otherwise the config is read from the shapes, with `overrides` for what they cannot tell.
+    """
+    key = _vjepa2_1_encoder_key(ckpt, path, encoder_key)
+    encoder_sd = _select(ckpt, key, path)
+    enc_fields = _vjepa2_1_encoder_sizes(encoder_sd, overrides)
+    predictor_sd = _select(ckpt, "predictor", path)
+    pred_fields, pred_state = _vjepa2_1_predictor(predictor_sd, enc_fields["hidden_size"], overrides)
+    fields = {**enc_fields, **pred_fields}
+    preset = vjepa2_1_preset_for(fields)
+    if preset is not None:
+        logger.info("%s: tensor shapes match Meta's released V-JEPA 2.1 %s", path, preset)
+        fields = {**VideoJepa21Config.preset_values(preset), **fields}
+    config = VideoJepa21Config(**{**fields, **overrides})
+    model = VideoJepa21ForPreTraining(config)
+    context_sd = _select(ckpt, "encoder", path) if isinstance(ckpt.get("encoder"), dict) else encoder_sd
+    load_exact(model.encoder, context_sd, "vjepa2_1 context encoder")
+    load_exact(model.target_encoder, encoder_sd, f"vjepa2_1 {key}")
+    load_exact(model.predictor, pred_state, "vjepa2_1 predictor")
     return model.eval()
 
 

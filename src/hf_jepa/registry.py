@@ -12,6 +12,7 @@ from transformers import (
 
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_1 import VideoJepa21Config
 from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_ijepa import (
     ImageJepaForImageClassification,
@@ -22,6 +23,11 @@ from hf_jepa.modeling.modeling_easy_vjepa2 import (
     VideoJepaForPreTraining,
     VideoJepaForVideoClassification,
     VideoJepaModel,
+)
+from hf_jepa.modeling.modeling_easy_vjepa2_1 import (
+    VideoJepa21ForPreTraining,
+    VideoJepa21ForVideoClassification,
+    VideoJepa21Model,
 )
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 
@@ -37,6 +43,7 @@ def register_auto_classes() -> None:
     for config_cls, base, pretraining in (
         (ImageJepaConfig, ImageJepaModel, ImageJepaForPreTraining),
         (VideoJepaConfig, VideoJepaModel, VideoJepaForPreTraining),
+        (VideoJepa21Config, VideoJepa21Model, VideoJepa21ForPreTraining),
         (JepaWorldModelConfig, JepaWorldModel, None),
     ):
         AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
@@ -45,4 +52,5 @@ def register_auto_classes() -> None:
             AutoModelForPreTraining.register(config_cls, pretraining, exist_ok=True)
     AutoModelForImageClassification.register(ImageJepaConfig, ImageJepaForImageClassification, exist_ok=True)
     AutoModelForVideoClassification.register(VideoJepaConfig, VideoJepaForVideoClassification, exist_ok=True)
+    AutoModelForVideoClassification.register(VideoJepa21Config, VideoJepa21ForVideoClassification, exist_ok=True)
     _done = True

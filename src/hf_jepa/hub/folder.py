@@ -44,6 +44,13 @@ FAMILIES: dict[str, Family] = {
         pipeline_tag="video-classification",
         summary="A video Joint-Embedding Predictive Architecture: a ViT over 2x16x16 tubelets with 3-D RoPE whose "
                 "predictor fills in the latents of masked spatio-temporal blocks."),
+    "easy_vjepa2_1": Family(
+        name="V-JEPA 2.1", paper="2506.09985", tags=("v-jepa-2", "v-jepa-2.1", "video", "image",
+                                                    "self-supervised-learning"),
+        pipeline_tag="video-classification",
+        summary="V-JEPA 2.1: a ViT over 2x16x16 video tubelets or 16x16 image patches (its own patch embedding and "
+                "modality embedding) with interleaved 3-D RoPE, LayerNorms at four depths giving a hierarchical "
+                "(4-level) representation, and a predictor trained on masked and context tokens (dense loss)."),
     "easy_vjepa2_ac": Family(
         name="V-JEPA 2-AC", paper="2506.09985", tags=("v-jepa-2", "v-jepa-2-ac", "world-model", "planning", "robotics"),
         pipeline_tag="robotics",

@@ -1,0 +1,285 @@
+"""V-JEPA 2.1: fidelity to Meta's app/vjepa_2_1 (fixtures from tests/fixtures/meta/generate_vjepa2_1.py, 1e-5 fp32),
+the released architectures, conversion of Meta's checkpoints, the Auto classes / remote code and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from accelerate import init_empty_weights
+from conftest import run_python
+from hf_jepa.modeling.modeling_easy_vjepa2_1 import layer_norm_levels
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForVideoClassification
+
+import hf_jepa
+from hf_jepa.convert import (
+    CheckpointError,
+    _vjepa2_1_encoder_sizes,
+    _vjepa2_1_predictor,
+    convert_meta_checkpoint,
+    strip_prefixes,
+    vjepa2_1_preset_for,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "meta"
+ATOL = 1e-5
+TINY = {"num_attention_heads": 2, "predictor_num_attention_heads": 2, "image_size": 64, "num_frames": 4}
+
+
+def close(got: torch.Tensor, expected: torch.Tensor) -> None:
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
+
+
+def ours(video: torch.Tensor) -> torch.Tensor:
+    return video.permute(0, 2, 1, 3, 4)  # Meta (B, C, T, H, W) -> ours (B, T, C, H, W)
+
+
+@pytest.fixture(scope="module")
+def io() -> dict[str, torch.Tensor]:
+    return load_file(FIXTURES / "vjepa2_1_io.safetensors")
+
+
+@pytest.fixture(scope="module")
+def model() -> hf_jepa.VideoJepa21ForPreTraining:
+    return convert_meta_checkpoint(FIXTURES / "vjepa2_1_checkpoint.pt", "vjepa2_1", overrides=TINY)
+
+
+@pytest.fixture(scope="module")
+def distilled_checkpoint(tmp_path_factory) -> Path:
+    """Meta's released ViT-B / ViT-L layout: {ema_encoder, predictor} with a 1-level predictor."""
+    train = torch.load(FIXTURES / "vjepa2_1_checkpoint.pt", weights_only=True)
+    pred = torch.load(FIXTURES / "vjepa2_1_distilled_predictor.pt", weights_only=True)
+    path = tmp_path_factory.mktemp("released") / "vjepa2_1_vitb_dist.pt"
+    torch.save({"ema_encoder": train["target_encoder"], "predictor": pred["predictor"]}, path)
+    return path
+
+
+@torch.no_grad()
+def test_encoder_video_image_masks_hierarchy_and_rope_interpolation(model, io) -> None:
+    enc, target = model.encoder, model.target_encoder
+    video, image = ours(io["video"]), ours(io["image"])
+    close(target(video).last_hidden_state, io["target_encoder_video"])
+    close(target(video, output_hierarchical_states=True).hierarchical_states, io["target_encoder_video_hier"])
+    close(enc(video).last_hidden_state, io["encoder_video"])
+    out = enc(video, context_mask=io["context_mask"], output_hierarchical_states=True)
+    close(out.last_hidden_state, io["encoder_video_context"])
+    close(out.hierarchical_states, io["encoder_video_context_hier"])
+    # a larger grid (6 x 6): RoPE positions interpolated to Meta's 16-patch reference grid
+    large = ours(io["video_large"])
+    close(enc(large).last_hidden_state, io["encoder_video_large"])
+    close(enc(large, context_mask=io["context_mask_large"], output_hierarchical_states=True).hierarchical_states,
+          io["encoder_video_large_context_hier"])
+    # images as images: (B, C, H, W), or one-frame videos, take the image patch embedding
+    close(enc(pixel_values=image[:, 0]).last_hidden_state, io["encoder_image"])
+    close(enc(image).last_hidden_state, io["encoder_image"])
+    close(enc(image, output_hierarchical_states=True).hierarchical_states, io["encoder_image_hier"])
+    close(enc(pixel_values=image[:, 0], context_mask=io["image_context_mask"],
+              output_hierarchical_states=True).hierarchical_states, io["encoder_image_context_hier"])
+    # intermediate layers on request: the 4 levels are the norms of blocks 2, 5, 8, 11
+    states = enc(video, output_hidden_states=True, output_hierarchical_states=True)
+    assert len(states.hidden_states) == 12
+    levels = states.hierarchical_states.chunk(4, dim=-1)
+    for level, block in enumerate(model.config.hierarchical_layers):
+        close(levels[level], enc.norms_block[level](states.hidden_states[block]))
+
+
+@torch.no_grad()
+def test_interpolate_rope_off_matches_meta_flag(model, io) -> None:
+    config = hf_jepa.VideoJepa21Config(**{**model.config.to_dict(), "interpolate_rope": False})
+    plain = hf_jepa.VideoJepa21Model(config).eval()
+    plain.load_state_dict(model.encoder.state_dict())
+    close(plain(ours(io["video"])).last_hidden_state, io["encoder_video_no_interpolation"])
+
+
+@torch.no_grad()
+def test_four_level_predictor_video_image_and_context(model, io) -> None:
+    ctx, tgt = io["context_mask"], io["target_mask"]
+    z = io["encoder_video_context_hier"]
+    for index in (0, 1):
+        pred, context = model.predictor(z, ctx, tgt, mask_index=index)
+        close(pred, io[f"predictor_video_mask_index{index}"])
+        close(context, io[f"predictor_video_context_mask_index{index}"])
+    pred, context = model.predictor(io["encoder_image_context_hier"], io["image_context_mask"],
+                                    io["image_target_mask"], grid=(1, 4, 4), modality="image")
+    close(pred, io["predictor_image"])
+    close(context, io["predictor_image_context"])
+
+
+@torch.no_grad()
+def test_pretraining_forward_matches_meta_train_step_tensors(model, io) -> None:
+    ctx, tgt = io["context_mask"], io["target_mask"]
+    out = model(ours(io["video"]), [ctx], [tgt])
+    close(out.context_states[0], io["encoder_video_context_hier"])
+    close(out.predictions[0], io["predictor_video_mask_index0"])
+    close(out.context_predictions[0], io["predictor_video_context_mask_index0"])
+    # Meta's forward_target: each of the 4 levels layer-normed without affine, gathered at the targets / context
+    h = layer_norm_levels(io["target_encoder_video_hier"], 4)
+    expected = torch.cat([F.layer_norm(c, (32,)) for c in io["target_encoder_video_hier"].chunk(4, -1)], -1)
+    close(h, expected)
+    close(out.targets[0], torch.gather(h, 1, tgt[..., None].expand(-1, -1, 128)))
+    close(out.context_targets[0], torch.gather(h, 1, ctx[..., None].expand(-1, -1, 128)))
+    assert out.modality == "video"
+    img = model(pixel_values=ours(io["image"])[:, 0], context_mask=io["image_context_mask"],
+                target_mask=io["image_target_mask"])
+    assert img.modality == "image"
+    close(img.predictions[0], io["predictor_image"])
+
+
+@torch.no_grad()
+def test_distilled_released_layout_converts_and_matches(distilled_checkpoint, io) -> None:
+    model = convert_meta_checkpoint(distilled_checkpoint, "vjepa2_1",
+                                    overrides={**TINY, "predictor_interpolate_rope": False})
+    assert model.config.predictor_num_levels == 1 and model.config.predictor_output_size == 48
+    close(model.target_encoder(ours(io["video"])).last_hidden_state, io["target_encoder_video"])
+    # the fixture fed Meta's context encoder ('encoder') outputs; the released layout carries only the EMA one
+    z = io["encoder_video_context"]
+    pred, context = model.predictor(z, io["context_mask"], io["target_mask"])
+    close(pred, io["distilled_video"])
+    close(context, io["distilled_video_context"])
+    z = io["encoder_image_context_hier"][..., -32:]  # the last level = the inference output
+    pred, context = model.predictor(z, io["image_context_mask"], io["image_target_mask"], mask_index=1,
+                                    grid=(1, 4, 4), modality="image")
+    close(pred, io["distilled_image"])
+    close(context, io["distilled_image_context"])
+    with pytest.raises(ValueError, match="predictor_output_size=48"):
+        model(ours(io["video"]), io["context_mask"], io["target_mask"])
+
+
+RELEASED_PARAMS = {"vit_base_384": 86.8, "vit_large_384": 304.7, "vit_giant_384": 1013.3, "vit_gigantic_384": 1845.2}
+
+
+@pytest.mark.parametrize("preset", sorted(RELEASED_PARAMS))
+def test_released_presets_equal_metas_architectures(preset) -> None:
+    """Built on the meta device: every tensor name and shape of Meta's released encoder / predictor (recorded by the
+    generator from Meta's hub builder), the parameter counts, and the preset picked back from those shapes."""
+    meta = json.loads((FIXTURES / "vjepa2_1_config.json").read_text())["released"][preset]
+    with init_empty_weights():
+        model = hf_jepa.VideoJepa21ForPreTraining(hf_jepa.VideoJepa21Config.from_preset(preset))
+    shape = lambda sd: {k: "x".join(map(str, v.shape)) for k, v in sd.items()}  # noqa: E731
+    assert shape(model.target_encoder.state_dict()) == meta["encoder_state"]
+    meta_pred = {k: v for k, v in meta["predictor_state"].items() if not k.startswith("mask_tokens.")}
+    ours_pred = shape(model.predictor.state_dict())
+    tokens = ours_pred.pop("mask_tokens")
+    assert ours_pred == meta_pred
+    assert tokens == f"{len(meta['predictor_state']) - len(meta_pred)}x384"
+    count = sum(p.numel() for p in model.target_encoder.parameters())
+    assert count == meta["encoder_parameters"] and round(count / 1e6, 1) == RELEASED_PARAMS[preset]
+    assert sum(p.numel() for p in model.predictor.parameters()) == meta["predictor_parameters"]
+    assert model.config.hierarchical_layers == meta["encoder_hierarchical_layers"]
+    # the converter picks this preset back from Meta-layout tensor shapes
+    meta_sd = dict(model.target_encoder.state_dict())
+    pred_sd = {k: v for k, v in model.predictor.state_dict().items() if k != "mask_tokens"}
+    pred_sd.update({f"mask_tokens.{i}": torch.empty(1, 1, 384, device="meta") for i in range(8)})
+    fields = {**_vjepa2_1_encoder_sizes(meta_sd, {}), **_vjepa2_1_predictor(pred_sd, meta_sd[
+        "patch_embed.proj.weight"].shape[0], {})[0]}
+    assert vjepa2_1_preset_for(fields) == preset
+
+
+def test_conversion_is_strict_and_tells_2_0_from_2_1(tmp_path) -> None:
+    ckpt = torch.load(FIXTURES / "vjepa2_1_checkpoint.pt", weights_only=True)
+    # a 2.0 checkpoint given as 2.1, and the reverse
+    with pytest.raises(CheckpointError, match="V-JEPA 2 \\(2.0\\) checkpoint.*--family vjepa2"):
+        convert_meta_checkpoint(FIXTURES / "vjepa2_checkpoint.pt", "vjepa2_1", overrides={"num_attention_heads": 4})
+    with pytest.raises(CheckpointError, match="V-JEPA 2.1 checkpoint.*--family vjepa2_1"):
+        convert_meta_checkpoint(FIXTURES / "vjepa2_1_checkpoint.pt", "vjepa2", overrides=TINY)
+    # a missing and an extra key are errors naming them (Meta loads strictly)
+    broken = {**ckpt, "target_encoder": dict(ckpt["target_encoder"])}
+    del broken["target_encoder"]["module.backbone.norms_block.2.bias"]
+    torch.save(broken, tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="missing keys \\['norms_block.2.bias'\\]"):
+        convert_meta_checkpoint(tmp_path / "missing.pt", "vjepa2_1", overrides=TINY)
+    extra = {**ckpt, "predictor": {**ckpt["predictor"], "module.backbone.pos_embed": torch.zeros(1, 32, 32)}}
+    torch.save(extra, tmp_path / "extra.pt")
+    with pytest.raises(CheckpointError, match="unexpected keys \\['pos_embed'\\]"):
+        convert_meta_checkpoint(tmp_path / "extra.pt", "vjepa2_1", overrides=TINY)
+    torch.save({"model": ckpt["encoder"]}, tmp_path / "layout.pt")
+    with pytest.raises(CheckpointError, match="'ema_encoder' or 'target_encoder'"):
+        convert_meta_checkpoint(tmp_path / "layout.pt", "vjepa2_1")
+    # keys with and without module. / backbone. prefixes convert the same
+    plain = {k: strip_prefixes(v) if isinstance(v, dict) else v for k, v in ckpt.items()}
+    torch.save(plain, tmp_path / "plain.pt")
+    a = convert_meta_checkpoint(tmp_path / "plain.pt", "vjepa2_1", overrides=TINY)
+    b = convert_meta_checkpoint(FIXTURES / "vjepa2_1_checkpoint.pt", "vjepa2_1", overrides=TINY)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_convert_script_saves_a_folder_that_loads_without_hf_jepa(tmp_path, io) -> None:
+    out = tmp_path / "vjepa2_1"
+    script = Path(__file__).parents[1] / "scripts" / "convert_checkpoint.py"
+    result = run_python(f"""
+        import sys
+        sys.argv = ["convert_checkpoint.py", "--family", "vjepa2_1", "--checkpoint",
+                    {str(FIXTURES / 'vjepa2_1_checkpoint.pt')!r}, "--output", {str(out)!r},
+                    "--config_overrides", {json.dumps(json.dumps(TINY))}]
+        exec(open({str(script)!r}).read())
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "easy_vjepa2_1"
+    assert {"configuration_easy_vjepa2_1.py", "modeling_easy_vjepa2_1.py", "layers.py", "positions.py",
+            "configuration_easy_vjepa2.py", "configuration_jepa.py", "validation.py", "probes.py"} <= {
+        p.name for p in out.iterdir()}
+    result = run_python(f"""
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(out)!r}, trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        assert type(model).__name__ == "VideoJepa21Model", type(model).__name__
+        io = load_file({str(FIXTURES / 'vjepa2_1_io.safetensors')!r})
+        with torch.no_grad():  # AutoModel = Meta's target_encoder
+            got = model(io["video"].permute(0, 2, 1, 3, 4)).last_hidden_state
+        torch.testing.assert_close(got, io["target_encoder_video"], atol=1e-5, rtol=0)
+        print("REMOTE_OK")
+    """, tmp_path, block_hf_jepa=True)
+    assert "REMOTE_OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_auto_classes_round_trip(tmp_path) -> None:
+    config = hf_jepa.VideoJepa21Config.from_preset("tiny")
+    model = hf_jepa.VideoJepa21ForPreTraining(config).eval()
+    model.save_pretrained(tmp_path)
+    assert type(AutoConfig.from_pretrained(tmp_path)) is hf_jepa.VideoJepa21Config
+    encoder = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(encoder) is hf_jepa.VideoJepa21Model
+    video = torch.randn(1, 8, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(video).last_hidden_state, model.target_encoder(video).last_hidden_state,
+                                   atol=0, rtol=0)
+    again = AutoModelForPreTraining.from_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values(),
+                                                   strict=True))
+    classifier = AutoModelForVideoClassification.from_pretrained(tmp_path, num_labels=3).eval()
+    assert type(classifier) is hf_jepa.VideoJepa21ForVideoClassification
+    with torch.no_grad():
+        assert classifier(video).logits.shape == (1, 3)
+        assert classifier(torch.randn(2, 3, 64, 64)).logits.shape == (2, 3)  # images too
+
+
+def test_bad_input_and_config_errors() -> None:
+    with pytest.raises(ValueError, match="num_hidden_layers=13: Meta's level table covers depths \\[12, 24, 40, 48\\]"):
+        hf_jepa.VideoJepa21Config(num_hidden_layers=13)
+    with pytest.raises(ValueError, match="hierarchical_layers=\\[1, 2\\]: expected increasing block indices"):
+        hf_jepa.VideoJepa21Config(num_hidden_layers=4, hierarchical_layers=[1, 2])
+    with pytest.raises(ValueError, match="rope_reference_grid_size=None with patch_size=8"):
+        hf_jepa.VideoJepa21Config(patch_size=8)
+    with pytest.raises(ValueError, match="predictor_num_levels=2: expected 1 or"):
+        hf_jepa.VideoJepa21Config(predictor_num_levels=2)
+    config = hf_jepa.VideoJepa21Config(image_size=64, hidden_size=64, num_attention_heads=4, intermediate_size=64,
+                                       num_hidden_layers=12, predictor_hidden_size=48, predictor_num_hidden_layers=1,
+                                       predictor_num_attention_heads=4, predictor_intermediate_size=48)
+    model = hf_jepa.VideoJepa21Model(config).eval()
+    with pytest.raises(ValueError, match="grid_height=1: RoPE interpolation divides by \\(side - 1\\)"):
+        model(pixel_values=torch.randn(1, 3, 16, 64))
+    with pytest.raises(ValueError, match="3 frames is not divisible by tubelet_size=2"):
+        model(torch.randn(1, 3, 3, 64, 64))
+    with pytest.raises(ValueError, match="exactly one of pixel_values_videos"):
+        model()
+    predictor = hf_jepa.VideoJepa21Predictor(config)
+    with pytest.raises(ValueError, match="context_states has width 64, expected predictor_num_levels"):
+        predictor(torch.randn(1, 4, 64), torch.arange(4)[None], torch.arange(4, 8)[None])
