@@ -181,3 +181,26 @@ def test_flex_attention_matches_sdpa_with_the_block_causal_mask(tiny_ac_config) 
         model.set_attn_implementation("flex_attention")
         got = model.predict(z, a, s)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["ijepa", "vjepa2"])
+def test_space_features_attention_map(family, tiny_ijepa_config, tiny_vjepa2_config) -> None:
+    """The Features tab's attention map: the last block's attention received per patch (mean over heads and queries),
+    one (H', W') map per image / tubelet, summing to 1 per image (I-JEPA) or per clip (V-JEPA 2); drawn beside the
+    PCA."""
+    from hf_jepa.space.features import extract_patch_features, features_panel
+
+    model = (hf_jepa.ImageJepaModel(tiny_ijepa_config) if family == "ijepa"
+             else hf_jepa.VideoJepaModel(tiny_vjepa2_config)).eval()
+    frames = torch.randint(0, 256, (4, 3, 40, 48), dtype=torch.uint8)
+    result = extract_patch_features(model, frames)
+    steps = 4 if family == "ijepa" else 2
+    assert result.attention.shape == (steps, 4, 4) == result.tokens.shape[:3]
+    per = result.attention.sum(dim=(1, 2)) if family == "ijepa" else result.attention.sum()[None]
+    torch.testing.assert_close(per, torch.ones_like(per))
+    panel = features_panel(result, tile=32, gap=2)
+    assert panel.shape == (3 * 32 + 2 * 2, steps * 32 + (steps - 1) * 2, 3)
+    assert panel[2 * 34:].std() > 0  # the attention row is drawn
+    no_maps = extract_patch_features(model, frames, with_attention=False)
+    assert no_maps.attention is None and features_panel(no_maps, tile=32, gap=2).shape[0] == 2 * 32 + 2
+    torch.testing.assert_close(no_maps.tokens, result.tokens, atol=1e-5, rtol=1e-5)

@@ -155,16 +155,18 @@ def test_api_names(client: gradio_client.Client) -> None:
     assert {"/features", "/probe", "/plan"} <= set(endpoints)
 
 
-@pytest.mark.parametrize("kind, shape", [("image", (192, 2 * 192 + 4, 3)),  # [input | PCA]
-                                         ("video", (2 * 192 + 4, 2 * 192 + 4, 3))])  # 4 frames / tubelet 2: 2 columns
+@pytest.mark.parametrize("kind, shape", [("image", (192, 3 * 192 + 2 * 4, 3)),  # [input | PCA | attention]
+                                         ("video", (3 * 192 + 2 * 4, 2 * 192 + 4, 3))])  # 4 frames / tubelet 2
 def test_features_endpoint(client: gradio_client.Client, media: dict[str, Path], kind: str,
                            shape: tuple[int, int, int]) -> None:
     panel, info = client.predict(gradio_client.handle_file(str(media[kind])), api_name="/features")
     image = np.asarray(Image.open(panel))
     assert image.shape == shape
-    assert "4 x 4 patch features of width 48" in info
-    pca = image[:, 192 + 4:] if kind == "image" else image[192 + 4:]
-    assert pca.std() > 0  # the PCA map is not flat
+    assert "4 x 4 patch features of width 48" in info and "attention" in info
+    step = 192 + 4
+    pca = image[:, step:2 * step - 4] if kind == "image" else image[step:2 * step - 4]
+    attention = image[:, 2 * step:] if kind == "image" else image[2 * step:]
+    assert pca.std() > 0 and attention.std() > 0  # neither map is flat
 
 
 def test_probe_endpoint(client: gradio_client.Client, media: dict[str, Path]) -> None:

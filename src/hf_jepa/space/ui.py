@@ -349,7 +349,8 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..
 
 
 def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
-    """The Features tab: an upload's patch features as the RGB of their first 3 principal components (/features)."""
+    """The Features tab: an upload's patch features as the RGB of their first 3 principal components, beside the
+    attention each patch receives in the encoder's last block (/features)."""
 
     def features_fn(path: str | None) -> tuple[np.ndarray, str]:
         try:
@@ -361,7 +362,8 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
             raise _error(err) from err
         t, h, w, d = result.tokens.shape
         text = (f"{kind.capitalize()} → {t} x {h} x {w} patch features of width {d} "
-                f"({type(encoder).__name__}). Colours: first 3 principal components of the features.")
+                f"({type(encoder).__name__}). Colours: first 3 principal components of the features; "
+                "then the attention each patch receives in the last block (bright = attended to).")
         return features_panel(result), text
 
     status = _status_of(config.encoder, "encoder")
@@ -369,13 +371,15 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
                 f"{config.max_video_seconds:g} s, {config.max_upload_mb:g} MB)"
                 + (", or pick a built-in clip below" if examples else "") + ". Each patch feature of "
                 "the encoder is projected on its first 3 principal components, shown as RGB: patches "
-                "with similar colours have similar features.")
+                "with similar colours have similar features. Beside it, the encoder's attention map: how much "
+                "attention each patch receives in the last block, averaged over heads and patches.")
     gr.Markdown(status, elem_classes="status", elem_id="features-status")
     with gr.Row():
         with gr.Column(scale=1):
             feat_in, feat_btn = _upload_column("features", "Show features", examples)
         with gr.Column(scale=2):
-            feat_out = gr.Image(label="Input and the PCA of its patch features", format="png", interactive=False,
+            feat_out = gr.Image(label="Input, the PCA of its patch features, its attention map", format="png",
+                                interactive=False,
                                 elem_id="features-out")
             feat_info = gr.Markdown()
     feat_btn.click(features_fn, [feat_in], [feat_out, feat_info], api_name="features",
