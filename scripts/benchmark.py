@@ -3,13 +3,15 @@
     python scripts/benchmark.py [--quick] [--device cpu|cuda] --json results.json [--markdown table.md]
 
 Sections (all but `space_load` by default, or pick with --sections): `encoder` (our encoders vs transformers'
-VJEPA2Model / IJepaModel, and achieved FLOP/s vs a measured GEMM rate), `train` (pretraining and world-model train
-steps: samples/s, peak memory), `monitors` (the pretraining train step without and with the collapse monitors and an
-online probe, side by side), `planning` (CEM with KV-cached rollouts vs full recomputation), `data` (decoded clips/s
-of the streamed video pipeline vs the V-JEPA 2 tiny train step); `space_load` (only when named: needs gradio; the
-Space launched locally with random models of the demo's sizes, driven by concurrent gradio_client clients: requests
-served and refused as busy, p50 / p95 latency per endpoint, memory). Correctness checks (equal outputs, equal plans)
-raise. Timings are medians over interleaved repeats after warm-up; the suite and the measuring code are
+VJEPA2Model / IJepaModel, and achieved FLOP/s vs a measured GEMM rate), `vjepa2_1` (our V-JEPA 2.1 encoder vs our
+V-JEPA 2 encoder at the same size: equal outputs checked, time ratio; on CUDA also ViT-L at 384 px in bf16), `train`
+(pretraining and world-model train steps: samples/s, peak memory), `monitors` (the pretraining train step without and
+with the collapse monitors and an online probe, side by side), `planning` (CEM with KV-cached rollouts vs full
+recomputation), `data` (decoded clips/s of the streamed video pipeline vs the V-JEPA 2 tiny train step); `space_load`
+(only when named: needs gradio; the Space launched locally with random models of the demo's sizes, driven by
+concurrent gradio_client clients: requests served and refused as busy, p50 / p95 latency per endpoint, memory).
+Correctness checks (equal outputs, equal plans) raise. Timings are medians over interleaved repeats after warm-up; the
+suite and the measuring code are
 `hf_jepa.benchmark`.
 """
 

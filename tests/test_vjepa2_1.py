@@ -283,3 +283,47 @@ def test_bad_input_and_config_errors() -> None:
     predictor = hf_jepa.VideoJepa21Predictor(config)
     with pytest.raises(ValueError, match="context_states has width 64, expected predictor_num_levels"):
         predictor(torch.randn(1, 4, 64), torch.arange(4)[None], torch.arange(4, 8)[None])
+
+
+@torch.no_grad()
+def test_vjepa2_encoder_with_three_changes_reproduces_vjepa2_1_exactly() -> None:
+    """Interleaved RoPE, norms_block[-1] as the final norm and a zero modality embedding: a 2.0 encoder holding a 2.1
+    encoder's weights gives the same output at the native grid (the benchmark's equivalence check)."""
+    from hf_jepa.benchmark.encoders import vjepa2_1_comparison, vjepa2_1_encoders
+
+    v21, v20 = vjepa2_1_encoders("tiny", image_size=64, num_frames=8)
+    video = torch.randn(2, 8, 3, 64, 64)
+    assert torch.equal(v21(video).last_hidden_state, v20(video).last_hidden_state)
+    v20.config.rope_interleave_fix = False  # 2.0's tiled layout: no longer the same model
+    assert not torch.allclose(v21(video).last_hidden_state, v20(video).last_hidden_state, atol=1e-3)
+    r = vjepa2_1_comparison("tiny", image_size=64, num_frames=8, batch_size=1, device="cpu", warmup=0, repeats=1)
+    assert r["max_abs_diff"] == 0.0 and r["ratio"] > 0
+
+
+def test_probing_and_space_features_take_a_2_1_encoder(tmp_path) -> None:
+    from hf_jepa.data.labels import LabelInfo
+    from hf_jepa.probing.classifier import build_classifier
+    from hf_jepa.probing.encoder import load_frozen_encoder
+    from hf_jepa.probing.probe import probe_for_encoder
+    from hf_jepa.space.features import extract_patch_features
+
+    model = hf_jepa.VideoJepa21ForPreTraining(hf_jepa.VideoJepa21Config.from_preset("tiny")).eval()
+    model.save_pretrained(tmp_path)
+    for modality, pixels, tokens in (("video", torch.randn(2, 8, 3, 64, 64), 256),
+                                     ("image", torch.randn(2, 3, 64, 64), 64)):
+        encoder = load_frozen_encoder(str(tmp_path), modality=modality, device="cpu")
+        assert type(encoder.model) is hf_jepa.VideoJepa21Model and encoder.modality == modality
+        assert encoder.encode(pixels).shape == (2, tokens, 192)
+        probe = probe_for_encoder(encoder, "linear", 3)
+        classifier = build_classifier(encoder, probe, LabelInfo("label", ["a", "b", "c"]), "linear")
+        assert type(classifier) is hf_jepa.VideoJepa21ForVideoClassification
+        assert classifier(pixels).logits.shape == (2, 3)
+    from hf_jepa.hub import build_model_card
+
+    card = str(build_model_card(tmp_path, repo_id="me/vjepa2_1-tiny"))
+    assert "V-JEPA 2.1" in card and "output_hierarchical_states=True" in card and "hierarchical_layers" in card
+    frames = torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8)  # one image: the image patch embedding
+    result = extract_patch_features(model, frames)
+    assert result.tokens.shape == (1, 8, 8, 192) and result.attention.shape == (1, 8, 8)
+    clip = torch.randint(0, 255, (8, 3, 64, 64), dtype=torch.uint8)
+    assert extract_patch_features(model, clip, with_attention=False).tokens.shape == (4, 8, 8, 192)

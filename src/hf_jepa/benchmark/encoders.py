@@ -20,7 +20,7 @@ from hf_jepa.benchmark.timing import time_interleaved, vit_forward_flops
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_reference_encoder", "encoder_comparison", "versions"]
+__all__ = ["build_reference_encoder", "encoder_comparison", "versions", "vjepa2_1_comparison"]
 
 
 def build_reference_encoder(family: str, preset: str, *, seed: int = 0) -> tuple[nn.Module, nn.Module, Any]:
@@ -143,6 +143,83 @@ def encoder_comparison(
     }
     logger.info("encoder %s/%s: ours %.4g s, transformers %.4g s, %.2fx, %.0f%% of matmul rate", family, preset,
                 ours_s, ref_s, out["speedup"], 100 * out["ours_matmul_fraction"])
+    return out
+
+
+def vjepa2_1_encoders(preset: str, *, image_size: int, num_frames: int, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """Our V-JEPA 2.1 encoder and our V-JEPA 2 encoder at the V-JEPA 2 preset's sizes, holding the same weights.
+
+    The 2.0 encoder takes the 2.1 one's patch embedding and blocks, `norms_block[-1]` as its final norm and the
+    interleaved RoPE layout (`rope_interleave_fix`); the 2.1 video modality embedding is zeroed and its RoPE
+    reference grid is the input grid (interpolation by a factor of 1, still computed), so both give the same output.
+    For depths outside Meta's level table the levels are the last blocks of each quarter.
+
+    Returns:
+        (vjepa2_1, vjepa2) encoders in eval mode.
+    """
+    from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+    from hf_jepa.modeling.configuration_easy_vjepa2_1 import HIERARCHICAL_LAYERS, VideoJepa21Config
+    from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
+    from hf_jepa.modeling.modeling_easy_vjepa2_1 import VideoJepa21Model
+
+    torch.manual_seed(seed)
+    old = VideoJepaConfig.from_preset(preset, image_size=image_size, num_frames=num_frames, rope_interleave_fix=True)
+    depth = old.num_hidden_layers
+    levels = HIERARCHICAL_LAYERS.get(depth) or sorted({max(0, depth * q // 4 - 1) for q in (1, 2, 3, 4)})
+    fields = {k: v for k, v in old.to_dict().items() if k in ("image_size", "patch_size", "num_frames",
+              "tubelet_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+              "predictor_hidden_size", "predictor_num_hidden_layers", "predictor_num_attention_heads",
+              "predictor_intermediate_size")}
+    new = VideoJepa21Config(**fields, hierarchical_layers=levels,
+                            rope_reference_grid_size=image_size // old.patch_size)
+    v21, v20 = VideoJepa21Model(new).eval(), VideoJepaModel(old).eval()
+    with torch.no_grad():
+        for param in v21.parameters():  # LayerNorms and biases away from their 1 / 0 init
+            if param.dim() == 1:
+                param.add_(0.1 * torch.randn_like(param))
+        v21.video_mod_embed.zero_()
+        state = {k: v for k, v in v21.state_dict().items() if k.startswith(("patch_embed.", "blocks."))}
+        last = len(levels) - 1
+        state.update({"norm.weight": v21.norms_block[last].weight, "norm.bias": v21.norms_block[last].bias})
+        v20.load_state_dict(state)
+    return v21, v20
+
+
+def vjepa2_1_comparison(preset: str, *, image_size: int, num_frames: int, batch_size: int,
+                        device: torch.device | str, warmup: int, repeats: int, atol: float = 1e-4) -> dict[str, float]:
+    """Forward time of our V-JEPA 2.1 encoder vs our V-JEPA 2 encoder at the same size (`vjepa2_1_encoders`):
+    checks the outputs agree (fp32), then times both interleaved (bf16 autocast on CUDA).
+
+    Returns:
+        dict with `ratio` (2.1 median / 2.0 median: 1.0 = the same speed), both medians, `max_abs_diff`, `tokens`.
+    """
+    device = torch.device(device)
+    v21, v20 = vjepa2_1_encoders(preset, image_size=image_size, num_frames=num_frames)
+    v21, v20 = v21.to(device), v20.to(device)
+    cfg = v21.config
+    x = torch.randn(batch_size, num_frames, cfg.num_channels, image_size, image_size,
+                    generator=torch.Generator().manual_seed(1)).to(device)
+
+    def timed(model: nn.Module) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                return model(x).last_hidden_state
+        return run
+
+    with torch.inference_mode():
+        diff = float((v21(x).last_hidden_state - v20(x).last_hidden_state).abs().max())
+        if not diff <= atol:
+            raise AssertionError(f"vjepa2_1/{preset}: differs from the equivalent V-JEPA 2 encoder (max |diff| {diff} "
+                                 f"> {atol})")
+        t = time_interleaved({"vjepa2_1": timed(v21), "vjepa2": timed(v20)}, device=device, warmup=warmup,
+                             repeats=repeats)
+    out = {"batch_size": batch_size, "image_size": image_size, "num_frames": num_frames,
+           "tokens": (num_frames // cfg.tubelet_size) * (image_size // cfg.patch_size) ** 2, "max_abs_diff": diff,
+           "timed_dtype": "bfloat16" if device.type == "cuda" else "float32",
+           "vjepa2_1_s": t["vjepa2_1"].median_s, "vjepa2_s": t["vjepa2"].median_s,
+           "ratio": t["vjepa2_1"].median_s / t["vjepa2"].median_s}
+    logger.info("V-JEPA 2.1 vs 2.0 encoder %s at %d px x %d frames: %.4g vs %.4g s (%.3fx)", preset, image_size,
+                num_frames, out["vjepa2_1_s"], out["vjepa2_s"], out["ratio"])
     return out
 
 

@@ -5,7 +5,8 @@
 the chosen sections and returns the results (the results.json contents), and `markdown_table` renders them.
 
 Sections: `encoder` (our encoders vs transformers' VJEPA2Model / IJepaModel, and achieved FLOP/s vs a measured GEMM
-rate), `train` (pretraining and world-model train steps: samples/s, peak memory), `monitors` (the pretraining train
+rate), `vjepa2_1` (our V-JEPA 2.1 encoder vs our V-JEPA 2 encoder at the same size, outputs checked equal), `train`
+(pretraining and world-model train steps: samples/s, peak memory), `monitors` (the pretraining train
 step without and with the collapse monitors and an online probe), `planning` (CEM with KV-cached rollouts vs full
 recomputation), `data` (decoded clips/s of the streamed video pipeline vs the V-JEPA 2 tiny train step; runs `train`
 too), `space_load` (only when named: the Space driven by concurrent gradio_client clients).
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from hf_jepa.benchmark.data import data_benchmark
-from hf_jepa.benchmark.encoders import encoder_comparison, versions
+from hf_jepa.benchmark.encoders import encoder_comparison, versions, vjepa2_1_comparison
 from hf_jepa.benchmark.planning import planning_benchmark
 from hf_jepa.benchmark.timing import background_cpu_load, matmul_rate
 from hf_jepa.benchmark.training import (
@@ -43,6 +44,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
                  train=[("ijepa", "tiny", 8), ("ijepa", "small", 8), ("vjepa2", "tiny", 4), ("vjepa2", "small", 2)],
                  monitors=[("ijepa", "tiny", 16), ("vjepa2", "tiny", 16)], monitor_repeats=15, monitor_eval_samples=32,
                  train_warmup=2, train_repeats=5, wm_batch=2, wm_frames=(8, 16),
+                 vjepa2_1=[("small", 128, 16, 1)], gpu_vjepa2_1=[("vit_l", 384, 16, 1)],
                  plan=dict(num_samples=100, topk=10, iterations=3),
                  plans=((2, 1), (5, 1), (10, 1), (5, 4), (10, 4)), plan_repeats=3,
                  data_source="builtin:moving_digits", data_workers=(0, 1, 2), gpu_data_workers=(0, 2, 4, 8),
@@ -53,6 +55,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
                   train=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)],
                   monitors=[("ijepa", "tiny", 2), ("vjepa2", "tiny", 2)], monitor_repeats=2, monitor_eval_samples=8,
                   train_warmup=1, train_repeats=2, wm_batch=1, wm_frames=(4, 8),
+                  vjepa2_1=[("tiny", 64, 8, 1)], gpu_vjepa2_1=[],
                   plan=dict(num_samples=16, topk=4, iterations=2), plans=((3, 1), (3, 2)), plan_repeats=1,
                   data_source=None, data_workers=(0, 2), gpu_data_workers=(0, 2), data_batch=4, data_batches=2,
                   space_load=dict(clients=8, duration_s=10.0, warmup_s=2.0, plan=(2, 16, 2, 2),
@@ -78,6 +81,18 @@ def run_encoders(s: dict[str, Any], device: torch.device, results: dict[str, Any
         results["encoder_speedup_vs_transformers"][key] = r["speedup"]
         results["encoder_matmul_fraction"][key] = r["ours_matmul_fraction"]
     results["matmul_flops_per_s_after"] = matmul_rate(device, size=gemm, repeats=s["gemm_repeats"])
+
+
+def run_vjepa2_1(s: dict[str, Any], device: torch.device, results: dict[str, Any], tmp: Path) -> None:
+    """Our V-JEPA 2.1 encoder vs our V-JEPA 2 encoder at the same size (on CUDA also ViT-L at 384 px in bf16)."""
+    details = results["details"].setdefault("vjepa2_1", {})
+    extra = s["gpu_vjepa2_1"] if device.type == "cuda" else []
+    for preset, size, frames, batch in s["vjepa2_1"] + extra:
+        key = f"{preset}_{size}px_{frames}f"
+        r = vjepa2_1_comparison(preset, image_size=size, num_frames=frames, batch_size=batch, device=device,
+                                warmup=s["enc_warmup"], repeats=s["enc_repeats"])
+        details[key] = r
+        results["vjepa2_1_time_ratio"][key] = r["ratio"]
 
 
 def run_train(s: dict[str, Any], device: torch.device, results: dict[str, Any], tmp: Path) -> None:
@@ -157,6 +172,10 @@ def markdown_table(results: dict[str, Any]) -> str:
         ref = results["details"]["encoder"][key]["transformers_matmul_fraction"]
         target = ">= 75% (CPU)" if key.endswith("/small") else "-"
         rows.append(f"| matmul fraction {key}: ours (transformers) | {value:.0%} ({ref:.0%}) | {target} |")
+    for key, value in results.get("vjepa2_1_time_ratio", {}).items():
+        d = results["details"]["vjepa2_1"][key]
+        rows.append(f"| V-JEPA 2.1 / V-JEPA 2 encoder time, {key} ({d['vjepa2_1_s']:.3g} vs {d['vjepa2_s']:.3g} s, "
+                    f"{d['timed_dtype']}) | {value:.3f}x | ~1 |")
     for key, value in results["monitor_step_ratio"].items():
         d = results["details"]["monitors"][key]
         rows.append(f"| train step with collapse monitors + online probe / without, {key}, batch {d['batch_size']} "
@@ -189,11 +208,11 @@ def markdown_table(results: dict[str, Any]) -> str:
 SectionRunner = Callable[[dict[str, Any], torch.device, dict[str, Any], Path], None]
 # In run order; each takes (settings, device, results, temporary folder).
 SECTION_RUNNERS: dict[str, SectionRunner] = {
-    "encoder": run_encoders, "train": run_train, "monitors": run_monitors, "planning": run_planning,
-    "data": run_data, "space_load": run_space_load,
+    "encoder": run_encoders, "vjepa2_1": run_vjepa2_1, "train": run_train, "monitors": run_monitors,
+    "planning": run_planning, "data": run_data, "space_load": run_space_load,
 }
 SECTIONS = tuple(SECTION_RUNNERS)
-DEFAULT_SECTIONS = ("encoder", "train", "monitors", "planning", "data")
+DEFAULT_SECTIONS = ("encoder", "vjepa2_1", "train", "monitors", "planning", "data")
 
 
 def parse_sections(text: str) -> list[str]:
@@ -235,6 +254,7 @@ def run_suite(sections: Iterable[str] = DEFAULT_SECTIONS, *, quick: bool = False
         "background_cpu_load": background_cpu_load(), "targets": TARGETS,
         "encoder_speedup_vs_transformers": {}, "encoder_matmul_fraction": {}, "planning_speedup_kv_cache": {},
         "data_to_train_ratio": {}, "train_samples_per_second": {}, "peak_memory_mb": {}, "monitor_step_ratio": {},
+        "vjepa2_1_time_ratio": {},
         "details": {},
     }
     wanted = set(sections) | ({"train"} if "data" in sections else set())

@@ -119,6 +119,13 @@ def _usage(config: Mapping[str, Any], repo_id: str) -> str:
         example = ("video = torch.randn(1, model.config.num_frames, 3, size, size)  # (B, T, C, H, W)\n"
                    "with torch.no_grad():\n    out = model(video)\n")
         size = "model.config.image_size"
+    elif model_type == "easy_vjepa2_1":
+        example = ("video = torch.randn(1, model.config.num_frames, 3, size, size)  # (B, T, C, H, W)\n"
+                   "image = torch.randn(1, 3, size, size)                            # (B, C, H, W): an image\n"
+                   "with torch.no_grad():\n    out = model(video)\n"
+                   "    levels = model(video, output_hierarchical_states=True).hierarchical_states  # (B, N, 4*D)\n"
+                   "    image_out = model(pixel_values=image)\n")
+        size = "model.config.image_size"
     else:
         example = "image = torch.randn(1, 3, size, size)\nwith torch.no_grad():\n    out = model(image)\n"
         size = "model.config.image_size"
@@ -153,8 +160,9 @@ def _config_rows(config: Mapping[str, Any], num_params: int | None) -> list[tupl
         if key in enc:
             prefix = "encoder " if enc is not config else ""
             rows.append((prefix + key, enc[key]))
-    for key in ("predictor_hidden_size", "predictor_num_hidden_layers", "predictor_num_attention_heads",
-                "action_dim", "state_dim", "max_steps", "num_labels"):
+    for key in ("hierarchical_layers", "interpolate_rope", "predictor_hidden_size", "predictor_num_hidden_layers",
+                "predictor_num_attention_heads", "predictor_num_levels", "predictor_output_size", "action_dim",
+                "state_dim", "max_steps", "num_labels"):
         if key in config:
             rows.append((key, config[key]))
     if "id2label" in config and architecture(config).endswith(tuple(_CLASSIFICATION_TASKS)):

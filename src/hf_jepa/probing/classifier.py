@@ -12,6 +12,7 @@ from torch import nn
 from hf_jepa.data.labels import LabelInfo
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForImageClassification
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
+from hf_jepa.modeling.modeling_easy_vjepa2_1 import VideoJepa21ForVideoClassification, VideoJepa21Model
 from hf_jepa.plotting import pyplot, save_figure
 from hf_jepa.probing.encoder import FrozenEncoder
 from hf_jepa.probing.probe import ProbeMetrics, classifier_config
@@ -27,7 +28,10 @@ def build_classifier(
     if encoder.model is None:
         raise ValueError("the 'pixels' baseline has no encoder: there is no classifier model to build")
     config = classifier_config(encoder.model.config, probe_type, labels, num_self_attention_layers)
-    cls = VideoJepaForVideoClassification if encoder.modality == "video" else ImageJepaForImageClassification
+    if isinstance(encoder.model, VideoJepa21Model):  # videos or images: one classifier class
+        cls = VideoJepa21ForVideoClassification
+    else:
+        cls = VideoJepaForVideoClassification if encoder.modality == "video" else ImageJepaForImageClassification
     model = cls(config)
     model.target_encoder.load_state_dict(encoder.model.state_dict())
     model.probe.load_state_dict(probe.state_dict())

@@ -12,8 +12,10 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from hf_jepa.data.labels import split_features
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_1 import VideoJepa21Config
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
+from hf_jepa.modeling.modeling_easy_vjepa2_1 import VideoJepa21Model
 
 __all__ = ["MODALITIES", "FrozenEncoder", "detect_modality", "load_frozen_encoder"]
 
@@ -44,7 +46,7 @@ class FrozenEncoder:
     Attributes:
         name: what was asked for (a path, 'random:<preset>' or 'pixels').
         modality: 'video' (pixels (B, T, C, H, W)) or 'image' (pixels (B, C, H, W)).
-        model: the `VideoJepaModel` / `ImageJepaModel` in eval mode, or None for 'pixels'.
+        model: the `VideoJepaModel` / `VideoJepa21Model` / `ImageJepaModel` in eval mode, or None for 'pixels'.
         image_size, num_frames: the input the data pipeline produces (num_frames for video only).
         mean, std: input normalisation.
         pixel_size: side of the downsampled frames of the 'pixels' baseline.
@@ -91,6 +93,13 @@ class FrozenEncoder:
         return small.reshape(pixels.shape[0], 1, -1)  # (B, 1, T*C*s*s)
 
 
+def _model_class(config: PreTrainedConfig) -> type[PreTrainedModel]:
+    """The encoder class of an encoder config (V-JEPA 2.1, V-JEPA 2 or I-JEPA)."""
+    if isinstance(config, VideoJepa21Config):
+        return VideoJepa21Model
+    return VideoJepaModel if isinstance(config, VideoJepaConfig) else ImageJepaModel
+
+
 def load_frozen_encoder(
     spec: str,
     *,
@@ -117,10 +126,12 @@ def load_frozen_encoder(
         preset = spec.split(":", 1)[1]
         config = (VideoJepaConfig if modality == "video" else ImageJepaConfig).from_preset(preset)
         torch.manual_seed(seed)
-        model: PreTrainedModel = (VideoJepaModel if modality == "video" else ImageJepaModel)(config)
+        model: PreTrainedModel = _model_class(config)(config)
     else:
         config = AutoConfig.from_pretrained(spec)
-        if isinstance(config, VideoJepaConfig):
+        if isinstance(config, VideoJepa21Config):  # V-JEPA 2.1 encodes videos and images
+            model_modality, model_cls = modality or "video", VideoJepa21Model
+        elif isinstance(config, VideoJepaConfig):
             model_modality, model_cls = "video", VideoJepaModel
         elif isinstance(config, ImageJepaConfig):
             model_modality, model_cls = "image", ImageJepaModel

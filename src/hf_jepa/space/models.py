@@ -72,9 +72,14 @@ def model_status(source: str, what: str) -> tuple[bool, str]:
 
 
 def _model_class(architecture: str) -> type | None:
-    from hf_jepa.modeling import modeling_easy_ijepa, modeling_easy_vjepa2, modeling_easy_vjepa2_ac
+    from hf_jepa.modeling import (
+        modeling_easy_ijepa,
+        modeling_easy_vjepa2,
+        modeling_easy_vjepa2_1,
+        modeling_easy_vjepa2_ac,
+    )
 
-    for module in (modeling_easy_vjepa2_ac, modeling_easy_vjepa2, modeling_easy_ijepa):
+    for module in (modeling_easy_vjepa2_ac, modeling_easy_vjepa2_1, modeling_easy_vjepa2, modeling_easy_ijepa):
         cls = getattr(module, architecture, None)
         if isinstance(cls, type):
             return cls
