@@ -6,14 +6,22 @@ from typing import Any
 
 from .configuration_jepa import JepaEncoderConfig, vit_sizes
 
-_PRED = vit_sizes(384, 12, 12, 1536, "predictor_")
-# Sizes of the published I-JEPA models plus CPU-sized presets. `intermediate_size` is stored, not derived.
+# Sizes of the published I-JEPA models (the architecture of each released checkpoint: Meta's predictor takes the
+# encoder's head count, `init_model(..., num_heads=encoder.num_heads)`; ViT-g/16's predictor is 16 deep,
+# in22k_vitg16_ep44.yaml) plus CPU-sized presets. `intermediate_size` is stored, not derived.
 IJEPA_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(image_size=64, patch_size=8, **vit_sizes(192, 6, 3, 768), **vit_sizes(96, 3, 3, 384, "predictor_")),
     "small": dict(image_size=128, patch_size=16, **vit_sizes(384, 12, 6, 1536),
                   **vit_sizes(192, 6, 6, 768, "predictor_")),
-    "vit_h14": dict(image_size=224, patch_size=14, **vit_sizes(1280, 32, 16, 5120), **_PRED),
-    "vit_g16": dict(image_size=224, patch_size=16, **vit_sizes(1408, 40, 16, 6144), **_PRED),
+    # IN-1K ViT-H/14 224 px (in1k_vith14_ep300) and IN-22K ViT-H/14 (in22k_vith14_ep66)
+    "vit_h14": dict(image_size=224, patch_size=14, **vit_sizes(1280, 32, 16, 5120),
+                    **vit_sizes(384, 12, 16, 1536, "predictor_")),
+    # IN-1K ViT-H/16 448 px (in1k_vith16-448_ep300)
+    "vit_h16_448": dict(image_size=448, patch_size=16, **vit_sizes(1280, 32, 16, 5120),
+                        **vit_sizes(384, 12, 16, 1536, "predictor_")),
+    # IN-22K ViT-g/16 (in22k_vitg16_ep44)
+    "vit_g16": dict(image_size=224, patch_size=16, **vit_sizes(1408, 40, 16, 6144),
+                    **vit_sizes(384, 16, 16, 1536, "predictor_")),
 }
 
 

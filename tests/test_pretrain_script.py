@@ -76,10 +76,12 @@ def script() -> ModuleType:
 
 
 def flags(model_type: str, output_dir: Path, **kwargs: object) -> list[str]:
-    """Script flags: shrunk preset, batch 8, log every step; `kwargs` add or replace flags."""
+    """Script flags: shrunk preset, batch 8, warmup 5 steps (shorter than a shorter run), log every step; `kwargs`
+    add or replace flags."""
+    warmup = min(5, int(str(kwargs.get("max_steps", 6))) - 1)
     values: dict[str, object] = {
         "model_type": model_type, "config_overrides": json.dumps(OVERRIDES[model_type]),
-        "per_device_train_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 5, "log_every": 1,
+        "per_device_train_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": warmup, "log_every": 1,
         "checkpointing_steps": 1000, "output_dir": output_dir, **kwargs,
     }
     return [item for key, value in values.items() for item in (f"--{key}", str(value))]

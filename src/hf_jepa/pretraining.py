@@ -11,6 +11,7 @@ evaluated on a held-out split (`online_probe`); both log into metrics.jsonl.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,21 +30,25 @@ from hf_jepa.data.labels import LabelColumnError, LabelInfo, inspect_label_colum
 from hf_jepa.data.trajectories import as_dataloader, is_lerobot_dataset, lerobot_clips
 from hf_jepa.data.transforms import TrainTransform
 from hf_jepa.data.video import VideoClipConfig, dataloader, load_video_dataset
-from hf_jepa.masks import MultiBlockMaskConfig3D, MultiBlockMaskGenerator2D, MultiBlockMaskGenerator3D
+from hf_jepa.masks import (
+    MultiBlockMaskConfig2D,
+    MultiBlockMaskConfig3D,
+    MultiBlockMaskGenerator2D,
+    MultiBlockMaskGenerator3D,
+)
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
 from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION
 from hf_jepa.training import (
-    build_lr_scheduler,
+    DEFAULT_NO_WEIGHT_DECAY_NAMES,
+    HyperParamScheduler,
     build_optimizer,
-    ema_momentum,
+    build_schedules,
     pretraining_loss,
-    warmup_constant_decay,
-    warmup_cosine,
 )
-from hf_jepa.training.checkpoints import atomic_folder, fault_point
+from hf_jepa.training.checkpoints import atomic_folder, fault_point, load_phase_checkpoint
 from hf_jepa.training.loop import LoopResult
 from hf_jepa.training.monitors import CollapseMonitor, Monitor
 from hf_jepa.training.objectives import PREDICTION_LOSSES
@@ -61,6 +66,8 @@ SMALL_DATA_PRESETS = ("tiny", "small")
 # Meta's EMA target momentum (start, end) per family: I-JEPA's configs ramp 0.996 -> 1 over the run, V-JEPA 2's
 # (configs/train/*/pretrain-*.yaml, `ema: [0.99925, 0.99925]`) keep it constant.
 DEFAULT_EMA = {"ijepa": (0.996, 1.0), "vjepa2": (0.99925, 0.99925)}
+# Meta's V-JEPA 2 clip sampling: 16 frames at 4 fps (configs/train/*/pretrain-256px-16f.yaml, `fps: 4`).
+META_FPS = 4.0
 
 
 @dataclass
@@ -78,11 +85,22 @@ class PretrainArguments(RunArguments):
     image_column: str = "image"
     camera_key: str | None = field(default=None, metadata={"help": "LeRobot datasets: video key (default first)"})
     frames_per_clip: int | None = field(default=None, metadata={"help": "default: the preset's num_frames"})
-    frame_step: int = 1
-    decay_steps: int | None = field(
-        default=None, metadata={"help": "V-JEPA 2 cool-down length in steps (default: a tenth of max_steps)"}
-    )
-    max_grad_norm: float | None = 10.0
+    fps: float | None = field(default=None, metadata={
+        "help": "sample video clips at this frame rate (Meta: 4, frame step ceil(video fps) // fps); default 4 for "
+                "Meta's sizes, --frame_step for the tiny and small presets; 0: use --frame_step. A video slower "
+                "than this is an error before training (the first video) and a skipped sample after"})
+    frame_step: int = field(default=1, metadata={"help": "every frame_step-th frame, when --fps is 0 / unset"})
+    init_from_checkpoint: str | None = field(default=None, metadata={
+        "help": "start a second phase (Meta's cool-down) from a run's output_dir (its newest checkpoint) or a "
+                "checkpoint folder: model weights AND optimizer state; schedules and step start at 0"})
+    meta_init: bool = field(default=False, metadata={
+        "help": "I-JEPA: Meta's init_model, which re-initialises every Linear / LayerNorm after the constructor's "
+                "1/sqrt(2 * layer) rescale (so Meta's I-JEPA runs have none); default: keep the rescale"})
+    meta_compatible_masks: bool = field(default=False, metadata={
+        "help": "I-JEPA: Meta's mask collator with its quirks (hf_jepa.masks); default: our fixed sampler"})
+    weight_decay_mask_tokens: bool = field(default=False, metadata={
+        "help": "decay the predictor's mask tokens like Meta (its split exempts only biases and 1-D tensors); "
+                "default: exempt them"})
     ema_start: float | None = field(default=None, metadata={
         "help": "EMA target momentum at step 0 (default: Meta's, I-JEPA 0.996, V-JEPA 2 0.99925)"})
     ema_end: float | None = field(default=None, metadata={
@@ -103,12 +121,25 @@ class PretrainArguments(RunArguments):
                 "a training sample's step, so the probe adds ~0.5 x this / (log_every x batch) to the run time"})
     probe_lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the online probe"})
 
+    def default_lr_schedule(self) -> str:
+        """I-JEPA: warmup + cosine (Meta's); V-JEPA 2: warmup, constant, linear decay over the last tenth."""
+        return "warmup_cosine" if self.model_type == "ijepa" else "warmup_stable_decay"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.frame_step < 1:
             raise ValueError(f"frame_step={self.frame_step}: expected >= 1")
         if self.model_type not in DEFAULT_DATASETS:
             raise ValueError(f"model_type={self.model_type!r}: expected 'ijepa' or 'vjepa2'")
+        if self.fps is None:
+            self.fps = 0.0 if self.preset in SMALL_DATA_PRESETS or self.model_type == "ijepa" else META_FPS
+        if self.fps < 0:
+            raise ValueError(f"fps={self.fps}: expected > 0, or 0 to sample every --frame_step-th frame")
+        if self.meta_init and self.model_type != "ijepa":
+            raise ValueError("meta_init=True: expected model_type='ijepa' (Meta's V-JEPA 2 keeps the depth rescale, "
+                             "as ours)")
+        if self.meta_compatible_masks and self.model_type != "ijepa":
+            raise ValueError("meta_compatible_masks=True: expected model_type='ijepa' (the I-JEPA collator's quirks)")
         if self.objective is None:
             self.objective = "sigreg" if self.preset in SMALL_DATA_PRESETS else "meta"
         if self.objective not in ("meta", "sigreg"):
@@ -163,11 +194,24 @@ def build_model_config(args: PretrainArguments) -> ImageJepaConfig | VideoJepaCo
     return VideoJepaConfig.from_preset(args.preset, **overrides)
 
 
-def mask_sampler(config: ImageJepaConfig | VideoJepaConfig, seed: int, process_index: int
-                 ) -> Callable[[dict[str, Any], int], dict[str, Any]]:
-    """`prepare_batch(batch, step)` adding `context_mask` / `target_mask` drawn from a (seed, step, rank) generator."""
+def meta_mask_config_2d() -> MultiBlockMaskConfig2D:
+    """I-JEPA's mask settings with Meta's collator quirks switched on (the `meta_compatible_masks` field of
+    `MultiBlockMaskConfig2D`); a ValueError when this hf_jepa's masks have no such switch."""
+    names = {f.name for f in dataclasses.fields(MultiBlockMaskConfig2D)}
+    for name in ("meta_compatible_masks", "meta_compatible"):
+        if name in names:
+            return MultiBlockMaskConfig2D(**{name: True})
+    raise ValueError("meta_compatible_masks=True: hf_jepa.masks.MultiBlockMaskConfig2D has no Meta-compatible "
+                     "sampler switch in this version; pass --meta_compatible_masks false")
+
+
+def mask_sampler(config: ImageJepaConfig | VideoJepaConfig, seed: int, process_index: int, *,
+                 meta_compatible_masks: bool = False) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    """`prepare_batch(batch, step)` adding `context_mask` / `target_mask` drawn from a (seed, step, rank) generator
+    (I-JEPA with `meta_compatible_masks`: Meta's collator quirks, see `meta_mask_config_2d`)."""
     if isinstance(config, ImageJepaConfig):
-        generator2d = MultiBlockMaskGenerator2D(config.grid_size)
+        generator2d = MultiBlockMaskGenerator2D(config.grid_size,
+                                                meta_mask_config_2d() if meta_compatible_masks else None)
     else:
         generator3d = MultiBlockMaskGenerator3D(config.grid, MultiBlockMaskConfig3D.for_grid(config.grid))
 
@@ -192,12 +236,26 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
     """`factory(epoch)`: a fresh DataLoader over this rank's shards, reshuffled deterministically per epoch."""
 
     labels = (args.probe_label_column,) if args.probe_label_column else ()  # kept for the online probe
+    lerobot_step = args.frame_step
+    if args.model_type == "vjepa2" and args.fps and is_lerobot_dataset(args.dataset_name):
+        import json
+
+        from hf_jepa.data._stream import SampleDecodeError
+        from hf_jepa.data.lerobot import resolve_dataset_root
+        from hf_jepa.data.video import fps_frame_step
+
+        info = json.loads((resolve_dataset_root(args.dataset_name, allow_patterns=["meta/*"]) / "meta" / "info.json")
+                          .read_text())
+        try:
+            lerobot_step = fps_frame_step(float(info["fps"]), args.fps)
+        except SampleDecodeError as err:
+            raise ValueError(f"{err} (LeRobot dataset {args.dataset_name!r}, meta/info.json)") from None
 
     def factory(epoch: int) -> DataLoader:
         if args.model_type == "vjepa2" and is_lerobot_dataset(args.dataset_name):
             transform = TrainTransform(size=config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1), hflip_prob=0.0,
                                        mean=tuple(config.image_mean), std=tuple(config.image_std))
-            clips = lerobot_clips(args.dataset_name, frames_per_clip=config.num_frames, frame_step=args.frame_step,
+            clips = lerobot_clips(args.dataset_name, frames_per_clip=config.num_frames, frame_step=lerobot_step,
                                   transform=transform, rank=rank, world_size=world_size, seed=args.seed,
                                   epoch=epoch, camera_key=args.camera_key)
             return as_dataloader(clips, args.per_device_train_batch_size, args.num_workers)
@@ -210,6 +268,7 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
                                         seed=args.seed, image_config=image_config)
         else:
             clip_config = VideoClipConfig(frames_per_clip=config.num_frames, frame_step=args.frame_step,
+                                          fps=args.fps or None,
                                           crop_size=config.image_size, video_column=args.video_column,
                                           mean=tuple(config.image_mean), std=tuple(config.image_std),
                                           label_columns=labels)
@@ -219,6 +278,34 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
         return dataloader(stream, args.per_device_train_batch_size, args.num_workers, drop_last=True)
 
     return factory
+
+
+def check_video_fps(args: PretrainArguments) -> float | None:
+    """With `--fps`, read the first video of the training split and check that it can provide that rate (Meta's
+    step ceil(video fps) // fps >= 1); returns its frame rate (None when not checked: images, LeRobot data or no
+    fps). Later videos that cannot are skipped and counted like any bad sample.
+
+    Raises:
+        ValueError: the first video runs slower than `--fps` or has no frame rate.
+    """
+    if args.model_type != "vjepa2" or not args.fps or is_lerobot_dataset(args.dataset_name):
+        return None
+    from torchcodec.decoders import VideoDecoder
+
+    from hf_jepa.data._stream import SampleDecodeError, media_source
+    from hf_jepa.data.video import fps_frame_step
+
+    stream = load_video_dataset(args.dataset_name, args.split, shuffle_buffer=0,
+                                clip_config=VideoClipConfig(video_column=args.video_column))
+    row = next(iter(stream.stream), None)
+    if row is None:
+        return None
+    rate = VideoDecoder(media_source(row[stream.media_column]), seek_mode="approximate").metadata.average_fps
+    try:
+        fps_frame_step(rate, args.fps)
+    except SampleDecodeError as err:
+        raise ValueError(f"{err} (the first video of {args.dataset_name!r}, split {args.split!r})") from None
+    return rate
 
 
 def collapse_monitor(args: PretrainArguments) -> CollapseMonitor:
@@ -259,8 +346,8 @@ def read_probe_split(args: PretrainArguments, config: ImageJepaConfig | VideoJep
             image_column=args.image_column, eval_crop_fraction=IMAGE_EVAL_CROP_FRACTION, **common))
     else:
         stream = load_video_dataset(args.dataset_name, args.probe_split, shuffle_buffer=0, clip_config=VideoClipConfig(
-            frames_per_clip=config.num_frames, frame_step=args.frame_step, video_column=args.video_column,
-            eval_crop_fraction=VIDEO_EVAL_CROP_FRACTION, **common))
+            frames_per_clip=config.num_frames, frame_step=args.frame_step, fps=args.fps or None,
+            video_column=args.video_column, eval_crop_fraction=VIDEO_EVAL_CROP_FRACTION, **common))
     pixel_key = "pixel_values" if args.model_type == "ijepa" else "pixel_values_videos"
     chunks: list[Tensor] = []
     values: list[Any] = []
@@ -342,6 +429,25 @@ def online_probe(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
                        eval_batch_size=args.per_device_train_batch_size)
 
 
+@torch.no_grad()
+def meta_reinit(model: nn.Module, std: float = 0.02) -> None:
+    """Meta's I-JEPA `init_model` (src/helper.py) after construction: every Linear gets trunc-normal(std) weights
+    and zero biases, every LayerNorm unit weight and zero bias, in the encoder and the predictor. This undoes the
+    constructor's 1/sqrt(2 * layer) rescale of the blocks' output projections, so Meta's I-JEPA runs train
+    without it. The EMA target is then copied from the encoder again (as Meta's deepcopy after init_model)."""
+    for part in (model.encoder, model.predictor):
+        for module in part.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+    if model.target_encoder is not None:
+        model.target_encoder.load_state_dict(model.encoder.state_dict())
+
+
 def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> PretrainingSetup:
     """Model, data, masks, objective, AdamW (no decay on biases/norms), the schedules and the monitors of one run.
 
@@ -349,6 +455,7 @@ def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> Pret
     online probe's held-out set is read and checked here, before any training step.
     """
     config = build_model_config(args)
+    check_video_fps(args)
     monitors: list[Monitor] = [collapse_monitor(args)]
     if args.probe_label_column is not None:
         monitors.append(online_probe(args, config, accelerator))
@@ -359,29 +466,23 @@ def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> Pret
         model.gradient_checkpointing_enable()
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("%s (%s preset): %.2fM trainable parameters", model_cls.__name__, args.preset, n_params / 1e6)
-    optimizer = build_optimizer(model, lr=args.learning_rate, weight_decay=args.weight_decay)
-    warmup = min(args.warmup_steps, max(args.max_steps - 1, 0))
-    if args.model_type == "ijepa":
-        def lr_fn(step: int) -> float:
-            return warmup_cosine(step, warmup_steps=warmup, total_steps=args.max_steps, start_lr=args.start_lr,
-                                 peak_lr=args.learning_rate, final_lr=args.final_lr)
-    else:
-        decay = args.decay_steps if args.decay_steps is not None else max(args.max_steps // 10, 1)
-        decay = min(decay, args.max_steps - warmup)
-
-        def lr_fn(step: int) -> float:
-            return warmup_constant_decay(step, warmup_steps=warmup, total_steps=args.max_steps, decay_steps=decay,
-                                         start_lr=args.start_lr, peak_lr=args.learning_rate, final_lr=args.final_lr)
-    scheduler = build_lr_scheduler(optimizer, lr_fn, peak_lr=args.learning_rate)
-    ema = None
-    if args.objective == "meta":
-        def ema(step: int) -> float:
-            return ema_momentum(step, total_steps=args.max_steps, start=args.ema_start, end=args.ema_end)
+    if args.meta_init:
+        meta_reinit(model)
+    no_decay = tuple(n for n in DEFAULT_NO_WEIGHT_DECAY_NAMES if not (args.weight_decay_mask_tokens
+                                                                      and n == "mask_token"))
+    optimizer = build_optimizer(model, lr=args.learning_rate, weight_decay=args.weight_decay,
+                                no_weight_decay_names=no_decay)
+    if args.init_from_checkpoint is not None:
+        load_phase_checkpoint(args.init_from_checkpoint, model, optimizer)
+    schedules = build_schedules(args)
+    scheduler = HyperParamScheduler(optimizer, schedules)
+    ema = schedules.momentum if args.objective == "meta" else None
     return PretrainingSetup(
         model=model, optimizer=optimizer, lr_scheduler=scheduler,
         dataloader_factory=data_factory(args, config, rank=accelerator.process_index,
                                         world_size=accelerator.num_processes),
-        prepare_batch=mask_sampler(config, args.seed, accelerator.process_index),
+        prepare_batch=mask_sampler(config, args.seed, accelerator.process_index,
+                                   meta_compatible_masks=args.meta_compatible_masks),
         compute_loss=pretraining_loss(args.model_type, args.objective, sigreg_weight=args.sigreg_weight),
         ema_schedule=ema,
         monitors=monitors,

@@ -12,6 +12,7 @@ DataLoader with ``accelerator.prepare``.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ __all__ = [
     "collate_clips",
     "dataloader",
     "decode_clip",
+    "fps_frame_step",
     "load_video_dataset",
     "sample_clip_indices",
 ]
@@ -43,7 +45,8 @@ class VideoClipConfig(MediaConfig):
     Attributes:
         frames_per_clip: frames T in a clip.
         frame_step: take every ``frame_step``-th source frame (ignored when ``fps`` is set).
-        fps: if set, sample at this rate: step = round(source fps / fps), at least 1.
+        fps: if set, sample at this rate: step = ceil(source fps) // fps (Meta's V-JEPA 2 loader); a video slower
+            than ``fps`` is a bad sample.
         video_column: column holding the video (``Video`` feature, bytes or path).
     """
 
@@ -60,6 +63,22 @@ class VideoClipConfig(MediaConfig):
         if self.fps is not None:
             check_positive_float(fps=self.fps)
         super().__post_init__()
+
+
+def fps_frame_step(video_fps: float | None, fps: float) -> int:
+    """Frame step that samples a video of `video_fps` at `fps`, as Meta's V-JEPA 2 loader:
+    ``ceil(video_fps) // fps`` (30 fps at 4 fps -> every 7th frame, a 16-frame clip spans ~3.5 s).
+
+    Raises:
+        SampleDecodeError: the video has no frame rate, or runs slower than `fps` (it cannot provide it).
+    """
+    if not video_fps:
+        raise SampleDecodeError(f"fps={fps}: the video has no frame rate to sample it at")
+    step = int(math.ceil(video_fps) // fps)
+    if step < 1:
+        raise SampleDecodeError(f"fps={fps}: the video runs at {video_fps:g} fps and cannot provide {fps:g} fps; "
+                                "expected fps <= the video's rate (or pass --fps 0 and a --frame_step)")
+    return step
 
 
 def sample_clip_indices(
@@ -102,11 +121,7 @@ def decode_clip(
     decoder = VideoDecoder(media_source(source), seek_mode="approximate", dimension_order="NCHW")
     meta = decoder.metadata
     num_frames = meta.num_frames if meta.num_frames is not None else len(decoder)
-    step = config.frame_step
-    if config.fps is not None:
-        if not meta.average_fps:
-            raise SampleDecodeError("fps sampling requested but the video has no frame rate")
-        step = max(1, round(meta.average_fps / config.fps))
+    step = config.frame_step if config.fps is None else fps_frame_step(meta.average_fps, config.fps)
     indices = sample_clip_indices(num_frames, config.frames_per_clip, step, generator=generator)
     frames = decoder.get_frames_at(indices=indices).data  # (T, C, H, W) uint8
     if frames.shape[0] != config.frames_per_clip:

@@ -22,6 +22,7 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CHECKPOINT_PREFIX",
@@ -31,7 +32,9 @@ __all__ = [
     "complete_checkpoints",
     "fault_point",
     "find_latest_checkpoint",
+    "load_phase_checkpoint",
     "remove_partial_checkpoints",
+    "resolve_phase_checkpoint",
     "rotate_checkpoints",
     "write_manifest",
 ]
@@ -191,3 +194,79 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         partial.rename(path)
+
+
+#: Files of an `accelerator.save_state` folder (one model, one optimizer, no FSDP) that a next phase loads.
+MODEL_STATE_FILES = ("model.safetensors", "pytorch_model.bin")
+OPTIMIZER_STATE_FILE = "optimizer.bin"
+
+
+def resolve_phase_checkpoint(path: str | Path) -> Path:
+    """The checkpoint folder a second training phase starts from: `path` itself when it holds optimizer state, else
+    the newest complete `path/checkpoints/step_N` (a run's output_dir).
+
+    Raises:
+        FileNotFoundError: `path` is not a folder.
+        ValueError: neither `path` nor a checkpoint under it holds optimizer state (e.g. an `output_dir/final` or
+            `encoder` folder, which hold weights only), or the checkpoint is damaged.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"init_from_checkpoint={str(path)!r}: not a folder")
+    if not (folder / OPTIMIZER_STATE_FILE).exists():
+        latest = find_latest_checkpoint(folder / "checkpoints")
+        if latest is None:
+            raise ValueError(
+                f"init_from_checkpoint={str(path)!r}: no optimizer state ({OPTIMIZER_STATE_FILE}) in it nor a "
+                "checkpoints/step_N under it: expected a pretraining run's output_dir or one of its "
+                "checkpoints/step_N folders (final/ and encoder/ hold weights only; a cool-down continues the "
+                "optimizer state, as Meta's)")
+        folder = latest
+    if (problem := checkpoint_problem(folder)) is not None and (folder / MANIFEST_NAME).exists():
+        raise ValueError(f"init_from_checkpoint={str(folder)!r} is damaged: {problem}")
+    if not (folder / OPTIMIZER_STATE_FILE).exists():
+        raise ValueError(f"init_from_checkpoint={str(folder)!r}: no optimizer state ({OPTIMIZER_STATE_FILE}); "
+                         "expected an unsharded accelerate checkpoint (FSDP checkpoints are not supported here)")
+    return folder
+
+
+def load_phase_checkpoint(path: str | Path, model: Any, optimizer: Any) -> Path:
+    """Load a previous phase's model weights (EMA target included) and optimizer state (Adam moments and step
+    counts) into a freshly built, not yet prepared `model` / `optimizer`: Meta's cool-down (`anneal_ckpt`). The
+    loop state, lr scheduler and RNG are not loaded: the new phase starts at step 0 with its own schedules.
+    The groups' lr / weight decay are reset to the new optimizer's (the new schedules set them anyway).
+
+    Returns the checkpoint folder read (see `resolve_phase_checkpoint`).
+
+    Raises:
+        ValueError: no optimizer state (see `resolve_phase_checkpoint`), or weights / parameter groups that do not
+            fit the model (another architecture).
+    """
+    import torch
+
+    folder = resolve_phase_checkpoint(path)
+    weights = next((folder / name for name in MODEL_STATE_FILES if (folder / name).exists()), None)
+    if weights is None:
+        raise ValueError(f"init_from_checkpoint={str(folder)!r}: no model weights ({' or '.join(MODEL_STATE_FILES)})")
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    else:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"init_from_checkpoint={str(folder)!r}: its weights do not fit the model built from these "
+                         f"arguments: {str(err).splitlines()[0]}") from err
+    opt_state = torch.load(folder / OPTIMIZER_STATE_FILE, map_location="cpu", weights_only=False)
+    fresh = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(opt_state)
+    except ValueError as err:
+        raise ValueError(f"init_from_checkpoint={str(folder)!r}: its optimizer state does not fit this model's "
+                         f"parameter groups: {err}") from err
+    for group, settings in zip(optimizer.param_groups, fresh, strict=True):
+        group.update(settings)
+    logger.info("next phase: loaded weights and optimizer state of %s", folder)
+    return folder

@@ -157,6 +157,14 @@ def _current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
+def _current_weight_decay(optimizer: torch.optim.Optimizer) -> float | None:
+    """Weight decay of the first decaying param group (None when every group is exempt)."""
+    for group in optimizer.param_groups:
+        if not group.get("no_weight_decay", False) and group.get("weight_decay", 0.0) is not None:
+            return float(group.get("weight_decay", 0.0))
+    return None
+
+
 class _Window:
     """Running sums between two log steps (per process)."""
 
@@ -299,6 +307,7 @@ class _Run:
         self.window = _Window()
         self.last_metrics: dict[str, float] = {}
         self.last_grad_norm: float | None = None
+        self.update_weight_decay: float | None = None
         self.last_checkpoint: Path | None = None
         self.last_saved_step = -1
         self.epoch_skipped_local = 0  # this process, current epoch's iterable
@@ -378,6 +387,8 @@ class _Run:
             "samples_per_second": samples / elapsed,
             "skipped_samples": state.skipped_before_epoch + int(epoch_skipped),
         }
+        if self.update_weight_decay is not None:  # the weight decay of the update just done, as `lr`
+            metrics["weight_decay"] = self.update_weight_decay
         if self.last_grad_norm is not None:
             metrics["grad_norm"] = self.last_grad_norm
         for key, value, count in zip(keys, log_sums, log_counts, strict=True):
@@ -444,6 +455,7 @@ class _Run:
             batch = self.prepare_batch(batch, batch_index)
         batch = send_to_device(batch, self.accelerator.device, non_blocking=True)
         lr = _current_lr(self.optimizer)
+        self.update_weight_decay = _current_weight_decay(self.optimizer)
         momentum = self.ema_schedule(state.global_step) if self.ema_schedule is not None else None
         out = train_step(self.accelerator, self.model, batch, self.optimizer, self.lr_scheduler,
                          compute_loss=monitored_loss(self.compute_loss, self.monitors, raw_batch),

@@ -27,7 +27,7 @@ from hf_jepa.modeling.configuration_easy_vjepa2_ac import JepaWorldModelConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.subgoals import GRAPH_FILENAME, SubgoalConfig, dataset_latents, episode_nodes, save_graph
-from hf_jepa.training import build_lr_scheduler, build_optimizer, warmup_cosine, world_model_loss
+from hf_jepa.training import HyperParamScheduler, build_optimizer, build_schedules, world_model_loss
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 
@@ -182,11 +182,7 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
                              frames_per_window=args.frames_per_window, frame_skip=args.frame_skip, seed=args.seed)
 
     optimizer = build_optimizer(model, lr=args.learning_rate, weight_decay=args.weight_decay)
-    warmup = min(args.warmup_steps, max(args.max_steps - 1, 0))
-
-    def lr_fn(step: int) -> float:
-        return warmup_cosine(step, warmup_steps=warmup, total_steps=args.max_steps, start_lr=args.start_lr,
-                             peak_lr=args.learning_rate, final_lr=args.final_lr)
+    scheduler = HyperParamScheduler(optimizer, build_schedules(args))
 
     prepare_states = state_conditioning(args.state_mode)
 
@@ -196,7 +192,7 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
         return batch
 
     return WorldModelSetup(model=model, optimizer=optimizer,
-                           lr_scheduler=build_lr_scheduler(optimizer, lr_fn, peak_lr=args.learning_rate),
+                           lr_scheduler=scheduler,
                            dataloader_factory=factory, prepare_batch=prepare, compute_loss=world_model_loss,
                            latent_cache=cache)
 
