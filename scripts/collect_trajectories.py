@@ -5,6 +5,14 @@
     python scripts/collect_trajectories.py --env pusht --episodes 200 --steps_per_episode 100 \
         --output_dir outputs/pusht --seed 0
 
+Push-T at scale (expert pushes replayed with noise, mixed with exploration; states and actions only, in worker
+processes; ``hf_jepa.envs.pusht_data``), then frames rendered from the states where a pixel model needs them:
+
+    python scripts/collect_trajectories.py --env pusht --policy expert_mix --no_render --workers 2 \
+        --episodes 10000 --output_dir outputs/pusht_expert --seed 0
+    python scripts/collect_trajectories.py --env pusht --render_from outputs/pusht_expert --episodes 1000 \
+        --output_dir outputs/pusht_expert_64px --image_size 64 --workers 2
+
 The episode loop and layout: ``hf_jepa.envs.collect.collect_trajectories``.
 """
 
@@ -34,6 +42,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--door_edge_prob", type=float, default=0.5,
                    help="two_rooms: fraction of the wall pushes made beside the door, sliding away from it")
     p.add_argument("--task", default=None, help="task text stored with every episode")
+    p.add_argument("--policy", choices=("explore", "expert_mix"), default="explore",
+                   help="pusht: 'expert_mix' = scripted expert pushes replayed with noise, mixed with exploration")
+    p.add_argument("--no_render", action="store_true",
+                   help="pusht expert_mix: states and actions only (no video); render later with --render_from")
+    p.add_argument("--workers", type=int, default=1, help="pusht expert_mix / --render_from: processes")
+    p.add_argument("--explore_fraction", type=float, default=0.2, help="pusht expert_mix: share of exploration")
+    p.add_argument("--noise_levels", default="0.1,0.25,0.5",
+                   help="pusht expert_mix: comma-separated stds of the noise added to each replayed expert action")
+    p.add_argument("--render_from", default=None,
+                   help="pusht: render the frames of this state-only dataset (its first --episodes episodes)")
     p.add_argument("--overwrite", action="store_true")
     return p.parse_args(argv)
 
@@ -43,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     policy_kwargs = ({"door_prob": args.door_prob, "goal_prob": args.goal_prob, "wall_prob": args.wall_prob,
                       "door_edge_prob": args.door_edge_prob} if args.env == "two_rooms" else {})
+    if args.render_from or args.policy == "expert_mix":
+        return _pusht_at_scale(args)
     try:
         summary = collect_trajectories(args.env, args.output_dir, episodes=args.episodes,
                                        steps_per_episode=args.steps_per_episode, seed=args.seed,
@@ -57,6 +77,35 @@ def main(argv: list[str] | None = None) -> None:
     if summary.door_crossings:
         print(f"door crossings/episode {np.mean(summary.door_crossings):.2f}; "
               f"episodes visiting both rooms {summary.both_rooms / summary.episodes:.0%}")
+    for name, values in summary.episode_stats.items():
+        print(f"{name} per episode: mean {np.mean(values):.3g}, median {np.median(values):.3g}")
+
+
+def _pusht_at_scale(args: argparse.Namespace) -> None:
+    """--policy expert_mix (states only with --no_render) and --render_from: hf_jepa.envs.pusht_data."""
+    from hf_jepa.envs.pusht_data import collect_pusht_states, render_trajectories
+
+    if args.env != "pusht":
+        raise SystemExit(f"collect_trajectories: expert_mix / --render_from need --env pusht, not {args.env!r}")
+    try:
+        if args.render_from:
+            summary = render_trajectories(args.render_from, args.output_dir, image_size=args.image_size,
+                                          workers=args.workers, episodes=range(args.episodes),
+                                          episodes_per_file=args.episodes_per_file, overwrite=args.overwrite)
+        else:
+            if not args.no_render:
+                raise ValueError("--policy expert_mix collects without rendering: pass --no_render, then render the "
+                                 "frames with --render_from")
+            levels = [float(v) for v in args.noise_levels.split(",") if v.strip()]
+            summary = collect_pusht_states(args.output_dir, episodes=args.episodes,
+                                           steps_per_episode=args.steps_per_episode, seed=args.seed,
+                                           workers=args.workers, explore_fraction=args.explore_fraction,
+                                           noise_levels=levels, fps=args.fps, overwrite=args.overwrite)
+    except ValueError as err:
+        raise SystemExit(f"collect_trajectories: {err}") from err
+    rate = 60 * summary.episodes / summary.seconds
+    print(f"wrote {summary.root}: {summary.episodes} episodes, {summary.frames} frames in {summary.seconds:.1f}s "
+          f"({rate:.0f} episodes/min, {args.workers} workers)")
     for name, values in summary.episode_stats.items():
         print(f"{name} per episode: mean {np.mean(values):.3g}, median {np.median(values):.3g}")
 

@@ -425,3 +425,28 @@ class PushTGoalEnv(gym.Env):
             "block_path": float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()),
             "block_rotation": float(np.degrees(turns.sum())),
         }
+
+
+T_CORNERS_PX = np.array([[-60.0, 0.0], [60.0, 0.0], [60.0, 30.0], [-60.0, 30.0],
+                         [-15.0, 30.0], [15.0, 30.0], [15.0, 120.0], [-15.0, 120.0]])
+"""gym-pusht's T in the block's frame, px: the bar's 4 corners then the stem's (``PushTGoalEnv.corners``' order)."""
+KEYPOINT_WIDTH = 24
+"""Width of :func:`keypoint_latents`: agent (2) + the T's 8 corners (16), zero-padded to 24."""
+
+
+def keypoint_latents(states: np.ndarray) -> np.ndarray:
+    """Push-T states ``(..., 5)`` -> ``(..., 24)`` float32 latents of perfect perception: the agent's position and
+    the T's 8 corners (arena units), centred on the table and scaled by 4 (``(x - 0.5) * 4``), zero-padded to 24.
+
+    Unlike the raw state, the corners carry the block's angle without its wrap-around at +-pi, and distances between
+    latents follow the pose error (the env's ``distance`` is the mean corner distance)."""
+    s = np.asarray(states, dtype=np.float64)
+    if s.shape[-1] != 5:
+        raise ValueError(f"keypoint_latents states shape {s.shape} is invalid: expected (..., 5) Push-T states")
+    c, si = np.cos(s[..., 4:5]), np.sin(s[..., 4:5])  # (..., 1)
+    x = T_CORNERS_PX[:, 0] * c - T_CORNERS_PX[:, 1] * si + s[..., 2:3] * ARENA_PX  # (..., 8) px
+    y = T_CORNERS_PX[:, 0] * si + T_CORNERS_PX[:, 1] * c + s[..., 3:4] * ARENA_PX
+    corners = np.stack([x, y], axis=-1).reshape(*s.shape[:-1], 16) / ARENA_PX  # (..., 8, 2) -> (..., 16)
+    out = np.zeros((*s.shape[:-1], KEYPOINT_WIDTH), dtype=np.float32)
+    out[..., :18] = (np.concatenate([s[..., :2], corners], axis=-1) - 0.5) * 4.0
+    return out

@@ -153,6 +153,7 @@ def evaluate_planning(
     tasks: list[GoalTask] | None = None,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
+    state_encoder: Any = None,
 ) -> PlanningEvaluation:
     """Run `episodes` MPC episodes (env reset seeds seed, seed+1, ...) and measure them.
 
@@ -177,6 +178,7 @@ def evaluate_planning(
         subgoals: plan toward waypoints along a graph of dataset frames (see `WorldModelPlanner`; None: the goal).
         env_kwargs: passed to `make_goal_env` (e.g. {"other_room_goal_prob": 0.5}).
         tasks: start and goal states per episode (see above); their width must be the env's state width.
+        state_encoder: perfect perception, ``state -> (1, 1, D)`` latents (see `WorldModelPlanner`).
 
     Raises:
         ValueError: the env's state or action width differs from the model's (`check_model_fits_env`), or the
@@ -203,7 +205,8 @@ def evaluate_planning(
     config = config or planner_config(model)
     k = int(model.config.frame_skip)
     planner = WorldModelPlanner(model, config, energy=energy, reduction=reduction, context_frames=context_frames,
-                                adapt_steps=adapt_steps, adapt_lr=adapt_lr, subgoals=subgoals, device=device)
+                                adapt_steps=adapt_steps, adapt_lr=adapt_lr, subgoals=subgoals, device=device,
+                                state_encoder=state_encoder)
     out = PlanningEvaluation(results={})
     rooms, per_episode = out.other_room, []
     plan_seconds, env_steps, replans = 0.0, 0, 0
@@ -236,6 +239,7 @@ def evaluate_planning(
         "env": env, "seed": seed, "max_steps": max_steps, "frame_skip": k, "replan_every": replan_every,
         "context_frames": context_frames, "adapt_steps": adapt_steps, "adapt_lr": adapt_lr,
         "energy": energy, "reduction": reduction, "device": str(device),
+        "latents": "state" if state_encoder is not None else "encoder",
         "planner": {"kind": type(config).__name__, **dataclasses.asdict(config)},
         "subgoals": dataclasses.asdict(subgoals.config) if subgoals is not None else None,
         "final": _final_means(out.episodes),

@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 import torch
 
+from hf_jepa.data.state_latents import load_state_latents
 from hf_jepa.envs import check_env_name, make_goal_env
+from hf_jepa.envs.pusht_data import INFO_KEY, check_action_space
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.dataset_goals import GOAL_OFFSET, default_budget, sample_dataset_goals
@@ -124,6 +126,15 @@ def run_planning(args: PlanningArguments) -> dict[str, Any]:
     env_kwargs: dict[str, Any] = {} if args.other_room_prob is None else {"other_room_goal_prob": args.other_room_prob}
     if args.success is not None:
         env_kwargs["success_criterion"] = args.success
+    state_encoder = None
+    loaded = load_state_latents(args.model) if Path(args.model).is_dir() else None
+    if loaded is not None:  # a --latents state world model: perfect perception, one action unit for all
+        latents, record = loaded
+        state_encoder = latents.tensor
+        env_scale = getattr(getattr(make_goal_env(args.env).unwrapped, "config", None), "action_scale", None)
+        if record.get("action") and env_scale is not None:
+            check_action_space({INFO_KEY: {"action": record["action"]}}, unit_px=float(env_scale),
+                               where=f"world model {args.model!r} planned in env {args.env!r}")
     tasks, max_steps = None, args.max_steps or 100
     if args.dataset:
         checker = make_goal_env(args.env, **env_kwargs).unwrapped  # skips tasks the env cannot reset to
@@ -136,7 +147,7 @@ def run_planning(args: PlanningArguments) -> dict[str, Any]:
                                    energy=args.energy, reduction=args.reduction, max_steps=max_steps,
                                    replan_every=args.replan_every, context_frames=args.context_frames,
                                    adapt_steps=args.adapt_steps, adapt_lr=args.adapt_lr, subgoals=subgoals,
-                                   env_kwargs=env_kwargs, tasks=tasks, device=device)
+                                   env_kwargs=env_kwargs, tasks=tasks, device=device, state_encoder=state_encoder)
     json_path = Path(args.json) if args.json else Path(args.output_dir or ".") / "planning.json"
     info = {"model": args.model} if tasks is None else {"model": args.model, "dataset": args.dataset}
     return write_evaluation(evaluation, json_path, args.output_dir, **info)

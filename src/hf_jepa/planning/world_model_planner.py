@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,6 +94,9 @@ class WorldModelPlanner:
             encoder): each plan aims at the frame a few steps along the data's shortest path to the goal instead of
             the goal itself (None: the goal).
         device: where the model runs.
+        state_encoder: perfect perception (a ``--latents state`` world model,
+            `hf_jepa.data.state_latents`): ``state (S,) -> (1, 1, D)`` latents used instead of encoding the
+            images; `plan_fn` then plans toward ``info["goal_state"]``'s latents (None: encode the images).
     """
 
     model: JepaWorldModel
@@ -107,6 +110,7 @@ class WorldModelPlanner:
     adapt_lr: float = ADAPT_LR
     subgoals: LatentSubgoalGraph | None = None
     device: str | torch.device = "cpu"
+    state_encoder: Callable[[Any], Tensor] | None = None
     _adaptation: OnlineAdaptation | None = field(default=None, init=False, repr=False)
     _previous: Tensor | None = field(default=None, init=False, repr=False)
     # observed (latents (1, N, D), state (S,), planned action executed into this frame or None), oldest first
@@ -178,7 +182,8 @@ class WorldModelPlanner:
         if state_t.numel() != self.model.config.state_dim:
             raise ValueError(f"state has {state_t.numel()} values but the world model takes "
                              f"state_dim={self.model.config.state_dim} (its training data's observation.state width)")
-        latents = self.encode(observation)  # (1, N, D)
+        latents = (self.state_encoder(state_t.cpu().numpy()).to(self.device) if self.state_encoder is not None
+                   else self.encode(observation))  # (1, N, D)
         # (A,) the planned action MPC executed since the last plan (None at the episode start)
         executed = self._previous[0].to(self.device) if self._previous is not None else None
         if self._adaptation is not None:  # learn from the transition it made
@@ -228,10 +233,13 @@ class WorldModelPlanner:
         cache: dict[str, Tensor] = {}
 
         def fn(observation: Any, goal: Any, info: Mapping[str, Any]) -> PlanResult:
+            if self.state_encoder is not None:  # perfect perception: the goal state's latents
+                goal = np.asarray(info["goal_state"], dtype=np.float32)
             key = hashlib.sha1(np.ascontiguousarray(goal).tobytes()).hexdigest()
             if key not in cache:  # the goal image is fixed for an episode: encode it once
                 cache.clear()
-                cache[key] = self.encode(goal)
+                cache[key] = (self.state_encoder(goal).to(self.device) if self.state_encoder is not None
+                              else self.encode(goal))
             result = self.plan(observation, goal, info["state"], generator=generator, goal_latents=cache[key])
             if action_repeat == 1:
                 return result

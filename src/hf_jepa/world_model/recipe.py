@@ -47,6 +47,10 @@ class WorldModelArguments(RunArguments):
     frames_per_window: int = 4
     frame_skip: int = field(default=5, metadata={"help": "environment steps per predictor step"})
     auto_steps: int = field(default=2, metadata={"help": "rollout steps in the loss (Meta: 2)"})
+    latents: Literal["encoder", "state"] = field(default="encoder", metadata={
+        "help": "'encoder': each frame's latents from the frozen --encoder (pixels); 'state': perfect perception, "
+                "one token per frame computed from its observation.state (Push-T: the agent and the T's 8 corners; "
+                "hf_jepa.data.state_latents), no video read and --encoder unused"})
     state_mode: Literal["true", "hold", "zero"] = field(default="true", metadata={
         "help": "states fed to the predictor: 'true' (Meta), 'hold' (the window's first state, as a rollout "
                 "without a state model sees it) or 'zero' (no proprioception)"})
@@ -69,6 +73,8 @@ class WorldModelArguments(RunArguments):
         if self.auto_steps > self.frames_per_window - 1:
             raise ValueError(f"auto_steps={self.auto_steps}: expected <= frames_per_window - 1 = "
                              f"{self.frames_per_window - 1}")
+        if self.latents not in ("encoder", "state"):
+            raise ValueError(f"latents={self.latents!r}: expected 'encoder' or 'state'")
         if self.state_mode not in ("true", "hold", "zero"):
             raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
         parse_config_overrides(self.config_overrides)
@@ -86,6 +92,8 @@ class WorldModelSetup:
     prepare_batch: Callable[[dict[str, Any], int], dict[str, Any]]
     compute_loss: ComputeLoss
     latent_cache: LatentEpisodeCache | None = None  # this rank's episodes, encoded once (reused for the subgoals)
+    state_latents: Any = None  # --latents state: the StateLatents map (saved beside the model)
+    data_info: dict[str, Any] | None = None  # --latents state: the dataset's meta/info.json
 
 
 def load_encoder(name_or_path: str) -> VideoJepaModel:
@@ -98,7 +106,7 @@ def load_encoder(name_or_path: str) -> VideoJepaModel:
 
 
 def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action_dim: int,
-                      state_dim: int) -> JepaWorldModel:
+                      state_dim: int, **defaults: Any) -> JepaWorldModel:
     """A `JepaWorldModel` with the given encoder's weights and a fresh predictor.
 
     Raises:
@@ -111,6 +119,8 @@ def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action
             raise ValueError(f"--config_overrides {name}={value!r} differs from the dataset {args.dataset_name!r}, "
                              f"whose {column} has width {width}")
     overrides.setdefault("state_update", "add" if args.state_mode == "true" and action_dim == state_dim else "hold")
+    for name, value in defaults.items():  # recipe defaults (e.g. --latents state's), below --config_overrides
+        overrides.setdefault(name, value)
     config = JepaWorldModelConfig.from_preset(
         args.preset, encoder_config=encoder.config, action_dim=action_dim, state_dim=state_dim,
         frame_skip=args.frame_skip, max_steps=max(args.frames_per_window, 8), **overrides)
@@ -159,20 +169,35 @@ def state_conditioning(mode: str) -> Callable[[dict[str, Any], int], dict[str, A
 
 
 def build_world_model_training(args: WorldModelArguments, accelerator: Accelerator) -> WorldModelSetup:
-    """Encoder, world model, latent cache of this rank's episodes, objective, optimizer and schedule."""
-    encoder = load_encoder(args.encoder)
+    """Encoder, world model, latent cache of this rank's episodes, objective, optimizer and schedule.
+
+    With ``--latents state`` the latents come from the states (``state_latents.state_latent_cache``; every process
+    holds all episodes) and the model's encoder is a placeholder of their width (never run); the predictor
+    outputs each token's change (``predict_residual``) and latents are not layer-normed, unless
+    ``--config_overrides`` says otherwise."""
     action_dim, state_dim = _dims(args.dataset_name)
-    set_seed(args.seed)  # the predictor's initialization depends on --seed alone
-    model = build_world_model(args, encoder, action_dim, state_dim)
-    encode_device = accelerator.device
-    model.encoder.to(encode_device)
+    state_map, info = None, None
+    if args.latents == "state":
+        from hf_jepa.data.state_latents import placeholder_encoder_config, state_latent_cache
 
-    def encode(frames: torch.Tensor) -> torch.Tensor:
-        return model.encode(frames.to(encode_device)).cpu()
+        cache, state_map, info = state_latent_cache(args.dataset_name)
+        set_seed(args.seed)
+        encoder = VideoJepaModel(placeholder_encoder_config(state_map.width)).eval().requires_grad_(False)
+        model = build_world_model(args, encoder, action_dim, state_dim, normalize_latents=False,
+                                  predict_residual=True)
+    else:
+        encoder = load_encoder(args.encoder)
+        set_seed(args.seed)  # the predictor's initialization depends on --seed alone
+        model = build_world_model(args, encoder, action_dim, state_dim)
+        encode_device = accelerator.device
+        model.encoder.to(encode_device)
 
-    cache = LatentEpisodeCache.build(args.dataset_name, encode, frame_transform(model),
-                                     rank=accelerator.process_index, world_size=accelerator.num_processes,
-                                     camera_key=args.camera_key, show_progress=accelerator.is_main_process)
+        def encode(frames: torch.Tensor) -> torch.Tensor:
+            return model.encode(frames.to(encode_device)).cpu()
+
+        cache = LatentEpisodeCache.build(args.dataset_name, encode, frame_transform(model),
+                                         rank=accelerator.process_index, world_size=accelerator.num_processes,
+                                         camera_key=args.camera_key, show_progress=accelerator.is_main_process)
     check_cache_widths(cache, model, args.dataset_name)
     logger.info("cached latents of %d episodes (%d windows)", len(cache.latents),
                 len(cache.windows(args.frames_per_window, args.frame_skip)))
@@ -194,7 +219,7 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     return WorldModelSetup(model=model, optimizer=optimizer,
                            lr_scheduler=scheduler,
                            dataloader_factory=factory, prepare_batch=prepare, compute_loss=world_model_loss,
-                           latent_cache=cache)
+                           latent_cache=cache, state_latents=state_map, data_info=info)
 
 
 def save_subgoal_graph(args: WorldModelArguments, setup: WorldModelSetup, model: JepaWorldModel, folder: Path,

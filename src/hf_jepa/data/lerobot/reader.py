@@ -119,7 +119,16 @@ class LeRobotTrajectoryDataset(IterableDataset):
         action_reduce: see above.
         to_float: frames as float32 in [0, 1] instead of uint8.
         state_key, action_key: column names (``state_key=None`` for datasets without a state).
+        absolute_action_unit: the actions are absolute targets in the state's first two coordinates' units (the
+            Hub's ``lerobot/pusht``: PD targets in [0, 512] px, the state the agent's position in px); each becomes
+            the relative action ``(target - agent) / absolute_action_unit`` before the skip reduction (Push-T's
+            env actions: ``absolute_action_unit = action_scale = 100`` px). Refused for data whose meta/info.json
+            declares relative actions (``info["hf_jepa"]["action"]``). None: actions as stored.
         revision, cache_dir: for Hub resolution.
+
+    ``state_resettable`` (attribute): whether meta/info.json says the states reset the env they came from (data
+    written by ``hf_jepa.envs``); False for other data, e.g. the Hub's agent-only Push-T states, which can train a
+    world model but cannot start an evaluation episode.
     """
 
     def __init__(
@@ -141,6 +150,7 @@ class LeRobotTrajectoryDataset(IterableDataset):
         to_float: bool = False,
         state_key: str | None = STATE_KEY,
         action_key: str = ACTION_KEY,
+        absolute_action_unit: float | None = None,
         revision: str | None = None,
         cache_dir: str | Path | None = None,
     ):
@@ -173,6 +183,19 @@ class LeRobotTrajectoryDataset(IterableDataset):
                 f"{repo_id_or_path}: codebase_version={version!r} is unsupported: expected a LeRobot v3.x dataset"
             )
         self.fps = float(self.info["fps"])
+        record = self.info.get("hf_jepa", {})
+        self.state_resettable = bool(record.get("state", {}).get("resettable", False))
+        if absolute_action_unit is not None:
+            declared = record.get("action", {}).get("kind")
+            if declared is not None and declared != "absolute":
+                raise ValueError(f"absolute_action_unit={absolute_action_unit!r}: {repo_id_or_path}'s meta/info.json "
+                                 f"declares {declared} actions; converting them as absolute targets would mix "
+                                 "absolute and relative actions")
+            if not (isinstance(absolute_action_unit, (int, float)) and absolute_action_unit > 0):
+                raise ValueError(f"absolute_action_unit={absolute_action_unit!r}: expected a positive float")
+            if state_key is None:
+                raise ValueError("absolute_action_unit needs state_key: relative actions are target - state")
+        self.absolute_action_unit = absolute_action_unit
         features = self.info["features"]
         video_keys = [k for k, f in features.items() if f.get("dtype") == "video"]
         if camera_key is None:
@@ -290,7 +313,11 @@ class LeRobotTrajectoryDataset(IterableDataset):
                 f"frame_index in data file {rel} is not 0 .. {length - 1} (length={length} in meta/episodes)"
             )
         states = d["state"][rows] if d["state"] is not None else np.zeros((len(rows), 0), np.float32)
-        return d["frame_index"][rows], states, d["action"][rows]
+        actions = d["action"][rows]
+        if self.absolute_action_unit is not None:  # absolute targets -> (target - agent) / unit, (L, A)
+            a = actions.shape[1]
+            actions = (actions - states[:, :a]) / np.float32(self.absolute_action_unit)
+        return d["frame_index"][rows], states, actions
 
     def _decode(self, ep: int, frame_rows: np.ndarray, cache: dict[str, Any]) -> torch.Tensor:
         """Frames ``uint8 (N, C, H, W)`` at episode rows ``frame_rows``."""

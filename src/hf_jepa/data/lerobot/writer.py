@@ -152,7 +152,8 @@ class LeRobotWriter:
         """Buffer one episode; files are written every ``episodes_per_file`` episodes.
 
         Args:
-            frames: ``{camera_key: uint8 (T, H, W, 3)}``, e.g. ``{"observation.image": ...}``.
+            frames: ``{camera_key: uint8 (T, H, W, 3)}``, e.g. ``{"observation.image": ...}``; ``{}`` for a
+                state-only dataset (no video; frames can be rendered from the states in a second pass).
             states: ``(T, S)`` -> ``observation.state``.
             actions: ``(T, A)``, ``actions[t]`` taken at frame t (moves frame t to t + 1); ``(T - 1, A)`` is
                 accepted and padded with one zero action at the end.
@@ -163,9 +164,10 @@ class LeRobotWriter:
         """
         if self._finalized:
             raise RuntimeError("LeRobotWriter.add_episode after finalize()")
-        if not frames:
-            raise ValueError("add_episode frames is empty: expected at least one camera {key: uint8 (T, H, W, 3)}")
-        frames = {k: np.asarray(v) for k, v in frames.items()}
+        frames = {k: np.asarray(v) for k, v in frames.items()}  # {}: a state-only dataset (no video)
+        if self.episodes and bool(frames) != bool(self.camera_shapes):
+            raise ValueError(f"add_episode frames keys {sorted(frames)} differ from the first episode's "
+                             f"{sorted(self.camera_shapes or {})}: every episode has the same cameras (or none)")
         states = np.asarray(states, dtype=np.float32)
         actions = np.asarray(actions, dtype=np.float32)
         t = states.shape[0] if states.ndim == 2 else -1
