@@ -16,6 +16,7 @@ import logging
 import sys
 
 import hf_jepa  # noqa: F401  (registers the Auto classes)
+from hf_jepa.metrics import OutputsIncomplete
 from hf_jepa.planning.run import PlanningArguments, run_planning
 from hf_jepa.training.runner import parse_flags
 
@@ -26,7 +27,10 @@ def main(argv: list[str] | None = None) -> dict:
         args = parse_flags(PlanningArguments, sys.argv[1:] if argv is None else argv)
     except ValueError as err:
         raise SystemExit(f"evaluate_planning: {err}") from err
-    r = run_planning(args)
+    try:
+        r = run_planning(args)
+    except OutputsIncomplete as err:  # the evaluation's JSON is saved; name what failed after it
+        raise SystemExit(f"evaluate_planning: {err}") from err
     rooms = (f"; other room {r['success_rate_other_room']}, same room {r['success_rate_same_room']}"
              if "success_rate_other_room" in r else "")
     coverage = f"; mean final coverage {r['final']['coverage']:.2f}" if "coverage" in r["final"] else ""

@@ -5,9 +5,12 @@
 
 --model: a folder / Hub id (pretraining, encoder or classifier folder), `random:<preset>` (random init of that
 preset, the baseline every SSL result is read against) or `pixels` (probe on raw downsampled pixels).
-Writes to --output_dir: the JSON results (top1, top5, counts, settings), result-*.json (evaluate.save),
-confusion_matrix.png, probe_training/ (metrics.jsonl), and (not for `pixels`) classifier/: a `save_pretrained`
-folder with processor config and a model card; it loads with AutoModelFor{Video,Image}Classification and pipeline().
+--baselines random pixels: the same probe on a random init of --model's architecture and on raw pixels, same splits.
+Writes to --output_dir, the JSON results first (top1, top5, chance, counts, settings, baselines' top-1), then
+(not for `pixels`) classifier/: a `save_pretrained` folder with processor config, the results JSON and a model card;
+it loads with AutoModelFor{Video,Image}Classification and pipeline(); confusion_matrix.png, result-<time>.json
+(evaluate.save), probe_training/ (metrics.jsonl), baselines/<name>/. An output failing after the JSON is named
+(exit status 1); the JSON stays.
 The job itself: hf_jepa.probing.run.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from hf_jepa.metrics import OutputsIncomplete
 from hf_jepa.probing.run import ProbeArguments, run_probe
 from hf_jepa.training.runner import parse_flags
 
@@ -27,7 +31,10 @@ def parse_args(argv: list[str] | None = None) -> ProbeArguments:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return run_probe(args)
+    try:
+        return run_probe(args)
+    except OutputsIncomplete as err:  # the results JSON is saved; name what failed after it
+        raise SystemExit(f"probe: {err}") from err
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_jepa.metrics import METRICS, load_metric, save_results
+from hf_jepa.metrics import METRICS, OutputsIncomplete, load_metric, save_results, write_after_results
 
 
 def test_probe_accuracy_matches_a_direct_topk() -> None:
@@ -60,3 +60,35 @@ def test_save_results_writes_evaluate_result_file(tmp_path) -> None:
     assert path.name.startswith("result-") and path.parent == tmp_path / "out"
     assert saved["top1"] == 0.5 and saved["model"] == "random:tiny" and "confusion" not in saved
     assert "_python_version" in saved and "_timestamp" in saved  # evaluate's run metadata
+
+
+@pytest.mark.parametrize("folder", ["runs/v1.2", "exp.lr3e-4", "tmp.pkEJjbmvRF/out", "my runs/v 1.2"])
+def test_save_results_into_folders_with_dots_and_spaces(tmp_path, folder) -> None:
+    """evaluate.save takes a path with a suffix for a file name: save_results always gives it one."""
+    first = save_results(tmp_path / folder, {"top1": 0.25})
+    second = save_results(tmp_path / folder, {"top1": 0.5})  # same second: a new name, nothing overwritten
+    named = save_results(tmp_path / folder, {"top1": 0.75}, filename="eval.json")
+    assert (tmp_path / folder).is_dir() and first.parent == second.parent == named.parent == tmp_path / folder
+    assert len({first, second, named}) == 3 and named.name == "eval.json"
+    assert [json.loads(p.read_text())["top1"] for p in (first, second, named)] == [0.25, 0.5, 0.75]
+    with pytest.raises(ValueError, match="filename='a/b.json': expected a file name ending in .json"):
+        save_results(tmp_path / folder, {"top1": 1.0}, filename="a/b.json")
+
+
+def test_outputs_after_the_results_run_on_and_name_what_failed(tmp_path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text('{"top1": 0.9}')
+    ran = []
+
+    def broken() -> None:
+        raise IsADirectoryError("[Errno 21] Is a directory: 'runs/v1.2'")
+
+    steps = [("plot", lambda: ran.append("plot")), ("evaluate's results file", broken),
+             ("classifier folder", lambda: ran.append("classifier") or "saved")]
+    with pytest.raises(OutputsIncomplete) as err:
+        write_after_results(results, steps)
+    assert ran == ["plot", "classifier"]  # the outputs after the failed one still ran
+    assert str(results) in str(err.value) and "evaluate's results file (IsADirectoryError" in str(err.value)
+    assert err.value.failed == {"evaluate's results file": "IsADirectoryError: [Errno 21] Is a directory: 'runs/v1.2'"}
+    assert json.loads(results.read_text()) == {"top1": 0.9}
+    assert write_after_results(results, steps[2:]) == {"classifier folder": "saved"}

@@ -291,16 +291,19 @@ def test_probe_script_end_to_end(tmp_path, builtin_dirs) -> None:
     main = _probe_main()
     common = ["--epochs", "2", "--batch_size", "4", "--feature_batch_size", "4", "--cache_features",
               str(tmp_path / "cache")]
+    video_dir = tmp_path / "runs v1.2" / "video"  # a folder name with a dot and a space (evaluate.save's trap)
     video = main(["--model", "random:tiny", "--dataset_name", str(builtin_dirs["moving_digits"]), "--label_column",
-                  "direction", "--probe", "attentive", "--output_dir", str(tmp_path / "video"), *common])
+                  "direction", "--probe", "attentive", "--output_dir", str(video_dir), *common])
     assert video["counts"] == {"train": 8, "test": 4} and video["num_labels"] == 8
     assert 0 <= video["top1"] <= video["top5"] <= 1
-    results = json.loads((tmp_path / "video/results.json").read_text())
+    results = json.loads((video_dir / "results.json").read_text())
     assert results["top1"] == video["top1"] and results["settings"]["probe"] == "attentive"
-    saved = json.loads(next((tmp_path / "video").glob("result-*.json")).read_text())  # evaluate.save
+    assert results["chance"]["uniform"] == 1 / 8 and 1 / 8 <= results["chance"]["majority"] <= 1
+    assert json.loads((video_dir / "classifier/results.json").read_text()) == results  # the copy the Space reads
+    saved = json.loads(next(video_dir.glob("result-*.json")).read_text())  # evaluate.save
     assert (saved["top1"], saved["top5"], saved["model"]) == (video["top1"], video["top5"], "random:tiny")
-    assert (tmp_path / "video/confusion_matrix.png").stat().st_size > 1000
-    folder = tmp_path / "video/classifier"
+    assert (video_dir / "confusion_matrix.png").stat().st_size > 1000
+    folder = video_dir / "classifier"
     card = (folder / "README.md").read_text()
     assert "model-index" in card and "top1_accuracy" in card
     classifier = AutoModelForVideoClassification.from_pretrained(folder).eval()
@@ -322,6 +325,37 @@ def test_probe_script_end_to_end(tmp_path, builtin_dirs) -> None:
     with pytest.raises(LabelColumnError, match="label column 'label' is not in"):
         main(["--model", "pixels", "--dataset_name", str(builtin_dirs["moving_digits"]), "--output_dir",
               str(tmp_path / "bad"), *common])
+
+
+def test_probe_baselines_and_an_output_failing_after_the_results(tmp_path, builtin_dirs, monkeypatch) -> None:
+    """--baselines: a random init of the model's own architecture and raw pixels on the same split, their top-1 in
+    the results JSON; an output that fails after the JSON is named and the rest is still written."""
+    import hf_jepa.probing.run as probe_run
+
+    main = _probe_main()
+    common = ["--dataset_name", str(builtin_dirs["moving_digits"]), "--label_column", "direction", "--epochs", "2",
+              "--batch_size", "4", "--feature_batch_size", "4"]
+    encoder = tmp_path / "encoder"
+    config = hf_jepa.VideoJepaConfig.from_preset("tiny", patch_size=16, num_hidden_layers=2)
+    hf_jepa.VideoJepaModel(config).save_pretrained(encoder)
+    out = tmp_path / "exp.lr3e-4"
+    r = main(["--model", str(encoder), "--output_dir", str(out), "--baselines", "random", "pixels", *common])
+    assert set(r["baselines"]) == {"random", "pixels"}
+    assert r["baselines"]["random"]["feature_shape"] == r["feature_shape"] == [4 * 16, 192]  # its architecture
+    assert r["baselines"]["pixels"]["feature_shape"] == [1, 8 * 3 * 8 * 8]
+    for name, b in r["baselines"].items():
+        again = json.loads((out / "baselines" / name / "results.json").read_text())
+        assert b["top1"] == again["top1"] and again["counts"] == r["counts"] == {"train": 8, "test": 4}
+    assert json.loads((out / "classifier/results.json").read_text())["baselines"] == r["baselines"]
+
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(probe_run, "plot_confusion_matrix", broken)
+    with pytest.raises(SystemExit, match=r"results are saved in .*results.json.*confusion matrix \(OSError: No space"):
+        main(["--model", str(encoder), "--output_dir", str(tmp_path / "broken"), *common])
+    assert json.loads((tmp_path / "broken/results.json").read_text())["counts"] == {"train": 8, "test": 4}
+    assert (tmp_path / "broken/classifier/config.json").is_file() and list((tmp_path / "broken").glob("result-*"))
 
 
 def test_probe_script_training_defaults_depend_on_probe() -> None:

@@ -161,7 +161,7 @@ def test_planner_history_context(pipeline: dict[str, Path], monkeypatch: pytest.
 
 
 def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "eval"
+    out = tmp_path / "my runs" / "tmp.pkEJjbmvRF"  # what `mktemp -d` names: a dot (evaluate.save's trap), a space
     results = _script("evaluate_planning").main([
         "--model", str(pipeline["wm"] / "final"), "--episodes", "2", "--max_steps", "10", "--num_samples", "8",
         "--topk", "2", "--iterations", "2", "--horizon", "2", "--other_room_prob", "0.5",

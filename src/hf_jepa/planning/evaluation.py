@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hf_jepa.envs import BUILTIN_ENVS, make_goal_env
-from hf_jepa.metrics import load_metric, save_results
+from hf_jepa.metrics import load_metric, result_file_name, save_results, write_after_results
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.adaptation import ADAPT_LR, ADAPT_STEPS
 from hf_jepa.planning.configs import CEMConfig, MPPIConfig, planner_defaults
@@ -294,21 +294,39 @@ def plot_energy(episode: Episode, path: str | Path, *, title: str | None = None)
 
 def write_evaluation(evaluation: PlanningEvaluation, json_path: str | Path, out_dir: str | Path | None = None,
                      **info: Any) -> dict[str, Any]:
-    """Write an evaluation's outputs: the JSON (``evaluation.results``, ``info``, the per-episode records and the
-    paths below), ``result-*.json`` (``evaluate.save`` of the scalar results), ``planning_episode.gif`` (the episode
-    ``pick_episode`` chooses, beside its goal) and ``planning_energy.png`` in ``out_dir`` (default: beside the
-    JSON). Returns the JSON's content."""
+    """Write an evaluation's outputs: first the JSON (``evaluation.results``, ``info`` and the per-episode records),
+    then, in ``out_dir`` (default: beside the JSON), ``planning_episode.gif`` (the episode ``pick_episode`` chooses,
+    beside its goal) and ``planning_energy.png`` (their paths added to the JSON) and evaluate's
+    ``result-<time>.json`` (``evaluate.save`` of the scalar results). Returns the JSON's content.
+
+    Raises:
+        OutputsIncomplete: an output after the JSON failed (named, with the JSON's path); the others are written.
+    """
     json_path = Path(json_path)
     out = Path(out_dir) if out_dir is not None else json_path.parent
     shown = pick_episode(evaluation)
     episode = evaluation.episodes[shown]
-    gif = save_episode_gif(episode, evaluation.goals[shown], out / "planning_episode.gif")
-    plot = plot_energy(episode, out / "planning_energy.png",
-                       title=f"episode {shown}: {'success' if episode.success else 'failure'}")
-    results = {**evaluation.results, **info, "gif": str(gif), "energy_plot": str(plot), "shown_episode": shown}
+    results = {**evaluation.results, **info, "gif": None, "energy_plot": None, "shown_episode": shown}
+
+    def write_json() -> None:
+        json_path.write_text(json.dumps(results, indent=2))
+
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2))
-    save_results(out, evaluation.results, **info)
+    write_json()
+
+    def gif() -> None:
+        results["gif"] = str(save_episode_gif(episode, evaluation.goals[shown], out / "planning_episode.gif"))
+        write_json()
+
+    def plot() -> None:
+        title = f"episode {shown}: {'success' if episode.success else 'failure'}"
+        results["energy_plot"] = str(plot_energy(episode, out / "planning_energy.png", title=title))
+        write_json()
+
+    write_after_results(json_path, [
+        ("episode GIF", gif), ("energy plot", plot),
+        ("evaluate's results file", lambda: save_results(out, evaluation.results, filename=result_file_name(),
+                                                         **info))])
     return results
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +94,14 @@ class FrozenEncoder:
         return small.reshape(pixels.shape[0], 1, -1)  # (B, 1, T*C*s*s)
 
 
+def _encoder_config(config: PreTrainedConfig, spec: str) -> PreTrainedConfig:
+    """The V-JEPA 2 / I-JEPA encoder config of a model folder's config (a world model's `encoder_config`)."""
+    config = getattr(config, "encoder_config", None) or config
+    if not isinstance(config, (VideoJepaConfig, ImageJepaConfig)):
+        raise ValueError(f"model={spec!r} is a {type(config).__name__}, expected a V-JEPA 2 or I-JEPA model")
+    return config
+
+
 def _model_class(config: PreTrainedConfig) -> type[PreTrainedModel]:
     """The encoder class of an encoder config (V-JEPA 2.1, V-JEPA 2 or I-JEPA)."""
     if isinstance(config, VideoJepa21Config):
@@ -112,7 +121,9 @@ def load_frozen_encoder(
 
     A folder may hold a pretraining model (its EMA target encoder loads), an encoder, or a classifier. `modality`
     ('video' | 'image') is needed for `random:` and `pixels`; for a folder it is read from the config and checked.
-    `pixel_size` (pixels only) defaults to 8 for video and 16 for images.
+    `pixel_size` (pixels only) defaults to 8 for video and 16 for images. `random:<folder>` initialises the
+    architecture of a model folder (its encoder config: patch size, frames, widths) afresh: the random-init baseline
+    of exactly that model.
     """
     from transformers import AutoConfig
 
@@ -124,7 +135,13 @@ def load_frozen_encoder(
         return FrozenEncoder(spec, modality, None, pixel_size=size)
     if spec.startswith("random:"):
         preset = spec.split(":", 1)[1]
-        config = (VideoJepaConfig if modality == "video" else ImageJepaConfig).from_preset(preset)
+        if (Path(preset) / "config.json").is_file():  # a model folder: its architecture, freshly initialised
+            config = _encoder_config(AutoConfig.from_pretrained(preset), spec)
+        else:
+            config = (VideoJepaConfig if modality == "video" else ImageJepaConfig).from_preset(preset)
+        if not isinstance(config, VideoJepa21Config) and modality != (
+                "video" if isinstance(config, VideoJepaConfig) else "image"):
+            raise ValueError(f"model={spec!r} is not a {modality} model but the dataset holds {modality}s")
         torch.manual_seed(seed)
         model: PreTrainedModel = _model_class(config)(config)
     else:

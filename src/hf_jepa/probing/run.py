@@ -1,31 +1,39 @@
 """The probing job end to end: labels, frozen encoder, features (once), probe training, evaluation, outputs.
 
-``scripts/probe.py`` parses ``ProbeArguments`` and calls ``run_probe``. Outputs in ``output_dir``: the JSON results
-(top1, top5, counts, settings), ``result-*.json`` written by ``evaluate.save`` (the accuracies with evaluate's run
-metadata), ``confusion_matrix.png``, ``probe_training/metrics.jsonl`` and (not for ``pixels``) ``classifier/``: a
-``save_pretrained`` folder with processor config and a model card whose metadata holds the accuracies, the probe
-and what the encoder's card recorded about its pretraining.
+``scripts/probe.py`` parses ``ProbeArguments`` and calls ``run_probe``. Outputs in ``output_dir``, the JSON results
+first (top1, top5, chance (uniform and the test split's most frequent class), counts, settings), then:
+``classifier/`` (not for ``pixels``): a ``save_pretrained`` folder with processor config, a copy of the results JSON
+(``results.json``) and a model card whose metadata holds the accuracies, the probe and what the encoder's card
+recorded about its pretraining; ``confusion_matrix.png``; ``result-<time>.json`` written by ``evaluate.save`` (the
+accuracies with evaluate's run metadata); ``probe_training/metrics.jsonl``; with ``--baselines random pixels`` the
+same probe on a random init of the model's architecture and on raw pixels, same splits and settings
+(``baselines/<name>/``, their top-1 under ``baselines`` in the results JSON). An output that fails after the results
+JSON is written is named in ``hf_jepa.metrics.OutputsIncomplete``; the others are still written.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from hf_jepa.data.labels import inspect_label_column
-from hf_jepa.metrics import save_results
+from hf_jepa.metrics import result_file_name, save_results, write_after_results
 from hf_jepa.probing.classifier import build_classifier, plot_confusion_matrix, probe_model_card
 from hf_jepa.probing.encoder import detect_modality, load_frozen_encoder
 from hf_jepa.probing.features import extract_split
 from hf_jepa.probing.probe import PROBE_TRAINING_DEFAULTS, evaluate_probe, probe_for_encoder, train_probe
 
-__all__ = ["ProbeArguments", "run_probe"]
+__all__ = ["BASELINES", "RESULTS_FILENAME", "ProbeArguments", "run_probe"]
+
+RESULTS_FILENAME = "results.json"  # the copy of the results JSON in the classifier folder
+BASELINES = ("random", "pixels")  # --baselines: random init of --model's architecture; raw pixels
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,9 @@ class ProbeArguments:
     feature_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     seed: int = 0
     no_save_model: bool = field(default=False, metadata={"help": "skip the classifier folder"})
+    baselines: list[str] = field(default_factory=list, metadata={
+        "help": "also probe on the same split, with the same settings: random (a random init of --model's "
+                "architecture) and / or pixels; their top-1 goes into the results JSON under `baselines`"})
 
     def __post_init__(self) -> None:
         for name, value in PROBE_TRAINING_DEFAULTS[self.probe].items():
@@ -72,6 +83,12 @@ class ProbeArguments:
                 raise ValueError(f"{name}={getattr(self, name)}: expected >= 1")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr}: expected > 0")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown or len(set(self.baselines)) != len(self.baselines):
+            raise ValueError(f"baselines={self.baselines!r}: expected distinct names from {list(BASELINES)}")
+        if "random" in self.baselines and (self.model == "pixels" or self.model.startswith("random:")):
+            raise ValueError(f"baselines={self.baselines!r}: expected a trained --model for `random`, got "
+                             f"model={self.model!r}")
 
 
 def run_probe(args: ProbeArguments) -> dict[str, Any]:
@@ -115,14 +132,16 @@ def run_probe(args: ProbeArguments) -> dict[str, Any]:
                 args.probe, args.label_column, args.eval_split, metrics.top1, metrics.top5, args.train_split,
                 train_metrics.top1)
 
-    # 4. outputs: JSON (+ evaluate.save), confusion matrix, classifier folder with processor + model card
-    title = f"{args.model} | {args.probe} probe | {args.label_column}: top-1 {metrics.top1:.3f}"
-    plot_confusion_matrix(metrics.confusion, labels.names, out / "confusion_matrix.png", title=title)
+    # 4. outputs: the results JSON first, then what can still fail (each named if it does; the JSON stays)
     settings = {k: v for k, v in asdict(args).items() if k not in ("output_dir", "json")}
+    counts = torch.bincount(test_labels, minlength=labels.num_labels)  # (C,) test samples per class
     results: dict[str, Any] = {
         "model": args.model, "dataset": args.dataset_name, "label_column": args.label_column, "probe": args.probe,
         "modality": encoder.modality, "top1": metrics.top1, "top5": metrics.top5, "train_top1": train_metrics.top1,
         "num_labels": labels.num_labels, "label_names": labels.names,
+        "chance": {"uniform": 1 / labels.num_labels, "majority": float(counts.max()) / max(1, len(test_labels)),
+                   "majority_class": labels.names[int(counts.argmax())] if labels.names else int(counts.argmax())},
+        "train_split": args.train_split, "eval_split": args.eval_split,
         "counts": {args.train_split: len(train), args.eval_split: len(test)},
         "skipped_samples": {args.train_split: train.skipped_samples, args.eval_split: test.skipped_samples},
         "feature_shape": list(train.features.shape[1:]), "last_train_logs": train_logs,
@@ -130,7 +149,18 @@ def run_probe(args: ProbeArguments) -> dict[str, Any]:
                     "total": round(time.perf_counter() - start, 2)},
         "confusion_matrix": metrics.confusion.tolist(), "settings": settings,
     }
-    if encoder.model is not None and not args.no_save_model:
+    json_path = out / args.json
+    copies = [json_path]  # the classifier folder gets a copy (the Space reads it beside the model)
+
+    def write_json() -> None:
+        results["seconds"]["total"] = round(time.perf_counter() - start, 2)
+        for path in copies:
+            path.write_text(json.dumps(results, indent=2))
+
+    write_json()
+    logger.info("wrote %s", json_path)
+
+    def save_classifier() -> None:
         folder = out / "classifier"
         classifier = build_classifier(encoder, probe, labels, args.probe, num_self_attention_layers=args.probe_layers)
         classifier.save_pretrained(folder)
@@ -144,11 +174,30 @@ def run_probe(args: ProbeArguments) -> dict[str, Any]:
                                 repo_id=f"easy-jepa/{Path(args.model).name or args.model}-{args.label_column}-probe")
         card.save(folder / "README.md")
         results["classifier"] = str(folder)
-    results["seconds"]["total"] = round(time.perf_counter() - start, 2)
-    json_path = out / args.json
-    json_path.write_text(json.dumps(results, indent=2))
-    save_results(out, {"top1": metrics.top1, "top5": metrics.top5, "train_top1": train_metrics.top1},
-                 model=args.model, dataset=args.dataset_name, label_column=args.label_column, probe=args.probe,
-                 eval_split=args.eval_split, num_samples=metrics.num_samples)
-    logger.info("wrote %s", json_path)
+        copies.append(folder / RESULTS_FILENAME)
+        write_json()
+
+    def baseline(name: str) -> None:
+        spec = "pixels" if name == "pixels" else f"random:{args.model}"
+        r = run_probe(replace(args, model=spec, output_dir=str(out / "baselines" / name), json="results.json",
+                              baselines=[], no_save_model=True, modality=encoder.modality))
+        results.setdefault("baselines", {})[name] = {
+            "model": spec, "top1": r["top1"], "top5": r["top5"], "train_top1": r["train_top1"],
+            "counts": r["counts"], "feature_shape": r["feature_shape"], "results": str(out / "baselines" / name)}
+        write_json()
+
+    title = f"{args.model} | {args.probe} probe | {args.label_column}: top-1 {metrics.top1:.3f}"
+    steps: list[tuple[str, Any]] = [
+        ("confusion matrix", lambda: plot_confusion_matrix(metrics.confusion, labels.names,
+                                                           out / "confusion_matrix.png", title=title)),
+        ("evaluate's results file", lambda: save_results(
+            out, {"top1": metrics.top1, "top5": metrics.top5, "train_top1": train_metrics.top1},
+            filename=result_file_name(), model=args.model, dataset=args.dataset_name,
+            label_column=args.label_column, probe=args.probe, eval_split=args.eval_split,
+            num_samples=metrics.num_samples)),
+    ]
+    if encoder.model is not None and not args.no_save_model:
+        steps.insert(0, ("classifier folder", save_classifier))
+    steps += [(f"{name} baseline", functools.partial(baseline, name)) for name in args.baselines]
+    write_after_results(json_path, steps)
     return results
