@@ -210,3 +210,17 @@ def _reader_on_states(root: Path) -> None:
     info["features"]["observation.image"] = {"dtype": "video", "shape": [8, 8, 3]}
     (copy / "meta" / "info.json").write_text(json.dumps(info))
     LeRobotTrajectoryDataset(copy, frames_per_window=2, absolute_action_unit=100.0)
+
+
+def test_max_episodes_takes_the_first_episodes(states_data: Path) -> None:
+    """Data-size curves train on the first N episodes of one collection (the same episodes a smaller collection with
+    the same seed holds)."""
+    from hf_jepa.world_model import WorldModelArguments
+
+    full, _, _ = state_latent_cache(str(states_data))
+    part, _, _ = state_latent_cache(str(states_data), max_episodes=4)
+    assert len(full.latents) == 10 and len(part.latents) == 4
+    for a, b in zip(part.latents, full.latents[:4], strict=False):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="max_episodes=3: expected an int >= 1, with --latents state"):
+        WorldModelArguments(max_episodes=3)

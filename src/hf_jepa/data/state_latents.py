@@ -85,9 +85,12 @@ def placeholder_encoder_config(width: int) -> VideoJepaConfig:
                                        intermediate_size=2 * width, num_attention_heads=1)
 
 
-def state_latent_cache(dataset: str) -> tuple[LatentEpisodeCache, StateLatents, dict[str, Any]]:
+def state_latent_cache(dataset: str, *, max_episodes: int | None = None,
+                       ) -> tuple[LatentEpisodeCache, StateLatents, dict[str, Any]]:
     """Every episode's state latents ``(L, 1, D)``, states ``(L, S)`` and actions ``(L, A)`` of a LeRobot v3 dataset
-    (its data parquet files only: no video), the latent map and the dataset's meta/info.json."""
+    (its data parquet files only: no video), the latent map and the dataset's meta/info.json.
+
+    ``max_episodes``: only the first N episodes (by index); None: all."""
     root = resolve_dataset_root(dataset, allow_patterns=["meta/*", "meta/**", "data/**"])
     info = read_info(root)
     states = episode_states(root)
@@ -102,7 +105,7 @@ def state_latent_cache(dataset: str) -> tuple[LatentEpisodeCache, StateLatents, 
     actions = dict(zip((int(e[0]) for e in np.split(ep[order], bounds)), np.split(actions_all, bounds), strict=True))
     check_relative_actions(info, actions, dataset)
     names = info["features"].get(STATE_KEY, {}).get("names")
-    eps = sorted(states)
+    eps = sorted(states)[:max_episodes]
     latents = StateLatents.for_dataset(names if isinstance(names, list) else None, [states[e] for e in eps])
     cache = LatentEpisodeCache([torch.from_numpy(latents(states[e]))[:, None] for e in eps],  # (L, 1, D) each
                                [torch.from_numpy(states[e]) for e in eps],

@@ -51,6 +51,8 @@ class WorldModelArguments(RunArguments):
         "help": "'encoder': each frame's latents from the frozen --encoder (pixels); 'state': perfect perception, "
                 "one token per frame computed from its observation.state (Push-T: the agent and the T's 8 corners; "
                 "hf_jepa.data.state_latents), no video read and --encoder unused"})
+    max_episodes: int | None = field(default=None, metadata={
+        "help": "--latents state: train on the dataset's first N episodes (data-size curves); None: all"})
     state_mode: Literal["true", "hold", "zero"] = field(default="true", metadata={
         "help": "states fed to the predictor: 'true' (Meta), 'hold' (the window's first state, as a rollout "
                 "without a state model sees it) or 'zero' (no proprioception)"})
@@ -75,6 +77,8 @@ class WorldModelArguments(RunArguments):
                              f"{self.frames_per_window - 1}")
         if self.latents not in ("encoder", "state"):
             raise ValueError(f"latents={self.latents!r}: expected 'encoder' or 'state'")
+        if self.max_episodes is not None and (self.latents != "state" or self.max_episodes < 1):
+            raise ValueError(f"max_episodes={self.max_episodes!r}: expected an int >= 1, with --latents state")
         if self.state_mode not in ("true", "hold", "zero"):
             raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
         parse_config_overrides(self.config_overrides)
@@ -180,7 +184,7 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     if args.latents == "state":
         from hf_jepa.data.state_latents import placeholder_encoder_config, state_latent_cache
 
-        cache, state_map, info = state_latent_cache(args.dataset_name)
+        cache, state_map, info = state_latent_cache(args.dataset_name, max_episodes=args.max_episodes)
         set_seed(args.seed)
         encoder = VideoJepaModel(placeholder_encoder_config(state_map.width)).eval().requires_grad_(False)
         model = build_world_model(args, encoder, action_dim, state_dim, normalize_latents=False,
