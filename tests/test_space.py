@@ -345,6 +345,72 @@ def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Pa
         browser.close()
 
 
+def test_browser_busy_planner_is_a_notice_with_the_place_in_the_queue(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one plan running, a click on Plan says the plan's place in the planner's queue and the expected wait (an
+    info notice); with one more waiting (max_waiting_plans=1) the next click is refused by a "Planner busy" warning,
+    not by a validation error on a slider; API clients get the same refusal as a ValidationError."""
+    import threading
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium to run the browser test")
+    playwright = pytest.importorskip("playwright.sync_api")
+    release = threading.Event()
+    release.set()
+    real_plan = ui.plan_in_two_rooms
+
+    def held_plan(*args, **kwargs):  # a plan that runs once the test releases it
+        assert release.wait(timeout=120)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "plan_in_two_rooms", held_plan)
+    config = space.SpaceConfig(encoder=str(tmp_path / "none"), probe_model=str(tmp_path / "none"),
+                               world_model=_tiny_world_model(tmp_path), examples=0, num_samples=16, iterations=2,
+                               horizon=2, max_steps=3, max_waiting_plans=1)
+    launched = launch_space(config)
+    url = next(launched)
+    try:
+        client = gradio_client.Client(url, verbose=False)
+        plan_args = (0.25, 0.7, 0.3, 0.7, 2, 16, 2, 2, 0)
+        client.predict(*plan_args, api_name="/plan")  # one plan done: its duration makes the expected wait
+        release.clear()
+        running = client.submit(*plan_args, api_name="/plan")
+        for _ in range(600):  # until the held plan runs
+            if running.status().code == gradio_client.utils.Status.PROCESSING:
+                break
+            threading.Event().wait(0.1)
+        args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+            page = browser.new_page(viewport={"width": 1360, "height": 1000})
+            page.goto(url)
+            plan = page.get_by_role("button", name="Plan ▶")
+            plan.wait_for(timeout=60_000)
+            plan.click()  # one plan runs: this one waits, first in the planner's queue
+            queued = page.locator(".toast-body").filter(has_text="Your plan is number 1 in the planner's queue")
+            queued.wait_for(timeout=30_000)
+            assert re.search(r"it starts in about \d+ (s|min)", queued.inner_text())
+            page.wait_for_timeout(1000)  # the browser's plan has joined the queue
+            plan.click()  # one waits: refused with a notice
+            busy = page.locator(".toast-body").filter(has_text=ui.BUSY)
+            busy.wait_for(timeout=30_000)
+            text = busy.inner_text()
+            assert "1 plan is already waiting (at most 1)" in text and "Try again in a minute" in text, text
+            assert "Planner busy" in page.locator(".toast-body, .toast-title, [class*=toast]").all_inner_texts()[0] \
+                or page.get_by_text("Planner busy").count() > 0
+            assert page.get_by_text("failed validation").count() == 0  # no form error on a slider
+            with pytest.raises(gradio_client.exceptions.ValidationError, match=ui.BUSY):
+                client.predict(*plan_args, api_name="/plan")  # API clients: the endpoint's validator
+            release.set()
+            page.locator("#plan-summary").get_by_text("Final distance").wait_for(timeout=120_000)
+            browser.close()
+        running.result(timeout=120)
+    finally:
+        release.set()
+        launched.close()
+
+
 def test_read_media_rejects_bad_inputs(media: dict[str, Path], tmp_path: Path) -> None:
     config = space.SpaceConfig(max_upload_mb=0.001, max_video_seconds=0.5)
     with pytest.raises(space.InputError, match="Unsupported file type `.txt`"):
@@ -570,9 +636,7 @@ class _FakeDownload:
 
 @pytest.fixture
 def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """hub_files with a monkeypatched hf_hub_download, recorded sleeps, and an empty memory of files."""
-    sleeps: list[float] = []
-    monkeypatch.setattr(hub_files.time, "sleep", sleeps.append)
+    """hub_files with a monkeypatched hf_hub_download and an empty memory of files."""
     hub_files.clear_hub_cache()
     file = tmp_path / "subgoal_graph.safetensors"
     file.write_bytes(b"graph")
@@ -582,37 +646,99 @@ def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         monkeypatch.setattr(hub_files, "hf_hub_download", fake)
         return fake
 
-    yield {"install": install, "sleeps": sleeps, "file": file}
+    yield {"install": install, "file": file}
     hub_files.clear_hub_cache()
 
 
-def test_hub_file_retries_a_transient_error_then_remembers_the_file(fake_hub: dict) -> None:
+def test_hub_file_reports_a_transient_error_at_once_then_remembers_the_file(fake_hub: dict,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """One hf_hub_download per request (it retries transient errors itself): its error is reported in our words,
+    not remembered; the next request downloads, and the file is then remembered."""
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     wrapped = LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub")
-    wrapped.__cause__ = _http_error(503)  # what hf_hub_download raises when the Hub answers 503
-    fake = fake_hub["install"]([_http_error(503), wrapped])
-    config = space.SpaceConfig(world_model="org/wm", hub_retries=2, hub_retry_delay_s=0.5)
-    assert config.subgoal_source() == str(fake_hub["file"])
-    assert fake.calls == 3 and fake_hub["sleeps"] == [0.5, 1.0]
-    assert config.subgoal_source() == str(fake_hub["file"]) and fake.calls == 3  # found: remembered
-
-
-def test_hub_file_reports_a_failure_and_tries_again_later(fake_hub: dict, caplog: pytest.LogCaptureFixture) -> None:
-    fake = fake_hub["install"]([ConnectionError("Connection reset by peer")] * 3)
-    config = space.SpaceConfig(world_model="org/wm", hub_retries=2, hub_retry_delay_s=0.1)
-    with pytest.raises(space.HubFileUnavailable) as caught:
-        config.subgoal_source()
-    message = str(caught.value)
-    assert ("Could not fetch `subgoal_graph.safetensors` from the Hub repo `org/wm` after 3 tries "
-            "(ConnectionError: Connection reset by peer)") in message and "the next request tries again" in message
-    assert fake.calls == 3 and fake_hub["sleeps"] == [0.1, 0.2]
-    assert message in caplog.text  # logged as a warning too
-    assert config.subgoal_source() == str(fake_hub["file"]) and fake.calls == 4  # not remembered: asked again
+    wrapped.__cause__ = _http_error(503)  # what hf_hub_download raises when the Hub still answers 503
+    for error, reason in ((wrapped, "HfHubHTTPError: 503 Server Error"),
+                          (ConnectionError("Connection reset by peer"), "ConnectionError: Connection reset by peer")):
+        hub_files.clear_hub_cache()
+        fake = fake_hub["install"]([error])
+        config = space.SpaceConfig(world_model="org/wm")
+        with pytest.raises(space.HubFileUnavailable) as caught:
+            config.subgoal_source()
+        message = str(caught.value)
+        assert (f"Could not fetch `subgoal_graph.safetensors` from the Hub repo `org/wm` ({reason}"
+                in message and "the next request tries again" in message)
+        assert fake.calls == 1 and message in caplog.text  # no retries of ours; logged as a warning too
+        assert config.subgoal_source() == str(fake_hub["file"]) and fake.calls == 2  # not remembered: asked again
+        assert config.subgoal_source() == str(fake_hub["file"]) and fake.calls == 2  # found: remembered
     fake = fake_hub["install"]([_http_error(403)])  # not transient: reported at once, not remembered
     with pytest.raises(space.HubFileUnavailable, match="`README.md` from the Hub repo `org/wm` .*HfHubHTTPError: 403"):
         hub_files.hub_file("org/wm", "README.md")
     assert fake.calls == 1 and hub_files.hub_file("org/wm", "README.md") == fake_hub["file"]
+
+
+def test_hub_file_leaves_retries_to_huggingface_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a local HTTP "Hub": hf_hub_download itself retries 503s with its backoff (a Space request is not
+    retried again on top); a Hub that stays down is one HubFileUnavailable after the library's retries. Fails the
+    day huggingface_hub stops retrying, which would make hub_file give up at the first 503."""
+    import http.server
+    import threading
+
+    import huggingface_hub.utils._http as hf_http
+    from huggingface_hub import constants
+
+    body, seen = b"graph", []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        failures = 2
+
+        def _answer(self, with_body: bool) -> None:
+            if "/resolve/" not in self.path:  # anything else the client asks: not found
+                self.send_response(404), self.send_header("Content-Length", "0"), self.end_headers()
+                return
+            seen.append(self.command)
+            if Hub.failures > 0:
+                Hub.failures -= 1
+                self.send_response(503), self.send_header("Content-Length", "0"), self.end_headers()
+                return
+            self.send_response(200)
+            for key, value in (("Content-Length", str(len(body))), ("ETag", '"e1"'), ("X-Repo-Commit", "0" * 40)):
+                self.send_header(key, value)
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._answer(False)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer(True)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    waits: list[float] = []
+    monkeypatch.setattr(hf_http.time, "sleep", waits.append)  # the library's backoff, recorded instead of slept
+    for name, value in (("ENDPOINT", endpoint), ("HUGGINGFACE_CO_URL_TEMPLATE",
+                                                  endpoint + "/{repo_id}/resolve/{revision}/{filename}"),
+                        ("HF_HUB_CACHE", str(tmp_path / "hub")), ("HF_HUB_OFFLINE", False),
+                        ("HF_HUB_DISABLE_XET", True)):
+        monkeypatch.setattr(constants, name, value)
+    hub_files.clear_hub_cache()
+    try:
+        path = hub_files.hub_file("org/wm", "subgoal_graph.safetensors")
+        assert path is not None and path.read_bytes() == body
+        assert seen.count("HEAD") == 3 and waits  # two 503s, retried inside hf_hub_download with a backoff
+        Hub.failures, seen[:], waits[:] = 1000, [], []
+        with pytest.raises(space.HubFileUnavailable, match="`other.bin` from the Hub repo `org/wm` .*503"):
+            hub_files.hub_file("org/wm", "other.bin")
+        assert len(seen) >= 4 and len(waits) >= 3  # the library's retries, then our one message
+    finally:
+        server.shutdown()
+        hub_files.clear_hub_cache()
 
 
 def test_hub_file_remembers_a_file_the_repo_lacks(fake_hub: dict) -> None:
@@ -621,7 +747,7 @@ def test_hub_file_remembers_a_file_the_repo_lacks(fake_hub: dict) -> None:
     fake = fake_hub["install"]([EntryNotFoundError("404 Entry Not Found"), EntryNotFoundError("404")])
     config = space.SpaceConfig(world_model="org/wm")
     assert config.subgoal_source() is None and config.subgoal_source() is None
-    assert fake.calls == 1 and fake_hub["sleeps"] == []
+    assert fake.calls == 1
     fake_hub["install"]([ConnectionError("down")] * 5)
     assert space.describe_model("org/wm", "world model") == ""  # a card that cannot be fetched now: no sentence
 
@@ -639,7 +765,6 @@ def test_hub_file_offline_says_what_to_download(fake_hub: dict, monkeypatch: pyt
         with pytest.raises(space.HubFileUnavailable) as caught:
             config.subgoal_source()
         assert fake.calls == calls
-    assert fake_hub["sleeps"] == []
     assert ("`subgoal_graph.safetensors` of the Hub repo `org/wm` is not in the Hugging Face cache" in str(caught.value)
             and "`hf download org/wm subgoal_graph.safetensors`" in str(caught.value)
             and "unset HF_HUB_OFFLINE" in str(caught.value))
@@ -650,9 +775,8 @@ def test_plan_without_a_fetchable_subgoal_graph(client: gradio_client.Client,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A subgoal graph the Hub cannot give now: the plan aims at the goal and says why."""
     def unavailable(self: space.SpaceConfig) -> str | None:
-        raise space.HubFileUnavailable("Could not fetch `subgoal_graph.safetensors` from the Hub repo `org/wm` after "
-                                       "3 tries (HfHubHTTPError: 503). It is not remembered: the next request tries "
-                                       "again.")
+        raise space.HubFileUnavailable("Could not fetch `subgoal_graph.safetensors` from the Hub repo `org/wm` "
+                                       "(HfHubHTTPError: 503). It is not remembered: the next request tries again.")
 
     monkeypatch.setattr(space.SpaceConfig, "subgoal_source", unavailable)
     *_, summary = client.predict(0.25, 0.7, 0.75, 0.7, 3, 16, 2, 2, 0, api_name="/plan")

@@ -11,7 +11,7 @@ from typing import Any
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.subgoals import GRAPH_FILENAME
 from hf_jepa.space.errors import HubFileUnavailable, InputError, ModelUnavailable
-from hf_jepa.space.hub_files import HUB_RETRIES, HUB_RETRY_DELAY_S, hub_file
+from hf_jepa.space.hub_files import hub_file
 
 __all__ = [
     "ENV_ENCODER",
@@ -19,8 +19,6 @@ __all__ = [
     "ENV_PUSHT_WORLD_MODEL",
     "ENV_SUBGOALS",
     "ENV_WORLD_MODEL",
-    "HUB_RETRIES",
-    "HUB_RETRY_DELAY_S",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "HubFileUnavailable",
@@ -75,9 +73,6 @@ class SpaceConfig:
         max_sessions: browser / client sessions whose state gradio keeps (about 0.1 MB each here); the oldest is
             dropped beyond it (gradio's `state_session_capacity`, default 10000; the tabs keep no state of their own).
         cache_max_age_s: gradio's copies of uploads and results older than this are deleted (checked as often).
-        hub_retries, hub_retry_delay_s: a transient error fetching a file of a Hub repo (5xx, 429, connection
-            error, timeout) is retried `hub_retries` times after `hub_retry_delay_s`, doubling; then reported and
-            not remembered (`hf_jepa.space.hub_files`).
         subgoal_dataset: the world model's training data (LeRobot folder or Hub id) or a saved subgoal graph
             (`*.safetensors`): plans aim at subgoals along the data's shortest path to the goal
             (`hf_jepa.planning.subgoals`; the graph is built or read once, on the first plan). None: the graph saved
@@ -108,11 +103,9 @@ class SpaceConfig:
     encoder_concurrency: int = 2
     max_sessions: int = 1000
     cache_max_age_s: int = 3600
-    hub_retries: int = HUB_RETRIES
-    hub_retry_delay_s: float = HUB_RETRY_DELAY_S
 
     def __post_init__(self) -> None:
-        may_be_zero = ("examples", "hub_retries", "hub_retry_delay_s")
+        may_be_zero = ("examples",)
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -127,15 +120,15 @@ class SpaceConfig:
         Hub repo, as `push_to_hub.py` uploads that folder), else None (plans aim at the goal).
 
         Raises:
-            HubFileUnavailable: the Hub repo's graph could not be fetched now (after the retries, or offline and not
-                in the cache); the next call asks again.
+            HubFileUnavailable: the Hub repo's graph could not be fetched now (after huggingface_hub's retries, or
+                offline and not in the cache); the next call asks again.
         """
         if self.subgoal_dataset:
             return None if self.subgoal_dataset.lower() == "none" else self.subgoal_dataset
         if Path(self.world_model).is_dir():
             beside = Path(self.world_model) / GRAPH_FILENAME
             return str(beside) if beside.is_file() else None
-        path = hub_file(self.world_model, GRAPH_FILENAME, retries=self.hub_retries, delay_s=self.hub_retry_delay_s)
+        path = hub_file(self.world_model, GRAPH_FILENAME)
         return str(path) if path is not None else None
 
     def pusht_source(self) -> str:

@@ -1,10 +1,11 @@
 """Single files of Hub repos for the Space (a world model's subgoal graph, a model's card and config).
 
 `hub_file` remembers what it learns for good: a downloaded file's path, and a file the repo does not have (or an id
-that is no repo). What may change on the next try is never remembered: a transient error (HTTP 5xx / 408 / 429, a
-connection error or timeout) is retried a few times with a doubling delay, then logged and raised as
-`HubFileUnavailable` naming the repo, the file and the error; the next call tries again. With `HF_HUB_OFFLINE=1` a
-file missing from the cache is not retried: the message says how to download it.
+that is no repo). What may change on the next try is never remembered: an error is logged and raised as
+`HubFileUnavailable` naming the repo, the file and the error; the next call tries again. Retries are
+`hf_hub_download`'s own (huggingface_hub retries HTTP 408 / 429 / 5xx and network errors with a backoff), none are
+added here. With `HF_HUB_OFFLINE=1` a file missing from the cache is reported at once: the message says how to
+download it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from pathlib import Path
 
 from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
@@ -29,9 +29,7 @@ from hf_jepa.space.errors import HubFileUnavailable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HUB_RETRIES", "HUB_RETRY_DELAY_S", "clear_hub_cache", "hub_file"]
-
-HUB_RETRIES, HUB_RETRY_DELAY_S = 2, 1.0  # a transient Hub error: 2 more tries, after 1 s then 2 s
+__all__ = ["clear_hub_cache", "hub_file"]
 
 _KNOWN: dict[tuple[str, str], Path | None] = {}  # (repo id, filename) -> path, or None: the repo has no such file
 _LOCK = threading.Lock()
@@ -63,7 +61,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 def _kind(err: BaseException) -> str:
     """'offline' (offline mode, not in the cache), 'absent' (no such file / repo / revision, or not a repo id),
-    'transient' (worth another try) or 'failed' (an error another try will not fix, e.g. HTTP 403)."""
+    'transient' (worth another request later) or 'failed' (an error another try will not fix, e.g. HTTP 403)."""
     if isinstance(err, (LocalEntryNotFoundError, OfflineModeIsEnabled)) and constants.HF_HUB_OFFLINE:
         return "offline"
     if isinstance(err, LocalEntryNotFoundError):  # online: the Hub could not be reached (its cause says why)
@@ -94,52 +92,41 @@ def _cached_as_absent(repo_id: str, filename: str) -> bool:
     return found is not None and not isinstance(found, str)
 
 
-def hub_file(repo_id: str, filename: str, *, retries: int = HUB_RETRIES,
-             delay_s: float = HUB_RETRY_DELAY_S) -> Path | None:
+def hub_file(repo_id: str, filename: str) -> Path | None:
     """Local path of `filename` in the Hub repo `repo_id` (downloaded once, or read from the HF cache offline), or
     None when the repo has no such file or `repo_id` is no repo (both remembered).
 
-    A transient error is retried `retries` times, after `delay_s`, `2 * delay_s`, ... seconds.
+    One `hf_hub_download` call: huggingface_hub retries transient errors itself (HTTP 408 / 429 / 5xx, timeouts,
+    network errors, with a backoff), so nothing is retried here.
 
     Raises:
-        HubFileUnavailable: the file could not be had now: a transient error after the retries, another HTTP error,
-            or offline mode without the file in the cache (the message gives the `hf download` command). Nothing is
-            remembered: the next call tries again.
+        HubFileUnavailable: the file could not be had now: a transient error (after huggingface_hub's retries),
+            another HTTP error, or offline mode without the file in the cache (the message gives the `hf download`
+            command). Nothing is remembered: the next call tries again.
     """
     key = (repo_id, filename)
     with _LOCK:
         if key in _KNOWN:
             return _KNOWN[key]
-    attempt = 1
-    while True:
-        try:
-            path = Path(hf_hub_download(repo_id, filename))
-            break
-        except Exception as err:  # noqa: BLE001  (sorted below; anything unknown is reported, not remembered)
-            kind = _kind(err)
-            if kind == "absent" or (kind == "offline" and _cached_as_absent(repo_id, filename)):
-                logger.info("the Hub repo %s has no %s (%s)", repo_id, filename, _reason(err))
-                with _LOCK:
-                    _KNOWN[key] = None
-                return None
-            if kind == "offline":
-                message = (f"`{filename}` of the Hub repo `{repo_id}` is not in the Hugging Face cache "
-                           f"({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set: download it while online with "
-                           f"`hf download {repo_id} {filename}`, or unset HF_HUB_OFFLINE.")
-                logger.warning(message)
-                raise HubFileUnavailable(message) from err
-            if kind == "transient" and attempt <= retries:
-                wait = delay_s * 2 ** (attempt - 1)
-                logger.warning("fetching %s from the Hub repo %s failed (%s); try %d of %d in %.1f s", filename,
-                               repo_id, _reason(err), attempt + 1, retries + 1, wait)
-                time.sleep(wait)
-                attempt += 1
-                continue
-            tries = f" after {attempt} tries" if attempt > 1 else ""
-            message = (f"Could not fetch `{filename}` from the Hub repo `{repo_id}`{tries} ({_reason(err)}). "
-                       "It is not remembered: the next request tries again.")
+    try:
+        path = Path(hf_hub_download(repo_id, filename))
+    except Exception as err:  # noqa: BLE001  (sorted below; anything unknown is reported, not remembered)
+        kind = _kind(err)
+        if kind == "absent" or (kind == "offline" and _cached_as_absent(repo_id, filename)):
+            logger.info("the Hub repo %s has no %s (%s)", repo_id, filename, _reason(err))
+            with _LOCK:
+                _KNOWN[key] = None
+            return None
+        if kind == "offline":
+            message = (f"`{filename}` of the Hub repo `{repo_id}` is not in the Hugging Face cache "
+                       f"({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set: download it while online with "
+                       f"`hf download {repo_id} {filename}`, or unset HF_HUB_OFFLINE.")
             logger.warning(message)
             raise HubFileUnavailable(message) from err
+        message = (f"Could not fetch `{filename}` from the Hub repo `{repo_id}` ({_reason(err)}). "
+                   "It is not remembered: the next request tries again.")
+        logger.warning(message)
+        raise HubFileUnavailable(message) from err
     with _LOCK:
         _KNOWN[key] = path
     return path
