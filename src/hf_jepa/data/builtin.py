@@ -195,26 +195,18 @@ def render_clip(spec: ClipSpec, digit_image: np.ndarray) -> torch.Tensor:
 
 
 def _encode_mp4(frames: torch.Tensor) -> bytes:
-    """uint8 ``(T, 3, H, W)`` -> H.264 mp4 bytes (torchcodec; imageio-ffmpeg as a fallback)."""
-    try:
-        from torchcodec.encoders import VideoEncoder
-    except ImportError:  # older torchcodec
-        VideoEncoder = None  # noqa: N806
-    if VideoEncoder is not None:
-        encoded = VideoEncoder(frames, frame_rate=FPS).to_tensor(
-            "mp4",
-            codec="libx264",
-            pixel_format="yuv420p",
-            crf=18,
-            preset="veryfast",
-            extra_options={"threads": 1},  # single-threaded x264: bit-exact within a process
-        )
-        return encoded.numpy().tobytes()
-    import imageio.v3 as iio
+    """uint8 ``(T, 3, H, W)`` -> H.264 mp4 bytes (torchcodec's ``VideoEncoder``)."""
+    from torchcodec.encoders import VideoEncoder
 
-    return iio.imwrite(
-        "<bytes>", frames.permute(0, 2, 3, 1).numpy(), extension=".mp4", fps=FPS, codec="libx264"
-    )  # (T, 3, H, W) -> (T, H, W, 3)
+    encoded = VideoEncoder(frames, frame_rate=FPS).to_tensor(
+        "mp4",
+        codec="libx264",
+        pixel_format="yuv420p",
+        crf=18,
+        preset="veryfast",
+        extra_options={"threads": 1},  # single-threaded x264: bit-exact within a process
+    )
+    return encoded.numpy().tobytes()
 
 
 def _encode_png(image: torch.Tensor) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from torchcodec.encoders import VideoEncoder
 
 from hf_jepa.modeling.validation import check_positive
 
@@ -28,34 +28,20 @@ def encode_video(
 ) -> None:
     """Encode ``uint8 (N, H, W, 3)`` RGB frames to an mp4 at ``fps``.
 
-    Uses torchcodec's ``VideoEncoder`` when available, else an ``ffmpeg`` subprocess. ``yuv420p`` for even
-    sizes (``yuv444p`` otherwise); ``gop`` frames between keyframes keeps seeking to an episode cheap.
+    Encoded with torchcodec's ``VideoEncoder`` (torchcodec's own FFmpeg libraries). ``yuv420p`` for even sizes
+    (``yuv444p`` otherwise); ``gop`` frames between keyframes keeps seeking to an episode cheap.
     """
     frames = np.ascontiguousarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"encode_video frames {frames.dtype} {frames.shape} are invalid: expected uint8 (N, H, W, 3)")
-    n, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from torchcodec.encoders import VideoEncoder
-    except ImportError:
-        VideoEncoder = None  # noqa: N806
-    if VideoEncoder is not None:
-        tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (N, 3, H, W)
-        VideoEncoder(tensor, frame_rate=fps).to_file(
-            str(path), codec=codec, pixel_format=pix_fmt, crf=crf, extra_options={"g": gop}
-        )
-        return
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise RuntimeError("encode_video needs torchcodec.encoders or an ffmpeg binary on PATH")
-    cmd = [
-        ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-        "-r", str(fps), "-i", "-", "-c:v", codec, "-pix_fmt", pix_fmt, "-crf", str(crf), "-g", str(gop), str(path),
-    ]  # fmt: skip
-    subprocess.run(cmd, input=frames.tobytes(), check=True)
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (N, H, W, 3) -> (N, 3, H, W)
+    VideoEncoder(tensor, frame_rate=fps).to_file(
+        str(path), codec=codec, pixel_format=pix_fmt, crf=crf, extra_options={"g": gop}
+    )
 
 
 def _fixed_list(values: np.ndarray) -> pa.FixedSizeListArray:
