@@ -110,7 +110,12 @@ class TrainTransform:
 
 @dataclass(frozen=True)
 class EvalTransform:
-    """Resize the short side to ``size / crop_fraction``, center crop ``size``, normalize.
+    """Resize the short side to ``int(size / crop_fraction)``, center crop ``size``, normalize.
+
+    The evaluation geometry of every saved model: the processor saved beside a model
+    (``hf_jepa.processing.build_processor``) is built from this transform and computes the same pixels: the short
+    side floored as Meta's and transformers' ``int(crop_size * 256 / 224)``, bilinear antialiased resize of the uint8
+    frames, crop offsets floored (``(H' - size) // 2``) as transformers' ``center_crop``.
 
     Deterministic; the ``generator`` argument is accepted (and ignored) so train and eval
     transforms are interchangeable. uint8 ``(..., C, H, W)`` -> float32 ``(..., C, size, size)``.
@@ -121,10 +126,15 @@ class EvalTransform:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
 
+    @property
+    def short_side(self) -> int:
+        """The side the shorter image side is resized to before the crop."""
+        return int(self.size / self.crop_fraction)
+
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        short = int(round(self.size / self.crop_fraction))
-        x = TF.resize(x, [short], antialias=True)  # (..., C, H', W'), min(H', W') == short
-        x = TF.center_crop(x, [self.size, self.size])  # (..., C, size, size)
+        x = TF.resize(x, [self.short_side], antialias=True)  # (..., C, H', W'), min(H', W') == short_side
+        height, width = x.shape[-2:]
+        x = TF.crop(x, (height - self.size) // 2, (width - self.size) // 2, self.size, self.size)  # (..., C, S, S)
         return normalize(x, self.mean, self.std)
 
 

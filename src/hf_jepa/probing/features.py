@@ -17,12 +17,17 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.probing.encoder import FrozenEncoder
-from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION
+from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION, eval_transform
 
-__all__ = ["FeatureSplit", "extract_split"]
+__all__ = ["FeatureSplit", "extract_split", "feature_stream", "feature_transform"]
 
 logger = logging.getLogger(__name__)
+
+#: Part of the feature cache key: bumped when `EvalTransform`'s arithmetic changes, so older cached features are
+#: recomputed (2: the short side and crop offsets floored, as transformers' processors).
+TRANSFORM_VERSION = 2
 
 
 @dataclass
@@ -45,19 +50,35 @@ class FeatureSplit:
         return int(self.features.shape[0])
 
 
+def feature_transform(encoder: FrozenEncoder) -> EvalTransform:
+    """The one evaluation transform features are extracted with: the model's `eval_transform`, which the processor
+    saved beside its classifier computes too; for 'pixels', the same geometry at the baseline's size."""
+    if encoder.model is not None:
+        return eval_transform(encoder.model)
+    crop = VIDEO_EVAL_CROP_FRACTION if encoder.modality == "video" else IMAGE_EVAL_CROP_FRACTION
+    return EvalTransform(encoder.image_size, crop_fraction=crop, mean=tuple(encoder.mean), std=tuple(encoder.std))
+
+
+def feature_stream(encoder: FrozenEncoder, dataset: str, split: str, label_column: str, *,
+                   frame_step: int) -> Any:
+    """The split's decoded samples in order (no shuffle, no flip), transformed by `feature_transform(encoder)`: video
+    the centred clip of `num_frames` frames `frame_step` apart."""
+    from hf_jepa.data import ImageConfig, VideoClipConfig, load_image_dataset, load_video_dataset
+
+    transform = feature_transform(encoder)
+    common = dict(crop_size=transform.size, mean=transform.mean, std=transform.std, label_columns=(label_column,),
+                  train=False, horizontal_flip=False, eval_crop_fraction=transform.crop_fraction)
+    if encoder.modality == "video":
+        clip = VideoClipConfig(frames_per_clip=encoder.num_frames, frame_step=frame_step, **common)
+        return load_video_dataset(dataset, split, clip_config=clip, shuffle_buffer=0)
+    return load_image_dataset(dataset, split, shuffle_buffer=0, image_config=ImageConfig(**common))
+
+
 def _loader(encoder: FrozenEncoder, dataset: str, split: str, label_column: str, *, batch_size: int,
             frame_step: int, num_workers: int) -> Iterable[dict[str, Any]]:
-    from hf_jepa.data import ImageConfig, VideoClipConfig, dataloader, load_image_dataset, load_video_dataset
+    from hf_jepa.data import dataloader
 
-    common = dict(crop_size=encoder.image_size, mean=encoder.mean, std=encoder.std, label_columns=(label_column,),
-                  train=False, horizontal_flip=False)
-    if encoder.modality == "video":
-        clip = VideoClipConfig(frames_per_clip=encoder.num_frames, frame_step=frame_step,
-                               eval_crop_fraction=VIDEO_EVAL_CROP_FRACTION, **common)
-        stream = load_video_dataset(dataset, split, clip_config=clip, shuffle_buffer=0)
-    else:
-        stream = load_image_dataset(dataset, split, shuffle_buffer=0,
-                                    image_config=ImageConfig(eval_crop_fraction=IMAGE_EVAL_CROP_FRACTION, **common))
+    stream = feature_stream(encoder, dataset, split, label_column, frame_step=frame_step)
     return dataloader(stream, batch_size=batch_size, num_workers=min(num_workers, stream.num_shards))
 
 
@@ -130,7 +151,8 @@ def extract_split(
         feature_dtype: dtype the features are kept in (float16 halves memory / disk for large token sets).
     """
     settings = {"frame_step": frame_step, "max_samples": max_samples, "dtype": str(feature_dtype),
-                "image_size": encoder.image_size, "num_frames": encoder.num_frames}
+                "image_size": encoder.image_size, "num_frames": encoder.num_frames,
+                "transform": repr(feature_transform(encoder)), "transform_version": TRANSFORM_VERSION}
     folder = None
     if cache_dir is not None:
         folder = Path(cache_dir) / _cache_key(encoder, dataset, split, label_column, settings) / split
