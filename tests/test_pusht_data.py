@@ -224,3 +224,23 @@ def test_max_episodes_takes_the_first_episodes(states_data: Path) -> None:
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="max_episodes=3: expected an int >= 1, with --latents state"):
         WorldModelArguments(max_episodes=3)
+
+
+def test_concat_actions_give_a_10d_action_per_model_step(states_data: Path) -> None:
+    """--action_reduce concat: with frame skip 5 a model step's action is the 5 env actions side by side (10-D)."""
+    cache, _, _ = state_latent_cache(str(states_data))
+    summed = cache.window(0, 2, 3, 5)
+    concat = cache.window(0, 2, 3, 5, action_reduce="concat")
+    assert summed["actions"].shape == (3, 2) and concat["actions"].shape == (3, 10)
+    torch.testing.assert_close(concat["actions"][1], cache.actions[0][7:12].flatten())
+    torch.testing.assert_close(concat["actions"].view(3, 5, 2).sum(1), summed["actions"])
+    batch = next(cache.batches(0, batch_size=4, frames_per_window=3, frame_skip=5, seed=0, action_reduce="concat"))
+    assert batch["actions"].shape == (4, 3, 10)
+    out = states_data.parent / "wm_concat"
+    _script("train_world_model").main([
+        "--latents", "state", "--action_reduce", "concat", "--dataset_name", str(states_data), "--output_dir",
+        str(out), "--max_steps", "2", "--frames_per_window", "3", "--auto_steps", "1", "--frame_skip", "5",
+        "--state_mode", "hold", "--per_device_train_batch_size", "4", "--checkpointing_steps", "100",
+        "--config_overrides", json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
+                                          "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})])
+    assert json.loads((out / "final" / "config.json").read_text())["action_dim"] == 10

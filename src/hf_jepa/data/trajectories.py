@@ -145,16 +145,19 @@ class LatentEpisodeCache:
         span = frames_per_window * frame_skip
         return [(e, t) for e, z in enumerate(self.latents) for t in range(0, z.shape[0] - span + 1)]
 
-    def window(self, episode: int, start: int, frames_per_window: int, frame_skip: int) -> dict[str, Tensor]:
-        """latents (T*N, D) float32, states (T, S), actions (T, A) summed over each skip (the last is unused)."""
+    def window(self, episode: int, start: int, frames_per_window: int, frame_skip: int,
+               action_reduce: str = "sum") -> dict[str, Tensor]:
+        """latents (T*N, D) float32, states (T, S), actions (T, A) summed over each skip (the last is unused), or
+        (T, k*A) with ``action_reduce="concat"`` (the k env actions of a model step side by side)."""
         rows = torch.arange(frames_per_window) * frame_skip + start  # (T,)
         z = self.latents[episode][rows].float().flatten(0, 1)  # (T, N, D) -> (T*N, D)
         acts = self.actions[episode][start:start + frames_per_window * frame_skip]  # (T*k, A)
-        acts = acts.view(frames_per_window, frame_skip, -1).sum(1)  # (T, A)
+        acts = acts.view(frames_per_window, frame_skip, -1)  # (T, k, A)
+        acts = acts.sum(1) if action_reduce == "sum" else acts.flatten(1)  # (T, A) or (T, k*A)
         return {"latents": z, "states": self.states[episode][rows], "actions": acts}
 
     def batches(self, epoch: int, *, batch_size: int, frames_per_window: int, frame_skip: int,
-                seed: int) -> Iterator[dict[str, Any]]:
+                seed: int, action_reduce: str = "sum") -> Iterator[dict[str, Any]]:
         """One epoch of shuffled window batches (deterministic in (seed, epoch)); drops the last partial batch."""
         index = self.windows(frames_per_window, frame_skip)
         if len(index) < batch_size:
@@ -162,7 +165,7 @@ class LatentEpisodeCache:
                              f"fewer than batch_size={batch_size}; collect longer or more episodes")
         order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         for b in range(len(index) // batch_size):
-            items = [self.window(*index[i], frames_per_window, frame_skip)
+            items = [self.window(*index[i], frames_per_window, frame_skip, action_reduce)
                      for i in order[b * batch_size:(b + 1) * batch_size].tolist()]
             batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
             batch["skipped_samples"] = 0

@@ -51,6 +51,9 @@ class WorldModelArguments(RunArguments):
         "help": "'encoder': each frame's latents from the frozen --encoder (pixels); 'state': perfect perception, "
                 "one token per frame computed from its observation.state (Push-T: the agent and the T's 8 corners; "
                 "hf_jepa.data.state_latents), no video read and --encoder unused"})
+    action_reduce: Literal["sum", "concat"] = field(default="sum", metadata={
+        "help": "a model step's action from its --frame_skip env actions: 'sum' (their net displacement, A values) "
+                "or 'concat' (the k actions side by side, k*A values: Push-T with frame skip 5 -> 10-D)"})
     max_episodes: int | None = field(default=None, metadata={
         "help": "--latents state: train on the dataset's first N episodes (data-size curves); None: all"})
     state_mode: Literal["true", "hold", "zero"] = field(default="true", metadata={
@@ -79,6 +82,8 @@ class WorldModelArguments(RunArguments):
             raise ValueError(f"latents={self.latents!r}: expected 'encoder' or 'state'")
         if self.max_episodes is not None and (self.latents != "state" or self.max_episodes < 1):
             raise ValueError(f"max_episodes={self.max_episodes!r}: expected an int >= 1, with --latents state")
+        if self.action_reduce not in ("sum", "concat"):
+            raise ValueError(f"action_reduce={self.action_reduce!r}: expected 'sum' or 'concat'")
         if self.state_mode not in ("true", "hold", "zero"):
             raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
         parse_config_overrides(self.config_overrides)
@@ -143,12 +148,13 @@ def _dims(dataset: str) -> tuple[int, int]:
                          "'observation.state'") from err
 
 
-def check_cache_widths(cache: LatentEpisodeCache, model: JepaWorldModel, dataset: str) -> None:
+def check_cache_widths(cache: LatentEpisodeCache, model: JepaWorldModel, dataset: str, action_factor: int = 1) -> None:
     """The action and state columns read from the data must have the widths the world model was built with (those
-    meta/info.json declares); a ValueError naming both widths otherwise."""
+    meta/info.json declares; the action's times ``action_factor`` with ``--action_reduce concat``); a ValueError
+    naming both widths otherwise."""
     if not cache.actions:
         return
-    found = {"action_dim": int(cache.actions[0].shape[-1]), "state_dim": int(cache.states[0].shape[-1])}
+    found = {"action_dim": int(cache.actions[0].shape[-1]) * action_factor, "state_dim": int(cache.states[0].shape[-1])}
     for name, width in found.items():
         expected = getattr(model.config, name)
         if width != expected:
@@ -180,6 +186,8 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     outputs each token's change (``predict_residual``) and latents are not layer-normed, unless
     ``--config_overrides`` says otherwise."""
     action_dim, state_dim = _dims(args.dataset_name)
+    if args.action_reduce == "concat":  # the k env actions of a model step side by side
+        action_dim *= args.frame_skip
     state_map, info = None, None
     if args.latents == "state":
         from hf_jepa.data.state_latents import placeholder_encoder_config, state_latent_cache
@@ -202,13 +210,15 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
         cache = LatentEpisodeCache.build(args.dataset_name, encode, frame_transform(model),
                                          rank=accelerator.process_index, world_size=accelerator.num_processes,
                                          camera_key=args.camera_key, show_progress=accelerator.is_main_process)
-    check_cache_widths(cache, model, args.dataset_name)
+    check_cache_widths(cache, model, args.dataset_name,
+                       action_factor=args.frame_skip if args.action_reduce == "concat" else 1)
     logger.info("cached latents of %d episodes (%d windows)", len(cache.latents),
                 len(cache.windows(args.frames_per_window, args.frame_skip)))
 
     def factory(epoch: int) -> Iterable[dict[str, Any]]:
         return cache.batches(epoch, batch_size=args.per_device_train_batch_size,
-                             frames_per_window=args.frames_per_window, frame_skip=args.frame_skip, seed=args.seed)
+                             frames_per_window=args.frames_per_window, frame_skip=args.frame_skip, seed=args.seed,
+                             action_reduce=args.action_reduce)
 
     optimizer = build_optimizer(model, lr=args.learning_rate, weight_decay=args.weight_decay)
     scheduler = HyperParamScheduler(optimizer, build_schedules(args))
