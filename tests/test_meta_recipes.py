@@ -402,3 +402,79 @@ def test_vjepa2_recipe_runs_tiny_and_its_cooldown_continues_the_optimizer_state(
     with pytest.raises(ValueError, match="no optimizer state"):
         run_pretrain([str(RECIPES / "vjepa2" / "vitl16" / "cooldown-256px-64f.yaml"), *tiny_flags(tmp_path / "x", 1),
                       "--schedule_steps", "4", "--init_from_checkpoint", str(pre / "final")])
+
+
+# ------------------------------------------------------------------------------------------------ V-JEPA 2-AC
+
+
+def test_ac_recipe_equals_meta_droid_config() -> None:
+    from hf_jepa.world_model import WorldModelArguments
+
+    args = parse_flags(WorldModelArguments, [str(RECIPES / "vjepa2_ac" / "vitg16-droid-256px-8f.yaml")])
+    ipe, epochs = 300, 315
+    assert args.max_steps == args.schedule_steps == epochs * ipe  # T_max = int(epochs x ipe), no ipe_scale
+    assert (args.warmup_steps, args.decay_steps) == (15 * ipe, 15 * ipe)  # warmup 15, anneal 15
+    assert args.lr_schedule == "warmup_stable_decay" and args.schedule_offset == 1
+    assert (args.start_lr, args.learning_rate, args.final_lr) == (0.000075, 0.000425, 0.0)
+    assert (args.weight_decay, args.final_weight_decay) == (0.04, 0.04)
+    assert (args.per_device_train_batch_size, args.global_batch_size) == (8, 8 * 4 * 8)
+    assert (args.frames_per_window, args.fps, args.auto_steps) == (8, 4.0, 2)
+    assert (args.actions, args.frame_crop, args.state_mode) == ("pose_delta", "meta", "true")
+    assert args.max_grad_norm is None and args.mixed_precision == "bf16" and args.seed == 239
+    from hf_jepa.modeling.configuration_easy_vjepa2_ac import VJEPA2_AC_PRESETS
+
+    pred = VJEPA2_AC_PRESETS[args.preset]
+    assert (pred["predictor_hidden_size"], pred["predictor_num_hidden_layers"],
+            pred["predictor_num_attention_heads"], pred["action_dim"]) == (1024, 24, 16, 7)
+    s = build_schedules(args)
+    assert s.lr(0) == pytest.approx(7.5e-5 + 1 / 4500 * (4.25e-4 - 7.5e-5), rel=1e-12)
+    assert s.lr(4499) == s.lr(89998) == 4.25e-4
+    assert s.lr(94499) == 0.0 and s.momentum is None
+
+
+def test_pose_delta_actions_against_hand_computed_values() -> None:
+    from hf_jepa.world_model.droid import state_delta_actions
+
+    states = torch.tensor([[0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0],  # rotated 0.3 rad about x
+                           [1.0, 2.0, 3.0, 0.5, 0.0, 0.0, 0.25],  # then 0.5 about x: relative 0.2 about x
+                           [1.0, 2.0, 2.0, 0.5, 0.0, 0.4, 1.0]])  # then + 0.4 about z (applied last, extrinsic)
+    actions = state_delta_actions(states, "pose")
+    torch.testing.assert_close(actions, torch.tensor([[1.0, 2.0, 3.0, 0.2, 0.0, 0.0, 0.25],
+                                                      [0.0, 0.0, -1.0, 0.0, 0.0, 0.4, 0.75],
+                                                      [0.0] * 7]), atol=1e-6, rtol=0)
+    linear = state_delta_actions(states[:, :2], "linear")
+    torch.testing.assert_close(linear, torch.tensor([[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="states width 2: expected 7"):
+        state_delta_actions(states[:, :2], "pose")
+
+
+def test_pose_delta_actions_equal_meta_poses_to_diffs() -> None:
+    """Meta's droid.py `poses_to_diffs` (scipy Rotation, float64) on random poses, re-stated here."""
+    np = pytest.importorskip("numpy")
+    rotation = pytest.importorskip("scipy.spatial.transform").Rotation
+    from hf_jepa.world_model.droid import state_delta_actions
+
+    poses = np.random.default_rng(0).normal(scale=0.6, size=(6, 7))
+    mats = [rotation.from_euler("xyz", t, degrees=False).as_matrix() for t in poses[:, 3:6]]
+    angle = np.stack([rotation.from_matrix(mats[t + 1] @ mats[t].T).as_euler("xyz", degrees=False)
+                      for t in range(5)])
+    meta = np.concatenate([poses[1:, :3] - poses[:-1, :3], angle, poses[1:, -1:] - poses[:-1, -1:]], axis=1)
+    ours = state_delta_actions(torch.tensor(poses, dtype=torch.float64), "pose")
+    torch.testing.assert_close(ours[:5], torch.tensor(meta, dtype=torch.float32), atol=1e-5, rtol=0)
+
+
+def test_droid_frame_step_and_centre_crop() -> None:
+    from hf_jepa.world_model.droid import CenterCropTransform, fps_frame_skip
+
+    assert fps_frame_skip(15.0, 4) == 4 and fps_frame_skip(10.0, 4) == 3 and fps_frame_skip(4.0, 4) == 1
+    with pytest.raises(ValueError, match="runs at 2 fps and cannot provide 4 fps"):
+        fps_frame_skip(2.0, 4)
+    crop = CenterCropTransform(32, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    assert crop.crop_box(720, 1280) == (0, 154, 720, 972)  # 16:9 -> the centred 1.35 crop
+    assert crop.crop_box(100, 100) == (0, 0, 100, 100)  # inside (0.75, 1.35): the whole frame
+    frames = torch.zeros(2, 3, 72, 128, dtype=torch.uint8)
+    frames[..., :, 64:] = 255  # right half white
+    out = crop(frames)
+    assert out.shape == (2, 3, 32, 32)
+    # the crop keeps columns 15..112: the white half starts at its middle
+    assert out[0, 0, 0, 15].item() < 0.1 and out[0, 0, 0, 17].item() > 0.9

@@ -311,3 +311,28 @@ def test_planner_aims_at_the_subgoal(pipeline: dict[str, Path], monkeypatch: pyt
     torch.testing.assert_close(z, planner.encode(obs))
     torch.testing.assert_close(g, planner.encode(info["goal"]))
     torch.testing.assert_close(aimed[0], subgoal(z, g))
+
+
+def test_meta_ac_recipe_runs_tiny_with_state_delta_actions(pipeline: dict[str, Path], tmp_path: Path) -> None:
+    """configs/meta/vjepa2_ac/vitg16-droid-256px-8f.yaml, shrunk by flags, on the Two-Rooms data: frames at 4 fps
+    (10 fps data: every 3rd frame), actions from state deltas (Two-Rooms states are positions), Meta's centre crop,
+    warmup-stable-decay with the one-step offset."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    out = tmp_path / "ac"
+    _script("train_world_model").main([
+        str(ROOT / "configs" / "meta" / "vjepa2_ac" / "vitg16-droid-256px-8f.yaml"),
+        "--encoder", str(pipeline["encoder"]), "--dataset_name", str(pipeline["data"]), "--camera_key", "none",
+        "--preset", "tiny", "--config_overrides", TINY_PREDICTOR, "--actions", "state_delta",
+        "--frames_per_window", "4", "--per_device_train_batch_size", "4", "--global_batch_size", "4",
+        "--mixed_precision", "no", "--max_steps", "3", "--schedule_steps", "4", "--warmup_steps", "1",
+        "--decay_steps", "2", "--checkpointing_steps", "3", "--log_every", "1", "--output_dir", str(out)])
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # WSD over 4 steps, warmup 1, decay 2, offset 1: s = 1 (peak), 2 (decay start: peak), 3 (half way to 0)
+    assert [r["lr"] for r in rows] == pytest.approx([4.25e-4, 4.25e-4, 4.25e-4 / 2], rel=1e-9)
+    model = AutoModel.from_pretrained(out / "final")
+    assert model.config.frame_skip == 3 and model.config.action_dim == 2

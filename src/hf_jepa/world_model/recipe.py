@@ -30,6 +30,7 @@ from hf_jepa.planning.subgoals import GRAPH_FILENAME, SubgoalConfig, dataset_lat
 from hf_jepa.training import HyperParamScheduler, build_optimizer, build_schedules, world_model_loss
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
+from hf_jepa.world_model.droid import ACTION_SOURCES, CenterCropTransform, fps_frame_skip, state_delta_actions
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,16 @@ class WorldModelArguments(RunArguments):
         "help": "also write output_dir/final/subgoal_graph.safetensors: the training frames' latents (every "
                 "--subgoal_stride-th) for planning toward subgoals (hf_jepa.planning.subgoals) without the data"})
     subgoal_stride: int = field(default=SubgoalConfig.stride, metadata={"help": "dataset frames between graph nodes"})
+    actions: str = field(default="dataset", metadata={
+        "help": "'dataset': the action column summed over each frame skip; 'state_delta': differences of "
+                "consecutive states; 'pose_delta': Meta's DROID actions from 7-D poses (position delta, relative "
+                "rotation as Euler angles, gripper delta; hf_jepa.world_model.droid)"})
+    fps: float | None = field(default=None, metadata={
+        "help": "sample frames at this rate: frame_skip = ceil(dataset fps / fps), Meta's DROID loader (4); "
+                "none: --frame_skip"})
+    frame_crop: str = field(default="square", metadata={
+        "help": "'square': resize the short side, centre square crop; 'meta': Meta's DROID centre crop (the widest "
+                "centred crop of aspect 0.75-1.35, resized to a square)"})
     output_dir: str = "runs/world_model"
     per_device_train_batch_size: int = 64
     final_lr: float = 1e-5
@@ -86,6 +97,12 @@ class WorldModelArguments(RunArguments):
             raise ValueError(f"action_reduce={self.action_reduce!r}: expected 'sum' or 'concat'")
         if self.state_mode not in ("true", "hold", "zero"):
             raise ValueError(f"state_mode={self.state_mode!r}: expected 'true', 'hold' or 'zero'")
+        if self.actions not in ACTION_SOURCES:
+            raise ValueError(f"actions={self.actions!r}: expected one of {', '.join(ACTION_SOURCES)}")
+        if self.frame_crop not in ("square", "meta"):
+            raise ValueError(f"frame_crop={self.frame_crop!r}: expected 'square' or 'meta'")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"fps={self.fps}: expected > 0 or none")
         parse_config_overrides(self.config_overrides)
         SubgoalConfig(stride=self.subgoal_stride)  # validates it
 
@@ -148,6 +165,13 @@ def _dims(dataset: str) -> tuple[int, int]:
                          "'observation.state'") from err
 
 
+def _dataset_fps(dataset: str) -> float:
+    info = json.loads((resolve_dataset_root(dataset, allow_patterns=["meta/*"]) / "meta" / "info.json").read_text())
+    if "fps" not in info:
+        raise ValueError(f"dataset {dataset!r}: meta/info.json has no fps; pass --frame_skip instead of --fps")
+    return float(info["fps"])
+
+
 def check_cache_widths(cache: LatentEpisodeCache, model: JepaWorldModel, dataset: str, action_factor: int = 1) -> None:
     """The action and state columns read from the data must have the widths the world model was built with (those
     meta/info.json declares; the action's times ``action_factor`` with ``--action_reduce concat``); a ValueError
@@ -186,8 +210,13 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     outputs each token's change (``predict_residual``) and latents are not layer-normed, unless
     ``--config_overrides`` says otherwise."""
     action_dim, state_dim = _dims(args.dataset_name)
+    if args.fps is not None:
+        args.frame_skip = fps_frame_skip(_dataset_fps(args.dataset_name), args.fps)
+        logger.info("fps %g: frame_skip %d", args.fps, args.frame_skip)
     if args.action_reduce == "concat":  # the k env actions of a model step side by side
         action_dim *= args.frame_skip
+    if args.actions != "dataset":  # actions computed from the states (Meta's DROID loader)
+        action_dim = 7 if args.actions == "pose_delta" else state_dim
     state_map, info = None, None
     if args.latents == "state":
         from hf_jepa.data.state_latents import placeholder_encoder_config, state_latent_cache
@@ -207,11 +236,15 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
         def encode(frames: torch.Tensor) -> torch.Tensor:
             return model.encode(frames.to(encode_device)).cpu()
 
-        cache = LatentEpisodeCache.build(args.dataset_name, encode, frame_transform(model),
+        frames = frame_transform(model) if args.frame_crop == "square" else CenterCropTransform(
+            model.config.encoder_config.image_size, mean=tuple(model.config.encoder_config.image_mean),
+            std=tuple(model.config.encoder_config.image_std))
+        cache = LatentEpisodeCache.build(args.dataset_name, encode, frames,
                                          rank=accelerator.process_index, world_size=accelerator.num_processes,
                                          camera_key=args.camera_key, show_progress=accelerator.is_main_process)
-    check_cache_widths(cache, model, args.dataset_name,
-                       action_factor=args.frame_skip if args.action_reduce == "concat" else 1)
+    if args.actions == "dataset":
+        check_cache_widths(cache, model, args.dataset_name,
+                           action_factor=args.frame_skip if args.action_reduce == "concat" else 1)
     logger.info("cached latents of %d episodes (%d windows)", len(cache.latents),
                 len(cache.windows(args.frames_per_window, args.frame_skip)))
 
@@ -226,6 +259,9 @@ def build_world_model_training(args: WorldModelArguments, accelerator: Accelerat
     prepare_states = state_conditioning(args.state_mode)
 
     def prepare(batch: dict[str, Any], step: int) -> dict[str, Any]:
+        if args.actions != "dataset":  # from the true states, before --state_mode hides them from the predictor
+            batch["actions"] = state_delta_actions(batch["states"], "pose" if args.actions == "pose_delta"
+                                                   else "linear")  # (B, T, A)
         batch = prepare_states(batch, step)
         batch["auto_steps"] = args.auto_steps
         return batch
