@@ -138,6 +138,7 @@ def test_vjepa2_recipe_equals_meta_config(size: str, name: str) -> None:
     assert args.frames_per_clip == meta["fpc"] and args.fps == common["fps"] and args.seed == common["seed"]
     assert args.max_grad_norm is None and args.mixed_precision == "bf16" and args.gradient_checkpointing
     assert args.schedule_offset == 1 and args.weight_decay_mask_tokens
+    assert args.stop_on_nonfinite_loss  # app/vjepa/train.py asserts the loss is not NaN
     assert (args.init_from_checkpoint is not None) == meta["anneal"]
     if meta["anneal"]:  # the cool-down continues the pretraining recipe's output_dir
         pretrain = parse(RECIPES / "vjepa2" / size / "pretrain-256px-16f.yaml")
@@ -421,6 +422,7 @@ def test_ac_recipe_equals_meta_droid_config() -> None:
     assert (args.frames_per_window, args.fps, args.auto_steps) == (8, 4.0, 2)
     assert (args.actions, args.frame_crop, args.state_mode) == ("pose_delta", "meta", "true")
     assert args.max_grad_norm is None and args.mixed_precision == "bf16" and args.seed == 239
+    assert args.stop_on_nonfinite_loss
     from hf_jepa.modeling.configuration_easy_vjepa2_ac import VJEPA2_AC_PRESETS
 
     pred = VJEPA2_AC_PRESETS[args.preset]
@@ -478,3 +480,46 @@ def test_droid_frame_step_and_centre_crop() -> None:
     assert out.shape == (2, 3, 32, 32)
     # the crop keeps columns 15..112: the white half starts at its middle
     assert out[0, 0, 0, 15].item() < 0.1 and out[0, 0, 0, 17].item() > 0.9
+
+
+def test_nonfinite_loss_stops_the_run_when_asked(tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    from accelerate import Accelerator
+    from transformers.utils import ModelOutput
+
+    from hf_jepa.training import LoopConfig, fit
+
+    @dataclass
+    class Out(ModelOutput):
+        y: torch.Tensor | None = None
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(2))
+
+        def forward(self, x: torch.Tensor) -> Out:
+            return Out(y=(self.w * x).sum())
+
+    def factory(epoch: int) -> list[dict[str, torch.Tensor]]:
+        return [{"x": torch.tensor([[1.0, v]])} for v in (1.0, float("nan"), 1.0)]
+
+    def run(stop: bool, out: Path) -> int:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        accelerator = Accelerator(cpu=True)
+        model = Model()
+        optimizer = build_optimizer(model, lr=1e-3, weight_decay=0.0)
+        model, optimizer = accelerator.prepare(model, optimizer)
+        result = fit(LoopConfig(output_dir=out, max_steps=3, log_every=1, max_grad_norm=None,
+                                stop_on_nonfinite_loss=stop),
+                     accelerator=accelerator, model=model, dataloader_factory=factory, optimizer=optimizer,
+                     lr_scheduler=None, compute_loss=lambda outputs, batch: (outputs.y, {}))
+        return result.global_step
+
+    assert run(False, tmp_path / "a") == 3
+    with pytest.raises(FloatingPointError, match="loss=nan at step 1: stopping"):
+        run(True, tmp_path / "b")
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()

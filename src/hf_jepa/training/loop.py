@@ -42,7 +42,14 @@ from .checkpoints import (
     write_manifest,
 )
 from .monitors import Monitor, monitored_loss
-from .state import TrainingState, register_training_state, rng_restore, rng_snapshot
+from .state import (
+    TrainingState,
+    custom_checkpoint_file,
+    register_training_state,
+    registered_for_checkpointing,
+    rng_restore,
+    rng_snapshot,
+)
 from .step import ComputeLoss, StepOutput, train_step
 
 __all__ = ["LoopConfig", "LoopResult", "fit"]
@@ -67,6 +74,8 @@ class LoopConfig:
         seed: seeds Python / NumPy / torch at the start of ``fit`` (per process, ``device_specific``);
             a resume then restores the checkpoint's RNG states.
         checkpoints_total_limit: keep at most this many ``step_*`` folders (oldest deleted); None: keep all.
+        stop_on_nonfinite_loss: raise ``FloatingPointError`` at the first NaN / inf micro-batch loss (Meta's V-JEPA 2
+            ``assert not np.isnan(loss)``); False: log a warning at the next log step and go on.
     """
 
     output_dir: str | Path
@@ -77,6 +86,7 @@ class LoopConfig:
     max_grad_norm: float | None = 1.0
     seed: int = 0
     checkpoints_total_limit: int | None = None
+    stop_on_nonfinite_loss: bool = False
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -279,7 +289,7 @@ def fit(
 
 def _register_stateful(accelerator: Accelerator, lr_scheduler: Any, monitors: Sequence[Monitor]) -> None:
     """Register an unprepared scheduler and the stateful monitors for checkpointing (once per accelerator)."""
-    custom = getattr(accelerator, "_custom_objects", [])
+    custom = registered_for_checkpointing(accelerator)
     if lr_scheduler is not None and not isinstance(lr_scheduler, AcceleratedScheduler):
         if not any(obj is lr_scheduler for obj in custom):
             logger.info("lr_scheduler was not prepared: registering it for checkpointing")
@@ -322,9 +332,9 @@ class _Run:
             remove_partial_checkpoints(self.config.checkpoint_dir)
         path = _resolve_resume(self.config)
         if path is not None:
-            custom = getattr(accelerator, "_custom_objects", [])
+            custom = registered_for_checkpointing(accelerator)
             missing = [type(obj).__name__ for i, obj in enumerate(custom)
-                       if not (path / f"custom_checkpoint_{i}.pkl").exists()]
+                       if not custom_checkpoint_file(path, i).exists()]
             if missing:
                 raise ValueError(
                     f"resume_from_checkpoint={str(path)!r} holds no saved state for {missing}: it was written by a "
@@ -460,6 +470,9 @@ class _Run:
         out = train_step(self.accelerator, self.model, batch, self.optimizer, self.lr_scheduler,
                          compute_loss=monitored_loss(self.compute_loss, self.monitors, raw_batch),
                          max_grad_norm=config.max_grad_norm, ema_momentum=momentum)
+        if config.stop_on_nonfinite_loss and not math.isfinite(out.loss):
+            raise FloatingPointError(f"loss={out.loss} at step {state.global_step}: stopping (stop_on_nonfinite_loss); "
+                                     f"resume from the last checkpoint ({self.last_checkpoint}) with a lower lr")
         self.window.add(out, samples)
         if not out.synced:
             return

@@ -63,6 +63,8 @@ class RunArguments:
         "help": "samples per optimizer update over all processes (Meta's batch_size x GPUs); sets "
                 "gradient_accumulation_steps = global / (per_device_train_batch_size x processes), an error if it "
                 "does not divide"})
+    stop_on_nonfinite_loss: bool = field(default=False, metadata={
+        "help": "stop at the first NaN / inf loss (Meta's V-JEPA 2 asserts it); default: warn and go on"})
     seed: int = 0
     log_every: int = 10
     checkpointing_steps: int | None = 500
@@ -177,6 +179,7 @@ def run_fit(args: Any, accelerator: Accelerator, setup: Any) -> tuple[nn.Module,
         output_dir=args.output_dir, max_steps=args.max_steps, checkpointing_steps=args.checkpointing_steps,
         log_every=args.log_every, resume_from_checkpoint=args.resume_from_checkpoint,
         max_grad_norm=args.max_grad_norm, seed=args.seed, checkpoints_total_limit=args.checkpoints_total_limit,
+        stop_on_nonfinite_loss=getattr(args, "stop_on_nonfinite_loss", False),
     )
     result = fit(loop, accelerator=accelerator, model=model, dataloader_factory=setup.dataloader_factory,
                  optimizer=optimizer, lr_scheduler=scheduler, compute_loss=setup.compute_loss,
