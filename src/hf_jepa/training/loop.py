@@ -42,7 +42,14 @@ from .checkpoints import (
     write_manifest,
 )
 from .monitors import Monitor, monitored_loss
-from .state import TrainingState, register_training_state, rng_restore, rng_snapshot
+from .state import (
+    TrainingState,
+    custom_checkpoint_file,
+    register_training_state,
+    registered_for_checkpointing,
+    rng_restore,
+    rng_snapshot,
+)
 from .step import ComputeLoss, StepOutput, train_step
 
 __all__ = ["LoopConfig", "LoopResult", "fit"]
@@ -282,7 +289,7 @@ def fit(
 
 def _register_stateful(accelerator: Accelerator, lr_scheduler: Any, monitors: Sequence[Monitor]) -> None:
     """Register an unprepared scheduler and the stateful monitors for checkpointing (once per accelerator)."""
-    custom = getattr(accelerator, "_custom_objects", [])
+    custom = registered_for_checkpointing(accelerator)
     if lr_scheduler is not None and not isinstance(lr_scheduler, AcceleratedScheduler):
         if not any(obj is lr_scheduler for obj in custom):
             logger.info("lr_scheduler was not prepared: registering it for checkpointing")
@@ -325,9 +332,9 @@ class _Run:
             remove_partial_checkpoints(self.config.checkpoint_dir)
         path = _resolve_resume(self.config)
         if path is not None:
-            custom = getattr(accelerator, "_custom_objects", [])
+            custom = registered_for_checkpointing(accelerator)
             missing = [type(obj).__name__ for i, obj in enumerate(custom)
-                       if not (path / f"custom_checkpoint_{i}.pkl").exists()]
+                       if not custom_checkpoint_file(path, i).exists()]
             if missing:
                 raise ValueError(
                     f"resume_from_checkpoint={str(path)!r} holds no saved state for {missing}: it was written by a "

@@ -7,13 +7,39 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import accelerate
 import numpy as np
 import torch
 from accelerate import Accelerator
 
-__all__ = ["TrainingState", "register_training_state", "rng_restore", "rng_snapshot"]
+__all__ = ["TrainingState", "custom_checkpoint_file", "register_training_state", "registered_for_checkpointing",
+           "rng_restore", "rng_snapshot"]
+
+
+def registered_for_checkpointing(accelerator: Accelerator) -> list[Any]:
+    """The objects `accelerator.register_for_checkpointing` holds, in registration order (object i is saved as
+    `custom_checkpoint_file(dir, i)`).
+
+    accelerate keeps them in its private `Accelerator._custom_objects` list, with no public accessor; a missing
+    attribute raises here instead of reading as "nothing registered" (tests/test_training.py checks the attribute
+    and the file naming against the installed accelerate).
+    """
+    try:
+        return accelerator._custom_objects
+    except AttributeError as err:
+        raise RuntimeError(
+            f"accelerate {accelerate.__version__}: Accelerator has no `_custom_objects` (the objects registered for "
+            "checkpointing); hf_jepa reads it to resume. Install the accelerate version pyproject.toml pins."
+        ) from err
+
+
+def custom_checkpoint_file(checkpoint_dir: str | Path, index: int) -> Path:
+    """Where `accelerator.save_state(checkpoint_dir)` writes the `index`-th registered object (accelerate's
+    `custom_checkpoint_{index}.pkl`)."""
+    return Path(checkpoint_dir) / f"custom_checkpoint_{index}.pkl"
 
 
 @dataclass
@@ -52,7 +78,7 @@ class TrainingState:
 
 def register_training_state(accelerator: Accelerator) -> TrainingState:
     """One TrainingState per accelerator (re-used if ``fit`` runs twice with the same accelerator)."""
-    for obj in getattr(accelerator, "_custom_objects", []):
+    for obj in registered_for_checkpointing(accelerator):
         if isinstance(obj, TrainingState):
             obj.load_state_dict(TrainingState().state_dict())
             return obj
