@@ -5,10 +5,12 @@ Under load the app stays bounded: at most `SpaceConfig.plan_concurrency` plans a
 Probe requests run at once, at most `max_queue_size` wait; one more is refused at once with gradio's busy message
 (gradio_client raises `QueueError("Queue is full! Please try again.")`, the browser shows "This application is
 currently busy. Please try again."). Plans are long, so at most `max_waiting_plans` of them wait: one more is refused
-when it asks to join ("The planner is busy: ... Try again in a minute.", a validation message: gradio_client's
-`ValidationError`, shown on the tab's first input), which leaves the rest of the queue to the Features and Probe
-tabs. The pickers' own events (sliders, clicks, Random, previews) skip the queue, so the page stays responsive while
-it is full. Uploads beyond `max_upload_mb` are refused by gradio and at most `max_sessions` sessions keep state
+("The planner is busy: ... Try again in a minute.", with the expected wait once a plan has finished), which leaves the
+rest of the queue to the Features and Probe tabs. In the browser a click on Plan checks first and says so in a
+warning notice, or, when plans are ahead, its place in the planner's queue and the expected wait
+(`PlanQueue`); API clients get the refusal from the endpoint's validator (gradio_client's `ValidationError`). The
+pickers' own events (sliders, clicks, Random, previews) skip the queue, so the page stays responsive while it is
+full. Uploads beyond `max_upload_mb` are refused by gradio and at most `max_sessions` sessions keep state
 (`launch_kwargs(config)`); gradio's copies of uploads and results are deleted after `cache_max_age_s`, and the Plan
 tab keeps only its newest output folders."""
 
@@ -18,8 +20,10 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +58,7 @@ from hf_jepa.space.two_rooms import energy_figure, plan_in_two_rooms, render_are
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUSY", "CSS", "INTRO", "PLAN_ENVS", "RecentFolders", "build_demo", "launch_kwargs"]
+__all__ = ["BUSY", "CSS", "INTRO", "PLAN_ENVS", "PlanQueue", "RecentFolders", "build_demo", "launch_kwargs"]
 
 BUSY = "The planner is busy:"  # starts the refusal of a plan beyond SpaceConfig.max_waiting_plans
 PLAN_ENVS = ("Two-Rooms", "Push-T")  # the Plan tab's environment radio
@@ -69,6 +73,75 @@ CSS = """
 .status {font-size: 0.9rem}
 footer {display: none !important}
 """
+
+
+class PlanQueue:
+    """The plans' share of the queue: how many wait (`waiting`, gradio's queue of the "plan" concurrency group), how
+    many run, and how long the recent ones took, for the notices a visitor sees before a plan joins.
+
+    `check` runs on a click, before the plan itself joins the queue: beyond `max_waiting_plans` waiting plans it
+    shows a warning notice (`gr.Warning`) with the expected wait and stops the click's chain;
+    otherwise, when plans are ahead, an info notice with the place in the queue and the expected wait. `admit` is the
+    plan endpoints' validator (the same refusal for API clients, who join without the click's check).
+    """
+
+    def __init__(self, config: SpaceConfig, waiting: Callable[[str], int]) -> None:
+        self.config, self.waiting = config, waiting
+        self._seconds: deque[float] = deque(maxlen=8)  # durations of the last plans
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        """Counts a plan as running while the block runs and records its duration."""
+        start = time.perf_counter()
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._seconds.append(time.perf_counter() - start)
+
+    def expected_wait(self, ahead: int) -> str:
+        """'about 1 min 20 s' for `ahead` plans before a new one (running ones count in full), or '' before any
+        plan has finished."""
+        with self._lock:
+            if not self._seconds:
+                return ""
+            mean = sum(self._seconds) / len(self._seconds)
+        seconds = round(mean * ahead / self.config.plan_concurrency)
+        return f"about {seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"about {max(1, seconds)} s"
+
+    def busy_message(self) -> str | None:
+        """The refusal while `max_waiting_plans` plans wait, else None."""
+        n = self.waiting("plan")
+        if n < self.config.max_waiting_plans:
+            return None
+        waiting_now = "1 plan is" if n == 1 else f"{n} plans are"
+        wait = self.expected_wait(n + self._running)
+        wait = f", {wait} of planning ahead" if wait else ""
+        return (f"{BUSY} {waiting_now} already waiting (at most {self.config.max_waiting_plans}){wait}. "
+                "Try again in a minute.")
+
+    def check(self) -> None:
+        """A click's check before its plan joins: a busy warning (and the chain stops), or the place in the queue."""
+        if (busy := self.busy_message()) is not None:
+            gr.Warning(busy)
+            raise gr.Error(busy, visible=False, print_exception=False)  # stops `.success`: the plan does not join
+        ahead = self.waiting("plan") + self._running
+        if ahead >= self.config.plan_concurrency:
+            wait = self.expected_wait(ahead)
+            gr.Info(f"Your plan is number {ahead - self.config.plan_concurrency + 1} in the planner's queue"
+                    + (f"; it starts in {wait}." if wait else "."))
+
+    def admit(self, *inputs: Any) -> tuple:
+        """The plan endpoints' validator: refused while `max_waiting_plans` plans wait, so plans cannot fill the
+        whole queue and waits stay bounded (gradio_client raises ValidationError with the message)."""
+        if (busy := self.busy_message()) is None:
+            return tuple(gr.validate(True, "") for _ in inputs)
+        return (gr.validate(False, busy), *(gr.validate(True, "") for _ in inputs[1:]))
 
 
 class RecentFolders:
@@ -168,24 +241,22 @@ def _plan_results(size: int, ids: tuple[str, str, str, str]) -> list[Any]:
     return [trajectory, goal_img, plot, summary]
 
 
+def _on_plan_click(button: Any, queue: PlanQueue) -> Any:
+    """A Plan button's click: `queue.check` first (queued with no concurrency limit of its own, so it runs at once),
+    whose notice a visitor sees; chain the plan with `.success` (it joins only when the check let it)."""
+    return button.click(queue.check, None, None, api_visibility="private", concurrency_limit=None,
+                        concurrency_id="plan_check", show_progress="hidden")
+
+
 def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
     """The Plan tab: an environment radio (Two-Rooms / Push-T) over one panel per environment (/plan,
     /plan_pusht; one concurrency group).
 
     `waiting(group)`: the requests of a concurrency group waiting in the queue; a plan beyond
-    `config.max_waiting_plans` is refused when it asks to join.
+    `config.max_waiting_plans` is refused (`PlanQueue`).
     """
     outputs = RecentFolders("hf_jepa_space_plans_", keep=max(16, 4 * config.plan_concurrency))
-
-    def admit(*inputs: Any) -> tuple:
-        """Runs when a plan asks to join the queue: refused (a validation message on the first input) while
-        `max_waiting_plans` plans wait, so plans cannot fill the whole queue and waits stay bounded."""
-        if (n := waiting("plan")) < config.max_waiting_plans:
-            return tuple(gr.validate(True, "") for _ in inputs)
-        waiting_now = "1 plan is" if n == 1 else f"{n} plans are"
-        busy = f"{BUSY} {waiting_now} already waiting (at most {config.max_waiting_plans}). Try again in a minute."
-        return (gr.validate(False, busy), *(gr.validate(True, "") for _ in inputs[1:]))
-
+    admit = PlanQueue(config, waiting)
     choice = gr.Radio(list(PLAN_ENVS), value=PLAN_ENVS[0], label="Environment", elem_id="plan-env")
     with gr.Column(visible=True) as two_rooms_panel:
         _two_rooms_panel(config, outputs, admit)
@@ -195,7 +266,7 @@ def _plan_tab(config: SpaceConfig, waiting: Callable[[str], int]) -> None:
                   [choice], [two_rooms_panel, pusht_panel], api_visibility="private", queue=False)
 
 
-def _two_rooms_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..., tuple]) -> None:
+def _two_rooms_panel(config: SpaceConfig, outputs: RecentFolders, admit: PlanQueue) -> None:
     """Two-Rooms: a start and a goal picked on the arena, one MPC episode of the world model (/plan)."""
     arena_env = TwoRoomsEnv()
     size = config.display_size
@@ -219,8 +290,9 @@ def _two_rooms_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callabl
                 gr.Warning(f"Planning toward the goal without subgoals: {err}")
                 source, note = None, f" No subgoals this time: {err}"
             subgoals = load_subgoal_graph(source, model) if source else None
-            out = plan_in_two_rooms(model, (sx, sy), (gx, gy), cem=cem, max_steps=steps, seed=int(seed),
-                                    subgoals=subgoals, display_size=size, out_dir=outputs.new(), progress=report)
+            with admit.track():
+                out = plan_in_two_rooms(model, (sx, sy), (gx, gy), cem=cem, max_steps=steps, seed=int(seed),
+                                        subgoals=subgoals, display_size=size, out_dir=outputs.new(), progress=report)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
         return out.trajectory_gif, out.goal_png, energy_figure(out.energies, out.distances,
@@ -272,11 +344,12 @@ def _two_rooms_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callabl
         slider.change(picker, coords, arena, api_visibility="private", show_progress="hidden", queue=False)
     arena.select(on_click, [target, *coords], coords, api_visibility="private", queue=False)
     random_btn.click(randomize, [settings[-1]], [*coords, settings[-1]], api_visibility="private", queue=False)
-    plan_btn.click(plan_fn, [*coords, *settings], results, api_name="plan", validator=admit,
+    _on_plan_click(plan_btn, admit).success(plan_fn, [*coords, *settings], results, api_name="plan",
+                                            validator=admit.admit,
                    concurrency_limit=config.plan_concurrency, concurrency_id="plan")
 
 
-def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..., tuple]) -> None:
+def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: PlanQueue) -> None:
     """Push-T: agent and block placed with sliders for the start and the goal (angles in degrees), previews of both,
     one MPC episode of the Push-T world model (/plan_pusht)."""
     size = config.display_size
@@ -295,8 +368,9 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..
                 progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
 
             cem = _cem(model, samples, iters, h, int(seed), "pusht")
-            out = plan_in_pusht(model, start, goal, cem=cem, max_steps=steps, seed=int(seed), display_size=size,
-                                out_dir=outputs.new(), progress=report)
+            with admit.track():
+                out = plan_in_pusht(model, start, goal, cem=cem, max_steps=steps, seed=int(seed),
+                                    display_size=size, out_dir=outputs.new(), progress=report)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
         figure = energy_figure(out.energies, out.distances, int(model.config.frame_skip),
@@ -344,7 +418,8 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: Callable[..
         slider.change(previews, sliders, preview_images, api_visibility="private", show_progress="hidden",
                       queue=False)
     random_btn.click(randomize, None, sliders, api_visibility="private", queue=False)
-    plan_btn.click(plan_fn, [*sliders, *settings], results, api_name="plan_pusht", validator=admit,
+    _on_plan_click(plan_btn, admit).success(plan_fn, [*sliders, *settings], results, api_name="plan_pusht",
+                                            validator=admit.admit,
                    concurrency_limit=config.plan_concurrency, concurrency_id="plan")
 
 
