@@ -62,6 +62,7 @@ class VideoJepa21PreTrainingOutput(ModelOutput):
         context_states: list of (B, K_i, P * D) context-encoder outputs fed to the predictor.
         target_states: (B, N, P * O) layer-normed target features of all tokens.
         modality: 'video' or 'image' (T = 1).
+        grid: (T', H', W') token grid of the input (the masks' index space).
     """
 
     predictions: list[Tensor] | None = None
@@ -71,6 +72,7 @@ class VideoJepa21PreTrainingOutput(ModelOutput):
     context_states: list[Tensor] | None = None
     target_states: Tensor | None = None
     modality: str | None = None
+    grid: tuple[int, int, int] | None = None
 
 
 class VideoJepa21PreTrainedModel(JepaPreTrainedModel):
@@ -351,7 +353,7 @@ class VideoJepa21ForPreTraining(JepaPreTrainingMixin, VideoJepa21PreTrainedModel
                 w // self.config.patch_size)
         full = self._target_states(x)  # (B, N, P*D)
         out = VideoJepa21PreTrainingOutput(predictions=[], targets=[], context_predictions=[], context_targets=[],
-                                           context_states=[], target_states=full, modality=modality)
+                                           context_states=[], target_states=full, modality=modality, grid=grid)
         for ctx, tgt in zip(contexts, targets_idx, strict=True):
             z = self._levels(self.encoder, x, ctx)  # (B, K_i, P*D)
             pred, pred_ctx = self.predictor(z, ctx, tgt, mask_index=0, grid=grid, modality=modality)

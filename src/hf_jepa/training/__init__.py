@@ -6,7 +6,7 @@ from .ema import ema_momentum, ema_update
 from .loop import LoopConfig, LoopResult, fit
 from .losses import jepa_l1_loss, jepa_smooth_l1_loss, sigreg_loss
 from .monitors import CollapseMonitor, Monitor, constant_baseline_ratio, effective_rank, target_std
-from .objectives import pretraining_loss, world_model_loss
+from .objectives import DenseHierarchicalLoss, context_loss_weight, pretraining_loss, world_model_loss
 from .online_probe import OnlineProbe
 from .optim import DEFAULT_NO_WEIGHT_DECAY_NAMES, build_optimizer, split_weight_decay_params
 from .schedules import (
@@ -46,6 +46,8 @@ __all__ = [
     "jepa_l1_loss",
     "jepa_smooth_l1_loss",
     "pretraining_loss",
+    "DenseHierarchicalLoss",
+    "context_loss_weight",
     "sigreg_loss",
     "split_weight_decay_params",
     "target_std",

@@ -260,7 +260,8 @@ def fit(
         optimizer: prepared optimizer.
         lr_scheduler: scheduler stepped once per optimizer step (prepare it, or it is registered for
             checkpointing here), or None.
-        compute_loss: ``(outputs, batch) -> (loss, logs)``; ``logs`` keys must be the same every call.
+        compute_loss: ``(outputs, batch) -> (loss, logs)``; ``logs`` keys must be the same every call. One with a
+            ``set_step(step)`` method (e.g. ``DenseHierarchicalLoss``) is told the optimizer step before each step.
         prepare_batch: optional ``(batch, step) -> batch`` run in the training process before the
             move to the device (e.g. masks from a generator seeded by (seed, step)).
         ema_schedule: optimizer step -> EMA momentum (e.g. ``partial(ema_momentum, total_steps=...)``);
@@ -467,6 +468,8 @@ class _Run:
         lr = _current_lr(self.optimizer)
         self.update_weight_decay = _current_weight_decay(self.optimizer)
         momentum = self.ema_schedule(state.global_step) if self.ema_schedule is not None else None
+        if hasattr(self.compute_loss, "set_step"):  # step-aware objectives (V-JEPA 2.1's context-loss ramp)
+            self.compute_loss.set_step(state.global_step)
         out = train_step(self.accelerator, self.model, batch, self.optimizer, self.lr_scheduler,
                          compute_loss=monitored_loss(self.compute_loss, self.monitors, raw_batch),
                          max_grad_norm=config.max_grad_norm, ema_momentum=momentum)

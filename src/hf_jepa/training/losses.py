@@ -12,7 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["jepa_l1_loss", "jepa_smooth_l1_loss", "sigreg_loss"]
+__all__ = ["context_distance_weights", "jepa_l1_loss", "jepa_smooth_l1_loss", "sigreg_loss",
+           "weighted_jepa_l1_loss"]
 
 
 def _check_same_shape(predictions: torch.Tensor, targets: torch.Tensor) -> None:
@@ -167,3 +168,67 @@ def sigreg_loss(
 # Expected SIGReg value for exact N(0, 1) projections, used in docs and tests:
 # E[N |ecf - phi|^2] = 1 - exp(-t^2), integrated against exp(-t^2/2) over R.
 SIGREG_GAUSSIAN_EXPECTATION = math.sqrt(2 * math.pi) - math.sqrt(2 * math.pi / 3)
+
+
+def context_distance_weights(*, context_mask: torch.Tensor, target_mask: torch.Tensor, grid: tuple[int, int, int],
+                             offset_scale: float | None = None) -> torch.Tensor:
+    """V-JEPA 2.1's context-loss weights: ``1 / sqrt(d)``, d the Euclidean distance in (t, h, w) token units from
+    each context token to the nearest target token.
+
+    Reference: V-JEPA 2.1, ``app/vjepa_2_1/models/utils/masks_dist.py::compute_mask_distance`` (Meta squeezes its
+    (B, K) result, which breaks for a batch of one; this one keeps the batch axis).
+
+    Args:
+        context_mask: (B, K) flat token indices ``t*H*W + h*W + w`` of the context tokens.
+        target_mask: (B, M) flat indices of the target tokens (disjoint from the context: d >= 1).
+        grid: (T', H', W') token grid the indices live on.
+        offset_scale: Meta's ``offset_context_loss``: distances divided by this (Meta: ``grid_size // 16``) first.
+
+    Returns:
+        (B, K) float32 weights.
+    """
+    if context_mask.dim() != 2 or target_mask.dim() != 2 or context_mask.shape[0] != target_mask.shape[0]:
+        raise ValueError(f"context_mask {tuple(context_mask.shape)} and target_mask {tuple(target_mask.shape)}: "
+                         "expected (B, K) and (B, M) index tensors with the same batch size")
+    if target_mask.shape[1] == 0:
+        raise ValueError("target_mask has no tokens: the distance to the nearest target token is undefined")
+    _, h, w = grid
+
+    def positions(ids: torch.Tensor) -> torch.Tensor:
+        t = ids // (h * w)
+        row = (ids - t * h * w) // w
+        return torch.stack([t, row, ids - t * h * w - row * w], dim=-1).float()  # (B, N, 3)
+
+    diff = positions(context_mask)[:, :, None] - positions(target_mask)[:, None]  # (B, K, M, 3)
+    dist = diff.square().sum(-1).min(dim=-1).values.sqrt()  # (B, K): exact for integer positions
+    if offset_scale is not None:
+        dist = dist / offset_scale
+    return 1.0 / dist.sqrt()
+
+
+def weighted_jepa_l1_loss(*, predictions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None,
+                          exponent: float = 1.0) -> torch.Tensor:
+    """``mean(|p - t| ** exponent * w) / exponent`` with one weight per token (V-JEPA 2.1's dense context loss).
+
+    Reference: V-JEPA 2.1, ``app/vjepa_2_1/train.py::loss_fn`` (``d_weights``).
+
+    Args:
+        predictions, targets: (B, N, D).
+        weights: (B, N) per-token weights (e.g. `context_distance_weights`); None: `jepa_l1_loss`.
+        exponent: ``loss_exp``, > 0.
+
+    Returns:
+        Scalar float32 loss.
+    """
+    if weights is None:
+        return jepa_l1_loss(predictions=predictions, targets=targets, exponent=exponent)
+    _check_same_shape(predictions, targets)
+    if weights.shape != predictions.shape[:-1]:
+        raise ValueError(f"weights shape {tuple(weights.shape)} != predictions shape without channels "
+                         f"{tuple(predictions.shape[:-1])}")
+    if not exponent > 0:
+        raise ValueError(f"exponent must be > 0, got exponent={exponent}")
+    diff = (predictions.float() - targets.float()).abs()
+    if exponent != 1.0:
+        diff = diff.pow(exponent)
+    return (diff * weights.float().unsqueeze(-1)).mean() / exponent
