@@ -34,6 +34,12 @@ facebookresearch/vjepa2 ``src/masks/multiseq_multiblock3d.py``):
    after ``max_attempts`` rounds a ``RuntimeError`` names the infeasible config. ``min_keep`` is
    "at least" (I-JEPA: strictly more than) and applies to context blocks only (a target block
    always has exactly ``h * w`` tokens; I-JEPA's check on targets could only loop forever).
+
+``MultiBlockMaskConfig2D(meta_compatible_masks=True)`` switches these fixes off and samples as Meta's I-JEPA
+``MaskCollator`` does (same distribution, our generator): corners from ``[0, H - h)``, blocks at most
+``(H - 1, W - 1)``, one uniform draw for scale and aspect ratio, and the context's ``min_keep`` loop that drops the
+last target constraint after every 20 failed draws. On a 14 x 14 grid with the default config the context keeps
+about 56.5 tokens there against 63.8 with the fixes (``docs/pretraining.md``, "our masks vs Meta's").
 """
 
 from __future__ import annotations
@@ -93,6 +99,13 @@ class MultiBlockMaskConfig2D:
         min_keep: a context block keeps at least this many tokens after removing the targets.
         allow_overlap: if True the context block is *not* cut by the targets.
         max_attempts: rejection-sampling rounds per batch before a ``RuntimeError``.
+        meta_compatible_masks: sample exactly as Meta's I-JEPA ``MaskCollator`` (``src/masks/multiblock.py``)
+            instead of our fixed sampler: block corners in ``[0, H - h)`` and blocks of at most ``(H - 1, W - 1)``
+            (the last row and column are never in a target, and on Meta's grids the context block is the top-left
+            ``(H - 1) x (W - 1)`` square), one uniform draw shared by scale and aspect ratio, a context block kept
+            when it has *more than* ``min_keep`` tokens, and after every 20 failed draws of a sample its context
+            is cut by one target fewer (so it may overlap the last targets). ``max_attempts`` is unused (Meta's
+            loop always ends). Default off: our fixes (see the module docstring).
     """
 
     enc_mask_scale: tuple[float, float] = (0.85, 1.0)
@@ -103,6 +116,7 @@ class MultiBlockMaskConfig2D:
     min_keep: int = 10
     allow_overlap: bool = False
     max_attempts: int = 1000
+    meta_compatible_masks: bool = False
 
     def __post_init__(self) -> None:
         # frozen dataclass: normalise (e.g. YAML lists -> tuples) through object.__setattr__
@@ -110,7 +124,7 @@ class MultiBlockMaskConfig2D:
             object.__setattr__(self, name, check_ordered_pair(name, getattr(self, name), 0.0, 1.0))
         object.__setattr__(self, "aspect_ratio", check_ordered_pair("aspect_ratio", self.aspect_ratio, 0.0))
         check_positive(nenc=self.nenc, npred=self.npred, min_keep=self.min_keep, max_attempts=self.max_attempts)
-        check_bool(allow_overlap=self.allow_overlap)
+        check_bool(allow_overlap=self.allow_overlap, meta_compatible_masks=self.meta_compatible_masks)
 
 
 @dataclass(frozen=True)
@@ -316,6 +330,34 @@ def _rows_to_indices(mask: Tensor, length: int) -> Tensor:
     return keep.nonzero()[:, 1].view(mask.shape[0], length)  # nonzero is row-major: (R*length,) -> (R, length)
 
 
+# Meta's I-JEPA collator: after this many failed context draws of a sample, one target constraint less.
+META_TIMEOUT = 20
+
+
+def _meta_block_hw(height: int, width: int, scale: tuple[float, float], aspect_ratio: tuple[float, float],
+                   generator: torch.Generator | None) -> tuple[int, int]:
+    """Meta's I-JEPA ``_sample_block_size``: one uniform draw for both the scale and the aspect ratio, then
+    ``h, w`` lowered to at most ``(H - 1, W - 1)`` (so a block never spans the grid)."""
+    u = torch.rand(1, generator=generator).item()
+    num = int(height * width * (scale[0] + u * (scale[1] - scale[0])))
+    ratio = aspect_ratio[0] + u * (aspect_ratio[1] - aspect_ratio[0])
+    h = int(round(math.sqrt(num * ratio)))
+    w = int(round(math.sqrt(num / ratio)))
+    return min(h, height - 1), min(w, width - 1)
+
+
+def _meta_boxes(n: int, k: int, height: int, width: int, hw: tuple[int, int],
+                generator: torch.Generator | None) -> Tensor:
+    """``(n, k, H, W)`` bool: Meta's block placement, corners in ``[0, H - h) x [0, W - w)`` (upper bound
+    exclusive, so a block never touches the last row / column)."""
+    h, w = hw
+    top = torch.randint(0, height - h, (n, k, 1), generator=generator)  # (n, k, 1)
+    left = torch.randint(0, width - w, (n, k, 1), generator=generator)  # (n, k, 1)
+    rows = (torch.arange(height) >= top) & (torch.arange(height) < top + h)  # (n, k, H)
+    cols = (torch.arange(width) >= left) & (torch.arange(width) < left + w)  # (n, k, W)
+    return rows[..., :, None] & cols[..., None, :]  # (n, k, H, W)
+
+
 # ----------------------------------------------------------------------------------------------
 # generators
 
@@ -358,8 +400,16 @@ class MultiBlockMaskGenerator2D:
     def num_tokens(self) -> int:
         return self.height * self.width
 
-    def _sample_sizes(self, generator: torch.Generator | None) -> tuple[tuple[int, int], tuple[int, int]]:
+    def block_sizes(self, generator: torch.Generator | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The ``(h, w)`` of the target blocks and of the context block of one batch (drawn once per batch).
+
+        Ours: independent uniform scale and aspect-ratio draws, blocks up to the whole grid. With
+        ``meta_compatible_masks``: Meta's law (one draw for both, at most ``(H - 1, W - 1)``).
+        """
         cfg = self.config
+        if cfg.meta_compatible_masks:
+            pred_hw = _meta_block_hw(self.height, self.width, cfg.pred_mask_scale, cfg.aspect_ratio, generator)
+            return pred_hw, _meta_block_hw(self.height, self.width, cfg.enc_mask_scale, (1.0, 1.0), generator)
         pred_hw = _draw_block_hw(self.height, self.width, cfg.pred_mask_scale, cfg.aspect_ratio, generator)
         enc_hw = _block_hw(self.height, self.width, _uniform(*cfg.enc_mask_scale, generator), 1.0)
         return pred_hw, enc_hw
@@ -373,8 +423,10 @@ class MultiBlockMaskGenerator2D:
     def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> MaskBatch2D:
         """Sample masks for ``batch_size`` samples; see :class:`MaskBatch2D` for shapes."""
         check_positive(batch_size=batch_size)
+        if self.config.meta_compatible_masks:
+            return self._meta_call(batch_size, generator)
         cfg, B, N = self.config, batch_size, self.num_tokens
-        pred_hw, enc_hw = self._sample_sizes(generator)
+        pred_hw, enc_hw = self.block_sizes(generator)
 
         def draw(n: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
             tgt = self._boxes(n, cfg.npred, pred_hw, generator)  # (n, npred, H, W)
@@ -397,6 +449,45 @@ class MultiBlockMaskGenerator2D:
         tgt_rows = targets.transpose(0, 1).reshape(cfg.npred * B, N)  # (B, npred, H, W) -> (npred*B, H*W)
         ctx_rows = context.transpose(0, 1).reshape(cfg.nenc * B, N)  # (B, nenc, H, W) -> (nenc*B, H*W)
         K = int(ctx_rows.sum(-1).min())  # collate: truncate to the shortest context row of the batch
+        return MaskBatch2D(
+            context=_rows_to_indices(ctx_rows, K).view(cfg.nenc, B, K),  # (nenc*B, K) -> (nenc, B, K)
+            targets=_rows_to_indices(tgt_rows, M).view(cfg.npred, B, M),  # (npred*B, M) -> (npred, B, M)
+        )
+
+    def _meta_call(self, batch_size: int, generator: torch.Generator | None) -> MaskBatch2D:
+        """Meta's I-JEPA ``MaskCollator.__call__`` (see ``MultiBlockMaskConfig2D.meta_compatible_masks``)."""
+        cfg, B, N, H, W = self.config, batch_size, self.num_tokens, self.height, self.width
+        if H < 2 or W < 2:
+            raise ValueError(f"grid_size={(H, W)}: expected at least 2 x 2 with meta_compatible_masks (Meta's blocks "
+                             "are at most (H - 1) x (W - 1))")
+        pred_hw, enc_hw = self.block_sizes(generator)
+        for what, hw in (("target", pred_hw), ("context", enc_hw)):
+            if hw[0] * hw[1] <= cfg.min_keep:  # Meta's collator would loop forever on this batch
+                raise RuntimeError(
+                    f"MultiBlockMaskGenerator2D(meta_compatible_masks=True): a {what} block of {hw[0]} x {hw[1]} "
+                    f"tokens on grid {(H, W)} can never keep more than min_keep={cfg.min_keep} tokens; lower "
+                    f"min_keep or raise {'pred' if what == 'target' else 'enc'}_mask_scale"
+                )
+        targets = _meta_boxes(B, cfg.npred, H, W, pred_hw, generator)  # (B, npred, H, W)
+        context = torch.zeros(B, cfg.nenc, H, W, dtype=torch.bool)
+        for j in range(cfg.nenc):  # each context block: Meta's per-sample loop, run for every pending sample at once
+            pending = torch.arange(B)
+            failures = torch.zeros(B, dtype=torch.long)
+            while pending.numel():
+                block = _meta_boxes(pending.numel(), 1, H, W, enc_hw, generator)[:, 0]  # (n, H, W)
+                if not cfg.allow_overlap:
+                    # targets [0, npred - failures // 20) still constrain the block; the rest were dropped
+                    active = torch.arange(cfg.npred) < (cfg.npred - failures[pending] // META_TIMEOUT)[:, None]
+                    cut = (targets[pending] & active[:, :, None, None]).any(dim=1)  # (n, H, W)
+                    block = block & ~cut
+                ok = block.flatten(1).sum(-1) > cfg.min_keep  # (n,) Meta keeps strictly more than min_keep
+                context[pending[ok], j] = block[ok]
+                failures[pending[~ok]] += 1
+                pending = pending[~ok]
+        M = pred_hw[0] * pred_hw[1]
+        tgt_rows = targets.transpose(0, 1).reshape(cfg.npred * B, N)  # (B, npred, H, W) -> (npred*B, H*W)
+        ctx_rows = context.transpose(0, 1).reshape(cfg.nenc * B, N)  # (B, nenc, H, W) -> (nenc*B, H*W)
+        K = int(ctx_rows.sum(-1).min())  # Meta's collate: the shortest context mask of the batch
         return MaskBatch2D(
             context=_rows_to_indices(ctx_rows, K).view(cfg.nenc, B, K),  # (nenc*B, K) -> (nenc, B, K)
             targets=_rows_to_indices(tgt_rows, M).view(cfg.npred, B, M),  # (npred*B, M) -> (npred, B, M)
