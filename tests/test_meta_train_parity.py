@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 
 from hf_jepa.convert import convert_meta_checkpoint, strip_prefixes
 from hf_jepa.training import (
+    DEFAULT_NO_WEIGHT_DECAY_NAMES,
     HyperParamScheduler,
     build_optimizer,
     build_schedules,
@@ -121,10 +122,12 @@ class Replay:
         self.model = our_model(family, self.config)
         opt = self.config["init_opt_args"]
         args = schedule_args(self.config)
-        # Meta's init_opt: decay on every parameter that is not a bias and not 1-D (mask tokens included)
+        # Meta's init_opt decays every parameter that is not a bias and not 1-D, mask tokens included: the recipes'
+        # weight_decay_mask_tokens, which keeps only the (frozen) positional tables in the exemption list
+        no_decay = tuple(n for n in DEFAULT_NO_WEIGHT_DECAY_NAMES if n != "mask_token")
         self.optimizer = build_optimizer(self.model, lr=opt["ref_lr"], weight_decay=opt["wd"],
                                          betas=tuple(opt.get("betas", (0.9, 0.999))), eps=opt.get("eps", 1e-8),
-                                         no_weight_decay_names=())
+                                         no_weight_decay_names=no_decay)
         self.record_step1 = False
         self._record_gradients()  # before the scheduler, which wraps optimizer.step itself
         self.schedules = build_schedules(args)
