@@ -17,6 +17,47 @@ import torch
 
 import hf_jepa
 
+#: What `make install` sets up besides the Python package: under CI=true a test skipped because one of these is
+#: missing FAILS (a broken set-up must not pass as a row of skips). Matched in the skip's reason, lower-cased.
+SETUP_DEPENDENCIES = ("gradio", "playwright", "chromium")
+#: Wall-clock limit of each browser test (pytest-timeout): a hung browser or page fails the test, not the run.
+BROWSER_TIMEOUT_S = 300
+
+
+def in_ci() -> bool:
+    """True when the environment variable CI is set to a true value (as CI services set it: CI=true)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def _missing_setup_dependency(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """The set-up dependency a skip report blames, if any."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    longrepr = report.longrepr
+    reason = str(longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr).lower()
+    return next((dep for dep in SETUP_DEPENDENCIES if dep in reason), None)
+
+
+def _fail_setup_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    dependency = _missing_setup_dependency(report)
+    if dependency is not None and in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (f"CI=true, but this test was skipped because {dependency} is missing ({reason}); the "
+                           "set-up (`make install`: apt chromium, pip '.[dev]') provides it, so the set-up is broken")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    _fail_setup_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield  # a module-level importorskip (gradio) skips the whole file at collection
+    _fail_setup_skip(outcome.get_result())
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:

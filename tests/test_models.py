@@ -44,10 +44,15 @@ def test_vjepa2_shapes_and_masked_tokens_use_their_positions(tiny_vjepa2_config)
         ctx = torch.arange(32)[None].repeat(2, 1)
         same = model.encoder(pixel_values_videos=video, context_mask=ctx).last_hidden_state
         torch.testing.assert_close(same, full, atol=1e-6, rtol=0)
-        # one kept token attends only to itself: equals the single-token run at that position, not position 0
-        one = model.encoder(video, context_mask=torch.tensor([[17], [17]])).last_hidden_state
-        zero = model.encoder(video[:, :, :, :, :], context_mask=torch.tensor([[0], [0]])).last_hidden_state
-        assert not torch.allclose(one, zero)
+        # kept tokens use their own positions: token 17 (t=1, h=0, w=1) given the pixels of token 1 (t=0, h=0, w=1)
+        # is the same content one tubelet later, so context [0, 17] differs from [0, 1] by positions alone
+        copied = video.clone()
+        copied[:, 2:4, :, 0:8, 8:16] = video[:, 0:2, :, 0:8, 8:16]  # (B, frames 2-3, C, rows 0-7, cols 8-15)
+        near = model.encoder(copied, context_mask=torch.tensor([[0, 1]] * 2)).last_hidden_state
+        far = model.encoder(copied, context_mask=torch.tensor([[0, 17]] * 2)).last_hidden_state
+        torch.testing.assert_close(model.encoder(video, context_mask=torch.tensor([[0, 1]] * 2)).last_hidden_state,
+                                   near, atol=0, rtol=0)  # the copy left tokens 0 and 1 alone
+        assert (near - far).abs().max() > 1e-3
         out = model(video, [ctx[:, :20], ctx[:, :10]], [ctx[:, 20:], ctx[:, 10:]])
     assert [p.shape for p in out.predictions] == [(2, 12, 64), (2, 22, 64)]
     assert [t.shape for t in out.targets] == [(2, 12, 64), (2, 22, 64)]
@@ -60,6 +65,40 @@ def test_rope_fix_flag_changes_outputs(tiny_vjepa2_config) -> None:
     b.load_state_dict(a.state_dict())
     video = torch.randn(1, 4, 3, 32, 32)
     assert not torch.allclose(a(video).last_hidden_state, b(video).last_hidden_state)
+
+
+def _textbook_rope_3d(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Standard interleaved 3-D RoPE by hand, as complex rotations: x (N, d), positions (N, 3) -> (N, d).
+
+    Per axis a (depth, height, width), channels [a*A, (a+1)*A) hold A/2 pairs (2j, 2j+1), each read as the complex
+    number x[2j] + i x[2j+1] and multiplied by exp(i * pos_a * 10000^(-j / (A/2))); channels past 3*A are kept.
+    """
+    d = x.shape[-1]
+    axis = 2 * ((d // 3) // 2)
+    out = x.clone()
+    for a in range(3):
+        j = torch.arange(axis // 2, dtype=torch.float64)
+        angle = positions[:, a, None].double() * 10000.0 ** (-j / (axis // 2))  # (N, A/2)
+        chunk = x[:, a * axis:(a + 1) * axis].double()  # (N, A)
+        z = torch.complex(chunk[:, 0::2], chunk[:, 1::2]) * torch.polar(torch.ones_like(angle), angle)  # (N, A/2)
+        out[:, a * axis:(a + 1) * axis] = torch.stack([z.real, z.imag], dim=-1).flatten(1).float()  # (N, A)
+    return out
+
+
+def test_rope_interleave_fix_is_the_standard_interleaved_rope() -> None:
+    """`rope_interleave_fix=True` rotates channel pairs (2j, 2j+1) by pos * theta_j (textbook RoPE); Meta's layout
+    (default) pairs the same channels with another frequency order, so it is not the textbook one."""
+    from hf_jepa.modeling.positions import rope_3d, rotate_pairs
+
+    d = 32  # 3 axes of 10 channels + 2 unrotated
+    positions = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [3.0, 1.0, 0.0], [2.0, 3.0, 1.0]])  # (N, 3)
+    x = torch.randn(4, d)
+    expected = _textbook_rope_3d(x, positions)
+    fixed = rotate_pairs(x[None], rope_3d(positions, d, interleave_fix=True))[0]
+    torch.testing.assert_close(fixed, expected, atol=1e-5, rtol=0)
+    meta = rotate_pairs(x[None], rope_3d(positions, d))[0]
+    torch.testing.assert_close(meta[0], x[0])  # position 0 is the identity in both layouts
+    assert (meta - expected).abs().max() > 0.1
 
 
 @pytest.mark.parametrize(

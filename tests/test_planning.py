@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -390,9 +391,11 @@ def test_mpc_reaches_goal(execute_actions, replan_every):
         horizon=5, num_samples=200, topk=20, iterations=6, init_std=0.2, action_low=-0.2, action_high=0.2, max_norm=0.2
     )
     env = PointMass()
+    start = time.perf_counter()
     ep = run_mpc(
         env, point_mass_plan_fn(cfg), max_steps=40, execute_actions=execute_actions, replan_every=replan_every, seed=0
     )
+    elapsed = time.perf_counter() - start
     assert isinstance(ep, Episode)
     assert ep.success
     assert ep.terminated and not ep.truncated
@@ -403,7 +406,7 @@ def test_mpc_reaches_goal(execute_actions, replan_every):
     assert len(ep.states) == n + 1
     assert ep.num_replans == len(ep.energies) == math.ceil(n / (execute_actions * replan_every))
     assert all(len(e) == cfg.iterations for e in ep.energies)
-    assert ep.seconds_per_action > 0
+    assert 0 < ep.seconds_per_action * n <= elapsed  # planning time per action, within the episode's wall time
     assert all(np.linalg.norm(a) <= 0.2 + 1e-5 for a in ep.actions)
 
 

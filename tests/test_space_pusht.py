@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import launch_space, tiny_pusht_world_model
+from conftest import BROWSER_TIMEOUT_S, launch_space, tiny_pusht_world_model
 from PIL import Image
 
 import hf_jepa.space as space
@@ -181,6 +181,7 @@ def test_plan_pusht_endpoint(app_url: str, world_model: str) -> None:
     assert "in 2 steps (limit 2)" in summary and "Final block position error" in summary
 
 
+@pytest.mark.timeout(BROWSER_TIMEOUT_S)
 def test_browser_pusht_picker(app_url: str, tmp_path: Path) -> None:
     """In the browser: the environment radio swaps the Two-Rooms panel for the Push-T one, a slider change redraws
     the start preview, and a plan shows its summary."""
