@@ -73,8 +73,8 @@ class VideoJepa21Config(VideoJepaConfig):
         predictor_interpolate_rope: the predictor's RoPE interpolation. Meta's training builds its predictor with
             it (the released weights were trained so); Meta's torch.hub loader builds it without. None: same as
             `interpolate_rope` (stored resolved).
-        predictor_num_levels: hierarchical levels the predictor reads and predicts: 4 (an MLP embeds the
-            concatenation) or 1 (a Linear, the distilled ViT-B / ViT-L); the last `predictor_num_levels` levels.
+        predictor_num_levels: hierarchical levels the predictor reads and predicts: all of them (an MLP embeds the
+            concatenation; None, stored resolved) or 1 (a Linear, the distilled ViT-B / ViT-L): the last ones.
         predictor_output_size: width of each predicted level; None: `hidden_size` (stored resolved). The distilled
             models predict their ViT-G teacher's 1664-wide features.
         predictor_context_projection: a second output projection predicting the context tokens' targets (Meta's
@@ -95,7 +95,7 @@ class VideoJepa21Config(VideoJepaConfig):
         interpolate_rope: bool = True,
         rope_reference_grid_size: int | None = None,
         predictor_interpolate_rope: bool | None = None,
-        predictor_num_levels: int = 4,
+        predictor_num_levels: int | None = None,
         predictor_output_size: int | None = None,
         predictor_context_projection: bool = True,
         **kwargs: Any,
@@ -137,6 +137,8 @@ class VideoJepa21Config(VideoJepaConfig):
         if rope_reference_grid_size is not None:
             check_positive(rope_reference_grid_size=rope_reference_grid_size)
         self.rope_reference_grid_size = rope_reference_grid_size
+        if predictor_num_levels is None:
+            predictor_num_levels = len(hierarchical_layers)
         check_positive(predictor_num_levels=predictor_num_levels)
         if predictor_num_levels not in (1, len(hierarchical_layers)):
             raise ValueError(f"predictor_num_levels={predictor_num_levels}: expected 1 or the number of "

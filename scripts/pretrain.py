@@ -1,9 +1,11 @@
-"""Self-supervised pretraining of I-JEPA / V-JEPA 2 on streamed images or video, with Accelerate.
+"""Self-supervised pretraining of I-JEPA / V-JEPA 2 / V-JEPA 2.1 on streamed images or video, with Accelerate.
 
     accelerate launch scripts/pretrain.py --model_type vjepa2 --preset tiny --output_dir runs/vjepa2-tiny \
         --max_steps 2000 --checkpointing_steps 500 [--resume_from_checkpoint latest]
     accelerate launch scripts/pretrain.py config.yaml          # the same flags from a YAML / JSON file
     python scripts/pretrain.py --model_type ijepa --probe_label_column digit   # + an online linear probe
+    python scripts/pretrain.py --model_type vjepa2_1 --preset tiny \
+        --image_dataset_name builtin:moving_digit_frames   # V-JEPA 2.1: videos and images, dense context loss
 
 Writes output_dir/metrics.jsonl (loss, lr, throughput, the collapse monitors effective_rank /
 constant_baseline_ratio / target_std, and with --probe_label_column online_probe_loss / online_probe_top1 on

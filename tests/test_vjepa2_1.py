@@ -512,3 +512,49 @@ def test_distance_weights_and_ramp_without_metas_bugs() -> None:
     assert [context_loss_weight(s) for s in (0, 14_999, 15_000, 22_500, 30_000, 90_000)] == [0, 0, 0, 0.25, 0.5, 0.5]
     with pytest.raises(ValueError, match="end=5: expected > start=5"):
         context_loss_weight(0, start=5, end=5)
+
+
+def test_pretrain_script_trains_on_videos_and_images_with_the_2_1_objective(tmp_path) -> None:
+    """scripts/pretrain.py --model_type vjepa2_1: video and image batches in one run, the context-loss ramp in the
+    metrics, the saved folders load as V-JEPA 2.1 models, and the image patch embedding was trained."""
+    import importlib.util
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    spec = importlib.util.spec_from_file_location("pretrain_script", Path(__file__).parents[1] / "scripts/pretrain.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    overrides = {"image_size": 32, "patch_size": 8, "num_frames": 4, "hidden_size": 48, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "intermediate_size": 96, "hierarchical_layers": [0, 1],
+                 "predictor_hidden_size": 32, "predictor_num_hidden_layers": 1, "predictor_num_attention_heads": 2,
+                 "predictor_intermediate_size": 64, "rope_reference_grid_size": 4}
+    argv = ["--model_type", "vjepa2_1", "--preset", "tiny", "--config_overrides", json.dumps(overrides),
+            "--dataset_name", "builtin:moving_digits", "--image_dataset_name", "builtin:moving_digit_frames",
+            "--image_batch_every", "2", "--context_loss_ramp", "0,4", "--per_device_train_batch_size", "4",
+            "--max_steps", "6", "--warmup_steps", "1", "--log_every", "1", "--checkpointing_steps", "1000",
+            "--output_dir", str(tmp_path)]
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        script.main(argv)
+    finally:
+        torch.set_num_threads(threads)
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert [r["context_loss_weight"] for r in rows] == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]
+    assert all(r["context_loss"] > 0 and torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    encoder = AutoModel.from_pretrained(tmp_path / "encoder").eval()
+    pretraining = AutoModelForPreTraining.from_pretrained(tmp_path / "final")
+    assert type(encoder) is hf_jepa.VideoJepa21Model and type(pretraining) is hf_jepa.VideoJepa21ForPreTraining
+    from transformers import set_seed
+
+    set_seed(0)  # the run's initialisation (--seed 0): image batches moved the image patch embedding
+    init = hf_jepa.VideoJepa21ForPreTraining(pretraining.config)
+    assert not torch.equal(pretraining.encoder.patch_embed_img.proj.weight, init.encoder.patch_embed_img.proj.weight)
+    assert not torch.equal(pretraining.encoder.img_mod_embed, init.encoder.img_mod_embed)
+    with torch.no_grad():
+        assert encoder(pixel_values=torch.randn(1, 3, 32, 32)).last_hidden_state.shape == (1, 16, 48)

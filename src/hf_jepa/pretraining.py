@@ -12,8 +12,9 @@ evaluated on a held-out split (`online_probe`); both log into metrics.jsonl.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,8 +39,10 @@ from hf_jepa.masks import (
 )
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
+from hf_jepa.modeling.configuration_easy_vjepa2_1 import VideoJepa21Config
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
+from hf_jepa.modeling.modeling_easy_vjepa2_1 import VideoJepa21ForPreTraining
 from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION
 from hf_jepa.training import (
     DEFAULT_NO_WEIGHT_DECAY_NAMES,
@@ -51,21 +54,23 @@ from hf_jepa.training import (
 from hf_jepa.training.checkpoints import atomic_folder, fault_point, load_phase_checkpoint
 from hf_jepa.training.loop import LoopResult
 from hf_jepa.training.monitors import CollapseMonitor, Monitor
-from hf_jepa.training.objectives import PREDICTION_LOSSES
+from hf_jepa.training.objectives import PREDICTION_LOSSES, DenseHierarchicalLoss
 from hf_jepa.training.online_probe import OnlineProbe
 from hf_jepa.training.runner import RunArguments, full_state_dict, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATASETS = {"ijepa": "builtin:textured_digits", "vjepa2": "builtin:textured_moving_digits"}
+DEFAULT_DATASETS = {"ijepa": "builtin:textured_digits", "vjepa2": "builtin:textured_moving_digits",
+                    "vjepa2_1": "builtin:textured_moving_digits"}
+VIDEO_FAMILIES = ("vjepa2", "vjepa2_1")
 # The objective when --objective is not given: SIGReg for the CPU-sized presets, which train on small data for a few
 # thousand steps (Meta's EMA objective collapses there: its targets become a per-position constant, see the
 # collapse monitors); Meta's objective for Meta's own model sizes.
 SMALL_DATA_PRESETS = ("tiny", "small")
 # Meta's EMA target momentum (start, end) per family: I-JEPA's configs ramp 0.996 -> 1 over the run, V-JEPA 2's
 # (configs/train/*/pretrain-*.yaml, `ema: [0.99925, 0.99925]`) keep it constant.
-DEFAULT_EMA = {"ijepa": (0.996, 1.0), "vjepa2": (0.99925, 0.99925)}
+DEFAULT_EMA = {"ijepa": (0.996, 1.0), "vjepa2": (0.99925, 0.99925), "vjepa2_1": (0.99925, 0.99925)}
 # Meta's V-JEPA 2 clip sampling: 16 frames at 4 fps (configs/train/*/pretrain-256px-16f.yaml, `fps: 4`).
 META_FPS = 4.0
 
@@ -74,7 +79,7 @@ META_FPS = 4.0
 class PretrainArguments(RunArguments):
     """Flags of `scripts/pretrain.py` (also readable from a YAML / JSON file)."""
 
-    model_type: Literal["ijepa", "vjepa2"] = field(default="vjepa2", metadata={"help": "model family"})
+    model_type: Literal["ijepa", "vjepa2", "vjepa2_1"] = field(default="vjepa2", metadata={"help": "model family"})
     preset: str = field(default="tiny", metadata={"help": "size preset (tiny, small, vit_l, ...)"})
     config_overrides: str = field(default="{}", metadata={"help": "JSON dict of model config fields"})
     dataset_name: str | None = field(default=None, metadata={
@@ -120,17 +125,53 @@ class PretrainArguments(RunArguments):
         "help": "held-out samples read once (kept in float16) and encoded at every log step; each costs about half "
                 "a training sample's step, so the probe adds ~0.5 x this / (log_every x batch) to the run time"})
     probe_lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the online probe"})
+    image_dataset_name: str | None = field(default=None, metadata={
+        "help": "vjepa2_1: also train on the images of this dataset (its --image_column), as images (T = 1, the "
+                "image patch embedding); one batch in --image_batch_every is an image batch"})
+    image_batch_every: int = field(default=2, metadata={
+        "help": "vjepa2_1 with --image_dataset_name: every n-th batch is an image batch (2: half, as Meta's "
+                "img_rank_ratio 0.5 puts half the ranks on images)"})
+    context_loss_weight: float = field(default=0.5, metadata={
+        "help": "vjepa2_1: weight of the dense context loss after its ramp (Meta: 0.5)"})
+    context_loss_ramp: str = field(default="15000,30000", metadata={
+        "help": "vjepa2_1: 'start,end' optimizer steps of the context-loss weight's linear ramp (Meta: 15000,30000)"})
+    context_distance_weighting: bool = field(default=True, metadata={
+        "help": "vjepa2_1: weight context tokens by 1/sqrt(distance to the nearest target token) (Meta: on)"})
 
     def default_lr_schedule(self) -> str:
         """I-JEPA: warmup + cosine (Meta's); V-JEPA 2: warmup, constant, linear decay over the last tenth."""
         return "warmup_cosine" if self.model_type == "ijepa" else "warmup_stable_decay"
+
+    def context_ramp(self) -> tuple[int, int]:
+        """`--context_loss_ramp` as (start, end) steps."""
+        parts = self.context_loss_ramp.split(",")
+        try:
+            start, end = (int(p) for p in parts)
+        except ValueError:
+            start = end = None
+        if start is None or len(parts) != 2 or not 0 <= start < end:
+            raise ValueError(f"context_loss_ramp={self.context_loss_ramp!r}: expected 'start,end' steps with "
+                             "0 <= start < end")
+        return start, end
+
+    def _check_vjepa2_1(self) -> None:
+        self.context_ramp()
+        if not self.context_loss_weight >= 0:
+            raise ValueError(f"context_loss_weight={self.context_loss_weight}: expected >= 0")
+        if self.image_batch_every < 1:
+            raise ValueError(f"image_batch_every={self.image_batch_every}: expected >= 1")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.frame_step < 1:
             raise ValueError(f"frame_step={self.frame_step}: expected >= 1")
         if self.model_type not in DEFAULT_DATASETS:
-            raise ValueError(f"model_type={self.model_type!r}: expected 'ijepa' or 'vjepa2'")
+            raise ValueError(f"model_type={self.model_type!r}: expected one of {sorted(DEFAULT_DATASETS)}")
+        if self.model_type == "vjepa2_1":
+            self._check_vjepa2_1()
+        elif self.image_dataset_name is not None:
+            raise ValueError(f"image_dataset_name={self.image_dataset_name!r}: expected model_type='vjepa2_1' (the "
+                             "family that trains on images and videos together)")
         if self.fps is None:
             self.fps = 0.0 if self.preset in SMALL_DATA_PRESETS or self.model_type == "ijepa" else META_FPS
         if self.fps < 0:
@@ -141,7 +182,11 @@ class PretrainArguments(RunArguments):
         if self.meta_compatible_masks and self.model_type != "ijepa":
             raise ValueError("meta_compatible_masks=True: expected model_type='ijepa' (the I-JEPA collator's quirks)")
         if self.objective is None:
-            self.objective = "sigreg" if self.preset in SMALL_DATA_PRESETS else "meta"
+            small = self.preset in SMALL_DATA_PRESETS and self.model_type != "vjepa2_1"
+            self.objective = "sigreg" if small else "meta"
+        if self.model_type == "vjepa2_1" and self.objective != "meta":
+            raise ValueError(f"objective={self.objective!r}: expected 'meta' for model_type='vjepa2_1' (its dense "
+                             "hierarchical objective with an EMA target)")
         if self.objective not in ("meta", "sigreg"):
             raise ValueError(f"objective={self.objective!r}: expected 'meta' or 'sigreg'")
         parse_config_overrides(self.config_overrides)
@@ -191,6 +236,8 @@ def build_model_config(args: PretrainArguments) -> ImageJepaConfig | VideoJepaCo
         return ImageJepaConfig.from_preset(args.preset, **overrides)
     if args.frames_per_clip is not None:
         overrides.setdefault("num_frames", args.frames_per_clip)
+    if args.model_type == "vjepa2_1":
+        return VideoJepa21Config.from_preset(args.preset, **overrides)
     return VideoJepaConfig.from_preset(args.preset, **overrides)
 
 
@@ -214,6 +261,8 @@ def mask_sampler(config: ImageJepaConfig | VideoJepaConfig, seed: int, process_i
                                                 meta_mask_config_2d() if meta_compatible_masks else None)
     else:
         generator3d = MultiBlockMaskGenerator3D(config.grid, MultiBlockMaskConfig3D.for_grid(config.grid))
+        image_grid = (1, *config.grid[1:])  # V-JEPA 2.1 image batches: one frame of tokens
+        generator_image = MultiBlockMaskGenerator3D(image_grid, MultiBlockMaskConfig3D.for_grid(image_grid))
 
     def prepare(batch: dict[str, Any], step: int) -> dict[str, Any]:
         key = next(k for k in ("pixel_values", "pixel_values_videos") if k in batch)
@@ -223,7 +272,7 @@ def mask_sampler(config: ImageJepaConfig | VideoJepaConfig, seed: int, process_i
             masks = generator2d(size, generator=gen)
             extra = {"context_mask": masks.context[0], "target_mask": masks.targets}  # (B, K), (P, B, M)
         else:
-            pairs = generator3d(size, generator=gen)
+            pairs = (generator_image if key == "pixel_values" else generator3d)(size, generator=gen)
             extra = {"context_mask": [p.context for p in pairs], "target_mask": [p.target for p in pairs]}
         keep = {k: v for k, v in batch.items() if k == key}  # labels are not model inputs
         return {**keep, **extra}
@@ -237,7 +286,7 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
 
     labels = (args.probe_label_column,) if args.probe_label_column else ()  # kept for the online probe
     lerobot_step = args.frame_step
-    if args.model_type == "vjepa2" and args.fps and is_lerobot_dataset(args.dataset_name):
+    if args.model_type in VIDEO_FAMILIES and args.fps and is_lerobot_dataset(args.dataset_name):
         import json
 
         from hf_jepa.data._stream import SampleDecodeError
@@ -252,7 +301,7 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
             raise ValueError(f"{err} (LeRobot dataset {args.dataset_name!r}, meta/info.json)") from None
 
     def factory(epoch: int) -> DataLoader:
-        if args.model_type == "vjepa2" and is_lerobot_dataset(args.dataset_name):
+        if args.model_type in VIDEO_FAMILIES and is_lerobot_dataset(args.dataset_name):
             transform = TrainTransform(size=config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1), hflip_prob=0.0,
                                        mean=tuple(config.image_mean), std=tuple(config.image_std))
             clips = lerobot_clips(args.dataset_name, frames_per_clip=config.num_frames, frame_step=lerobot_step,
@@ -275,9 +324,34 @@ def data_factory(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
             stream = load_video_dataset(args.dataset_name, args.split, rank=rank, world_size=world_size,
                                         seed=args.seed, clip_config=clip_config)
         stream.set_epoch(epoch)
-        return dataloader(stream, args.per_device_train_batch_size, args.num_workers, drop_last=True)
+        loader = dataloader(stream, args.per_device_train_batch_size, args.num_workers, drop_last=True)
+        if args.image_dataset_name is None:
+            return loader
+        image_config = ImageConfig(crop_size=config.image_size, image_column=args.image_column,
+                                   mean=tuple(config.image_mean), std=tuple(config.image_std), horizontal_flip=False)
+        images = load_image_dataset(args.image_dataset_name, args.split, rank=rank, world_size=world_size,
+                                    seed=args.seed, image_config=image_config)
+        images.set_epoch(epoch)
+        return InterleavedBatches(loader, dataloader(images, args.per_device_train_batch_size, args.num_workers,
+                                                     drop_last=True), every=args.image_batch_every)
 
     return factory
+
+
+class InterleavedBatches:
+    """Video batches with an image batch in every `every`-th place (V-JEPA 2.1 trains on both in one run); ends
+    when either stream does. Deterministic, so a resumed run skipping n batches lands where it left off."""
+
+    def __init__(self, videos: Iterable[dict[str, Any]], images: Iterable[dict[str, Any]], *, every: int) -> None:
+        self.videos, self.images, self.every = videos, images, every
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        videos, images = iter(self.videos), iter(self.images)
+        for i in itertools.count(1):
+            try:
+                yield next(images) if i % self.every == 0 else next(videos)
+            except StopIteration:
+                return
 
 
 def check_video_fps(args: PretrainArguments) -> float | None:
@@ -288,7 +362,7 @@ def check_video_fps(args: PretrainArguments) -> float | None:
     Raises:
         ValueError: the first video runs slower than `--fps` or has no frame rate.
     """
-    if args.model_type != "vjepa2" or not args.fps or is_lerobot_dataset(args.dataset_name):
+    if args.model_type not in VIDEO_FAMILIES or not args.fps or is_lerobot_dataset(args.dataset_name):
         return None
     from torchcodec.decoders import VideoDecoder
 
@@ -390,7 +464,7 @@ def online_probe(args: PretrainArguments, config: ImageJepaConfig | VideoJepaCon
             FSDP, a global batch of one sample).
     """
     column, split = args.probe_label_column, args.probe_split
-    if args.model_type == "vjepa2" and is_lerobot_dataset(args.dataset_name):
+    if args.model_type in VIDEO_FAMILIES and is_lerobot_dataset(args.dataset_name):
         raise ValueError(f"probe_label_column={column!r}: LeRobot trajectory clips carry no label column; "
                          "drop --probe_label_column for LeRobot datasets")
     if accelerator.distributed_type == DistributedType.FSDP:
@@ -459,7 +533,8 @@ def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> Pret
     monitors: list[Monitor] = [collapse_monitor(args)]
     if args.probe_label_column is not None:
         monitors.append(online_probe(args, config, accelerator))
-    model_cls = ImageJepaForPreTraining if args.model_type == "ijepa" else VideoJepaForPreTraining
+    model_cls = {"ijepa": ImageJepaForPreTraining, "vjepa2": VideoJepaForPreTraining,
+                 "vjepa2_1": VideoJepa21ForPreTraining}[args.model_type]
     set_seed(args.seed)  # the initialization depends on --seed alone, not on what ran before in this process
     model = model_cls(config)
     if args.gradient_checkpointing:
@@ -483,10 +558,20 @@ def build_pretraining(args: PretrainArguments, accelerator: Accelerator) -> Pret
                                         world_size=accelerator.num_processes),
         prepare_batch=mask_sampler(config, args.seed, accelerator.process_index,
                                    meta_compatible_masks=args.meta_compatible_masks),
-        compute_loss=pretraining_loss(args.model_type, args.objective, sigreg_weight=args.sigreg_weight),
+        compute_loss=objective(args),
         ema_schedule=ema,
         monitors=monitors,
     )
+
+
+def objective(args: PretrainArguments) -> ComputeLoss:
+    """The run's loss: V-JEPA 2.1's dense hierarchical loss with the run's context-loss settings, else the family's
+    `pretraining_loss`."""
+    if args.model_type == "vjepa2_1":
+        start, end = args.context_ramp()
+        return DenseHierarchicalLoss(context_weight=args.context_loss_weight, ramp_start=start, ramp_end=end,
+                                     distance_weighting=args.context_distance_weighting)
+    return pretraining_loss(args.model_type, args.objective, sigreg_weight=args.sigreg_weight)
 
 
 def save_pretraining_outputs(args: PretrainArguments, accelerator: Accelerator, model: nn.Module,
