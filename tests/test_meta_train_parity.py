@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from hf_jepa.convert import convert_meta_checkpoint, strip_prefixes
 from hf_jepa.training import (
@@ -32,6 +32,7 @@ from hf_jepa.training import (
     train_step,
     world_model_loss,
 )
+from hf_jepa.training.checkpoints import load_phase_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 LOSS_RTOL = 1e-6
@@ -49,21 +50,24 @@ def load(family: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     return config, load_file(FIXTURES / f"{family}_train.safetensors")
 
 
-def schedule_args(config: dict[str, Any]) -> SimpleNamespace:
-    """Our run arguments equal to the recorded ``init_opt`` / EMA hyper-parameters of Meta's step."""
-    opt = config["init_opt_args"]
+def schedule_args(config: dict[str, Any], phase: dict[str, Any]) -> SimpleNamespace:
+    """Our run arguments equal to the recorded ``init_opt`` / EMA hyper-parameters of Meta's step (``phase``: the
+    config itself or its ``cooldown`` section)."""
+    opt = phase["init_opt_args"]
     ipe, epochs = opt["iterations_per_epoch"], opt["num_epochs"]
     ipe_scale = opt.get("ipe_scale", 1.0)
     family = config["family"]
     args = SimpleNamespace(
-        max_steps=len(config["steps"]), schedule_steps=int(ipe_scale * epochs * ipe),
+        max_steps=len(phase["steps"]), schedule_steps=int(ipe_scale * epochs * ipe),
         warmup_steps=int(opt["warmup"] * ipe), start_lr=opt["start_lr"], learning_rate=opt["ref_lr"],
         final_lr=opt["final_lr"], weight_decay=opt["wd"], final_weight_decay=opt["final_wd"], schedule_offset=1,
         lr_schedule="warmup_cosine", decay_steps=None, ema_start=None, ema_end=None, objective="meta")
     if family == "vjepa2_ac":
         args.lr_schedule, args.decay_steps = "warmup_stable_decay", int(opt["anneal"] * ipe)
     else:
-        args.ema_start, args.ema_end = config["ema"]
+        args.ema_start, args.ema_end = phase["ema"]
+    if opt.get("is_anneal"):  # Meta's cool-down: LinearDecaySchedule from the peak, no warmup
+        args.lr_schedule = "linear_decay"
     return args
 
 
@@ -79,11 +83,12 @@ def our_model(family: str, config: dict[str, Any]) -> torch.nn.Module:
     return convert_meta_checkpoint(FIXTURES / f"{family}_train_initial.pt", family, overrides=overrides).train()
 
 
-def batches(family: str, tensors: dict[str, torch.Tensor], steps: int) -> list[dict[str, Any]]:
+def batches(family: str, tensors: dict[str, torch.Tensor], steps: int, prefix: str = "") -> list[dict[str, Any]]:
     out = []
     for k in range(1, steps + 1):
         def group(kind: str, k: int = k) -> list[torch.Tensor]:
-            keys = sorted((n for n in tensors if n.startswith(f"step{k}/{kind}/")), key=lambda n: int(n.split("/")[-1]))
+            keys = sorted((n for n in tensors if n.startswith(f"{prefix}step{k}/{kind}/")),
+                          key=lambda n: int(n.split("/")[-1]))
             return [tensors[n] for n in keys]
 
         if family == "ijepa":
@@ -114,20 +119,33 @@ def rel_err(got: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 class Replay:
-    """Our train_step over the recorded batches; copies of what Meta's fixture recorded, ours side by side."""
+    """Our train_step over the recorded batches; copies of what Meta's fixture recorded, ours side by side.
 
-    def __init__(self, family: str) -> None:
+    With ``previous`` (a finished replay) and ``folder``: the cool-down, a second phase started from the previous
+    run's weights and optimizer state, saved to ``folder`` as a checkpoint and loaded by ``load_phase_checkpoint``.
+    """
+
+    def __init__(self, family: str, previous: Replay | None = None, folder: Path | None = None) -> None:
         self.family = family
         self.config, self.tensors = load(family)
+        self.phase = self.config["cooldown"] if previous is not None else self.config
+        self.prefix = "cooldown/" if previous is not None else ""
+        self.recorded = (len(self.phase["steps"]),) if previous is not None else (1, 3)
         self.model = our_model(family, self.config)
-        opt = self.config["init_opt_args"]
-        args = schedule_args(self.config)
+        opt = self.phase["init_opt_args"]
+        args = schedule_args(self.config, self.phase)
         # Meta's init_opt decays every parameter that is not a bias and not 1-D, mask tokens included: the recipes'
         # weight_decay_mask_tokens, which keeps only the (frozen) positional tables in the exemption list
         no_decay = tuple(n for n in DEFAULT_NO_WEIGHT_DECAY_NAMES if n != "mask_token")
         self.optimizer = build_optimizer(self.model, lr=opt["ref_lr"], weight_decay=opt["wd"],
                                          betas=tuple(opt.get("betas", (0.9, 0.999))), eps=opt.get("eps", 1e-8),
                                          no_weight_decay_names=no_decay)
+        if previous is not None:
+            assert folder is not None
+            save_file({k: v.contiguous() for k, v in previous.model.state_dict().items()},
+                      str(folder / "model.safetensors"))
+            torch.save(previous.optimizer.state_dict(), folder / "optimizer.bin")
+            load_phase_checkpoint(folder, self.model, self.optimizer)
         self.record_step1 = False
         self._record_gradients()  # before the scheduler, which wraps optimizer.step itself
         self.schedules = build_schedules(args)
@@ -168,15 +186,15 @@ class Replay:
         self.optimizer.step = types.MethodType(step_and_record, self.optimizer)  # a method, as LRScheduler expects
 
     def _run(self) -> None:
-        steps = len(self.config["steps"])
-        for k, batch in enumerate(batches(self.family, self.tensors, steps)):
-            self.record_step1 = k == 0
+        steps = len(self.phase["steps"])
+        for k, batch in enumerate(batches(self.family, self.tensors, steps, self.prefix)):
+            self.record_step1 = k == 0 and not self.prefix
             momentum = self.schedules.momentum(k) if self.schedules.momentum is not None else None
             out = train_step(self.accelerator, self.model, batch, self.optimizer, self.scheduler,
                              compute_loss=self.compute_loss, max_grad_norm=None, ema_momentum=momentum)
             self.losses.append(out.loss)
             self.hparams[-1] = (*self.hparams[-1], momentum)
-            if k + 1 in (1, 3):
+            if k + 1 in self.recorded:
                 self.states[k + 1] = self.snapshot()
 
     def snapshot(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -230,8 +248,9 @@ class Replay:
         """(number of noise-only weight entries, their largest difference ours vs Meta's after ``step``)."""
         count, worst = 0, 0.0
         for key, expected in self.tensors.items():
-            rest = key[len(f"step{step}/"):]
-            if not key.startswith(f"step{step}/") or rest.split("/")[0] not in self.modules():
+            head = f"{self.prefix}step{step}/"
+            rest = key[len(head):]
+            if not key.startswith(head) or rest.split("/")[0] not in self.modules():
                 continue
             mask = self.noise_mask(rest)
             if mask is None or not mask.any():
@@ -241,14 +260,18 @@ class Replay:
         return count, worst
 
 
-@pytest.fixture(scope="module", params=["ijepa", "vjepa2", "vjepa2_ac"])
-def replay(request) -> Replay:
+@pytest.fixture(scope="module", params=["ijepa", "vjepa2", "vjepa2_ac", "vjepa2_cooldown"])
+def replay(request, tmp_path_factory) -> Replay:
+    """One family's 3 steps; ``vjepa2_cooldown``: V-JEPA 2's 3 steps, then Meta's cool-down (a second run with
+    ``is_anneal``: linear decay, fresh wd / momentum schedules, the optimizer state continued) for 2 steps."""
     torch.manual_seed(0)
+    if request.param == "vjepa2_cooldown":
+        return Replay("vjepa2", previous=Replay("vjepa2"), folder=tmp_path_factory.mktemp("pretrain_step_3"))
     return Replay(request.param)
 
 
 def test_schedules_give_metas_lr_wd_and_momentum_at_every_step(replay: Replay) -> None:
-    for (lr, wd, momentum), meta in zip(replay.hparams, replay.config["steps"], strict=True):
+    for (lr, wd, momentum), meta in zip(replay.hparams, replay.phase["steps"], strict=True):
         assert lr == pytest.approx(meta["lr"], rel=1e-12, abs=0)
         assert wd == pytest.approx(meta["weight_decay"], rel=1e-12, abs=0)
         if "ema_momentum" in meta:
@@ -259,25 +282,29 @@ def test_schedules_give_metas_lr_wd_and_momentum_at_every_step(replay: Replay) -
 
 def test_loss_of_each_step_equals_metas(replay: Replay) -> None:
     for k, loss in enumerate(replay.losses, start=1):
-        meta = float(replay.tensors[f"step{k}/loss"])
+        meta = float(replay.tensors[f"{replay.prefix}step{k}/loss"])
         assert abs(loss - meta) <= LOSS_RTOL * abs(meta), (k, loss, meta)
 
 
 def test_step1_gradients_equal_metas(replay: Replay) -> None:
+    if replay.prefix:
+        pytest.skip("the cool-down fixture records no gradients (its weights and AdamW state are compared)")
     _, rel, n = replay.compare("grad1/", "grad")
     trained = sum(1 for key in replay.grads)
     assert n == trained, f"Meta recorded {n} gradients, ours has {trained}"
     assert rel <= TOL
 
 
-@pytest.mark.parametrize("step", [1, 3])
-def test_weights_adamw_state_and_ema_after_step_equal_metas(replay: Replay, step: int) -> None:
-    abs_w, _, n_w = replay.compare(f"step{step}/", "weights", step, skip_noise=True)
-    assert n_w > 0 and abs_w <= TOL
-    for kind in ("exp_avg", "exp_avg_sq"):
-        _, rel, n = replay.compare(f"step{step}/{kind}/", kind, step)
-        assert n > 0 and rel <= TOL, (kind, rel)
-    assert set(replay.states[step]["step"].values()) == set(replay.config["steps"][step - 1]["adamw_step"])
+def test_weights_adamw_state_and_ema_after_step_equal_metas(replay: Replay) -> None:
+    """After steps 1 and 3 (the cool-down: after its step 2, AdamW's step count continuing at 5)."""
+    for step in replay.recorded:
+        head = f"{replay.prefix}step{step}/"
+        abs_w, _, n_w = replay.compare(head, "weights", step, skip_noise=True)
+        assert n_w > 0 and abs_w <= TOL, (step, abs_w)
+        for kind in ("exp_avg", "exp_avg_sq"):
+            _, rel, n = replay.compare(f"{head}{kind}/", kind, step)
+            assert n > 0 and rel <= TOL, (step, kind, rel)
+        assert set(replay.states[step]["step"].values()) == set(replay.phase["steps"][step - 1]["adamw_step"])
 
 
 def test_noise_only_entries_are_the_key_biases_attention_ignores(replay: Replay) -> None:
@@ -290,10 +317,12 @@ def test_noise_only_entries_are_the_key_biases_attention_ignores(replay: Replay)
         assert key.endswith("attn.qkv.bias"), f"{key}: an entry with a zero gradient outside the key bias"
         width = mask.numel() // 3
         assert not mask[:width].any() and not mask[2 * width:].any(), f"{key}: noise outside the key slice"
-        assert float(replay.ours("grad", key).abs()[mask].max()) < NOISE_GRAD, key
+        if not replay.prefix:  # our own gradient there is noise too (the cool-down records no gradients)
+            assert float(replay.ours("grad", key).abs()[mask].max()) < NOISE_GRAD, key
         total += int(mask.sum())
     if replay.family == "ijepa":  # no RoPE: every key-bias entry
         assert total == sum(m.numel() // 3 for k, m in replay.noise.items() if k.endswith("attn.qkv.bias"))
-    lr_sum = sum(s["lr"] for s in replay.config["steps"])
-    count, worst = replay.noise_entries(3)
+    lr_sum = sum(s["lr"] for s in replay.config["steps"]) + (sum(s["lr"] for s in replay.phase["steps"])
+                                                               if replay.prefix else 0.0)
+    count, worst = replay.noise_entries(max(replay.recorded))
     assert count > 0 and worst <= 2 * lr_sum
