@@ -341,7 +341,10 @@ def test_probe_script_training_defaults_depend_on_probe() -> None:
     spec.loader.exec_module(module)
     attentive = module.parse_args(["--model", "pixels", "--probe", "attentive"])
     linear = module.parse_args(["--model", "pixels", "--probe", "linear"])
-    assert (attentive.lr, attentive.epochs) == (1e-3, 20)
-    assert (linear.lr, linear.epochs) == (5e-2, 100)
+    from hf_jepa.probing.probe import PROBE_TRAINING_DEFAULTS
+
+    for probe, args in (("attentive", attentive), ("linear", linear)):  # each probe type gets its own defaults
+        assert {"lr": args.lr, "epochs": args.epochs} == PROBE_TRAINING_DEFAULTS[probe], probe
+    assert (attentive.lr, attentive.epochs) != (linear.lr, linear.epochs)
     explicit = module.parse_args(["--model", "pixels", "--probe", "linear", "--lr", "0.2", "--epochs", "3"])
     assert (explicit.lr, explicit.epochs) == (0.2, 3)

@@ -52,6 +52,23 @@ def test_recent_folders_keep_the_newest() -> None:
     assert sorted(folders.root.iterdir()) == sorted(made[-3:])
 
 
+def test_space_under_a_short_load(tmp_path: Path) -> None:
+    """The CI run of the load test (the 30 s run below measures memory too): 4 clients for 6 s against a queue of 2
+    with 1 plan at a time: requests are served or refused as busy, none fails another way, the busy path is taken,
+    and every endpoint answers an ordinary request afterwards."""
+    config = random_space_models(tmp_path, encoder=ENCODER, world_model=WORLD_MODEL, max_queue_size=2,
+                                 max_waiting_plans=1, plan_concurrency=1, encoder_concurrency=1)
+    result = space_load_benchmark(config, clients=4, duration_s=6, warmup_s=2, plan=(4, 16, 2, 2), timeout_s=60)
+    endpoints = result["endpoints"]
+    assert set(endpoints) == {"/plan", "/features", "/probe"}
+    for name, e in endpoints.items():
+        assert e["failed"] == 0, (name, e["errors"])
+        assert all("try again" in m.lower() for m in e["busy_messages"]), e["busy_messages"]
+    assert sum(e["served"] for e in endpoints.values()) > 0
+    assert sum(e["rejected"] for e in endpoints.values()) > 0  # the queue did fill: the busy path was taken
+    assert result["after_load_ok"] == {"/plan": True, "/features": True, "/probe": True}
+
+
 @pytest.mark.slow
 def test_space_under_load(tmp_path: Path) -> None:
     """8 clients, a queue of 2 of which 1 plan, and one request of each kind at a time: some requests are refused as
