@@ -39,7 +39,7 @@ facebookresearch/vjepa2 ``src/masks/multiseq_multiblock3d.py``):
 ``MaskCollator`` does (same distribution, our generator): corners from ``[0, H - h)``, blocks at most
 ``(H - 1, W - 1)``, one uniform draw for scale and aspect ratio, and the context's ``min_keep`` loop that drops the
 last target constraint after every 20 failed draws. On a 14 x 14 grid with the default config and batches of 32
-the collated context keeps 56.3 tokens there (Meta's collator: 56.3) against 64.5 with the fixes
+the collated context keeps 56.1 tokens there (Meta's collator: 56.3) against 64.5 with the fixes
 (``docs/pretraining.md``, "our masks vs Meta's"; ``tests/test_meta_mask_parity.py``).
 """
 
