@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +55,11 @@ from hf_jepa.training.loop import LoopResult
 from hf_jepa.training.monitors import CollapseMonitor, Monitor
 from hf_jepa.training.objectives import PREDICTION_LOSSES, DenseHierarchicalLoss
 from hf_jepa.training.online_probe import OnlineProbe
+from hf_jepa.training.rank_logging import get_logger
 from hf_jepa.training.runner import RunArguments, full_state_dict, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # main process only under accelerate launch
 
 DEFAULT_DATASETS = {"ijepa": "builtin:textured_digits", "vjepa2": "builtin:textured_moving_digits",
                     "vjepa2_1": "builtin:textured_moving_digits"}

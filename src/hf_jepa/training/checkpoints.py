@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .rank_logging import get_logger
+
 __all__ = [
     "CHECKPOINT_PREFIX",
     "MANIFEST_NAME",
@@ -39,7 +41,7 @@ __all__ = [
     "write_manifest",
 ]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # main process only under accelerate launch
 
 CHECKPOINT_PREFIX = "step_"
 MANIFEST_NAME = "checkpoint.json"
@@ -64,7 +66,8 @@ def fault_point(name: str, step: int | None = None) -> None:
         return
     here = {name} if step is None else {name, f"{name}:{step}"}
     if here & {p.strip() for p in wanted.split(",")}:
-        logger.warning("fault injection: SIGKILL at %s", f"{name}:{step}" if step is not None else name)
+        logger.warning("fault injection: SIGKILL at %s", f"{name}:{step}" if step is not None else name,
+                       main_process_only=False)  # the killed rank says so, whichever it is
         logging.shutdown()
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -15,7 +15,6 @@ with a generator seeded by its ``step`` argument.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 import time
@@ -42,6 +41,7 @@ from .checkpoints import (
     write_manifest,
 )
 from .monitors import Monitor, monitored_loss
+from .rank_logging import get_logger
 from .state import (
     TrainingState,
     custom_checkpoint_file,
@@ -54,7 +54,7 @@ from .step import ComputeLoss, StepOutput, train_step
 
 __all__ = ["LoopConfig", "LoopResult", "fit"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # main process only under accelerate launch
 
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from .rank_logging import get_logger
+
 __all__ = ["DEFAULT_NO_WEIGHT_DECAY_NAMES", "build_optimizer", "split_weight_decay_params"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # main process only under accelerate launch
 
 #: Substrings of parameter names that never get weight decay (besides biases and 1-D params).
 DEFAULT_NO_WEIGHT_DECAY_NAMES: tuple[str, ...] = ("mask_token", "pos_embed")

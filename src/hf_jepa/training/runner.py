@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,9 +15,10 @@ from accelerate.utils import DistributedType
 from torch import nn
 
 from .loop import LoopConfig, LoopResult, fit
+from .rank_logging import get_logger
 from .schedules import check_schedule_args
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # main process only under accelerate launch
 
 
 @dataclass

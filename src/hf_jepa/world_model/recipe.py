@@ -9,7 +9,6 @@ and then the shared `fit` loop.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +27,12 @@ from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaModel
 from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 from hf_jepa.planning.subgoals import GRAPH_FILENAME, SubgoalConfig, dataset_latents, episode_nodes, save_graph
 from hf_jepa.training import HyperParamScheduler, build_optimizer, build_schedules, world_model_loss
+from hf_jepa.training.rank_logging import get_logger
 from hf_jepa.training.runner import RunArguments, parse_config_overrides
 from hf_jepa.training.step import ComputeLoss
 from hf_jepa.world_model.droid import ACTION_SOURCES, CenterCropTransform, fps_frame_skip, state_delta_actions
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # main process only under accelerate launch
 
 
 @dataclass
