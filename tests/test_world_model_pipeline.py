@@ -59,8 +59,9 @@ def test_world_model_training_outputs(pipeline: dict[str, Path]) -> None:
     rows = [json.loads(line) for line in (wm_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert all(np.isfinite(r["loss"]) and r["loss"] > 0 for r in rows)
-    model = AutoModel.from_pretrained(wm_dir / "final")
+    model, info = AutoModel.from_pretrained(wm_dir / "final", output_loading_info=True)
     assert isinstance(model, hf_jepa.JepaWorldModel)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info  # the trained predictor is in the file
     assert model.config.frame_skip == 5 and model.config.state_update == "hold"
     assert (model.config.action_dim, model.config.state_dim) == (2, 2)
     # the encoder inside is the frozen pretrained one, unchanged by world-model training
