@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from hf_jepa.data._stream import DecodingStream
 from hf_jepa.data.transforms import EvalTransform
 from hf_jepa.probing.encoder import FrozenEncoder
 from hf_jepa.processing import IMAGE_EVAL_CROP_FRACTION, VIDEO_EVAL_CROP_FRACTION, eval_transform
@@ -60,7 +61,7 @@ def feature_transform(encoder: FrozenEncoder) -> EvalTransform:
 
 
 def feature_stream(encoder: FrozenEncoder, dataset: str, split: str, label_column: str, *,
-                   frame_step: int) -> Any:
+                   frame_step: int) -> DecodingStream:
     """The split's decoded samples in order (no shuffle, no flip), transformed by `feature_transform(encoder)`: video
     the centred clip of `num_frames` frames `frame_step` apart."""
     from hf_jepa.data import ImageConfig, VideoClipConfig, load_image_dataset, load_video_dataset
