@@ -1,4 +1,4 @@
-"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, then an encoder and a probe for the Space.
+"""`make demo`: the whole world-model loop on built-in defaults, on a CPU, and a probe of its encoder for the Space.
 
 1. collect exploration episodes in Two-Rooms (LeRobot v3 layout)    -> outputs/demo/two_rooms
 2. pretrain a tiny V-JEPA 2 encoder on their video                 -> outputs/demo/pretrain/encoder
@@ -6,11 +6,12 @@
    (+ subgoal_graph.safetensors: the training frames' latents, the subgoal graph of step 4)
 4. plan toward goal images with CEM in the world model's latents,  -> outputs/demo/planning.json, GIF, plot
    through subgoals on the training data's shortest path
-5. pretrain a tiny V-JEPA 2 encoder on the built-in textured       -> outputs/demo/digits/pretrain/encoder
-   moving digits (pretrain.py's default recipe, + an online probe on `digit` in its metrics.jsonl)
-6. train an attentive probe on `digit` on that frozen encoder      -> outputs/demo/digits/probe/classifier,
-                                                                       results.json
-`make space` then shows the world model of 3 (Plan) and the encoder and probe of 5-6 (Features, Probe).
+5. collect held-out episodes (another seed) and cut labelled clips -> outputs/demo/probe_clips
+   from both: the agent's heading over 8 frames (8 directions)
+6. train an attentive probe on `heading` on the frozen encoder of 2 -> outputs/demo/probe/classifier, results.json
+   and, on the same split, on a random init of it and on raw pixels    (baselines/)
+`make space` then shows the world model of 3 (Plan), the encoder of 2 (Features) and the probe of 6 (Probe, with its
+held-out test clips as examples).
 
 Each stage is the same script a user runs (printed before it starts); stages whose outputs exist are skipped
 (`--fresh` redoes everything). Sizes are flags; the defaults fit the 15-minute budget of a 2-core CPU.
@@ -26,14 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-from hf_jepa.hub import read_card_metadata
 from hf_jepa.planning.configs import WORLD_MODEL_PLANNER_DEFAULTS
 from hf_jepa.planning.subgoals import GRAPH_FILENAME
 
 CEM = WORLD_MODEL_PLANNER_DEFAULTS["cem"]
 
 ROOT = Path(__file__).resolve().parent.parent
-DIGITS = "builtin:textured_moving_digits"
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,10 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=None, help=f"CEM iterations per plan ({CEM['iterations']})")
     p.add_argument("--horizon", type=int, default=None,
                    help=f"planned model steps, frame_skip env steps each ({CEM['horizon']})")
-    # 150, not 300: measured with one thread on this 2-core CPU while other jobs held both cores, 300 steps took
-    # 6.7 min (1.3 s/step with Meta's objective; 2.4 s/step with SIGReg) and the probe stage 2.7 min
-    p.add_argument("--digits_pretrain_steps", type=int, default=150,
-                   help="pretraining steps of the encoder on the built-in textured moving digits (stage 5)")
+    p.add_argument("--probe_episodes", type=int, default=60,
+                   help="held-out exploration episodes whose clips make the probe's test split (stage 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="redo every stage even if its outputs exist")
     return p.parse_args()
@@ -110,11 +107,13 @@ def pusht(args: argparse.Namespace) -> None:
     print("\n== demo summary (Push-T)")
     for name, seconds in timings.items():
         print(f"  {name:<34s} {seconds:7.1f} s")
+    print(f"  {'total of the stages run':<34s} {sum(timings.values()):7.1f} s")
     print(f"  planning success (pose) {r['success_rate']:.0%} over {r['episodes']} episodes, goals 25 env steps "
           f"ahead, {r['seconds_per_action']:.3f} s per action; GIF: {r['gif']}")
 
 
 def main() -> None:
+    started = time.perf_counter()
     args = parse_args()
     if args.env == "pusht":
         pusht(args)
@@ -156,36 +155,43 @@ def main() -> None:
            "--other_room_prob", "0.5", "--subgoals", str(graph if graph.is_file() else data), *planner_flags,
            "--seed", str(1000 + args.seed),
            "--json", str(out / "planning.json")], args.fresh, timings)
-    digits_pretrain, digits_probe = out / "digits" / "pretrain", out / "digits" / "probe"
-    # no objective flags: the encoder the Space shows follows pretrain.py's default recipe
-    stage("pretrain on textured digits", digits_pretrain / "encoder" / "config.json",
-          ["scripts/pretrain.py", "--model_type", "vjepa2", "--preset", "tiny", "--dataset_name", DIGITS,
-           "--output_dir", str(digits_pretrain), "--max_steps", str(args.digits_pretrain_steps),
-           "--probe_label_column", "digit", "--seed", seed], args.fresh, timings)
-    stage("probe the digits encoder", digits_probe / "results.json",
-          ["scripts/probe.py", "--model", str(digits_pretrain / "encoder"), "--dataset_name", DIGITS,
-           "--label_column", "digit", "--probe", "attentive", "--output_dir", str(digits_probe), "--seed", seed],
-          args.fresh, timings)
+    heldout, clips, probe = out / "two_rooms_heldout", out / "probe_clips", out / "probe"
+    stage("collect held-out trajectories", heldout / "meta" / "info.json",
+          ["scripts/collect_trajectories.py", "--env", "two_rooms", "--episodes", str(args.probe_episodes),
+           "--output_dir", str(heldout), "--seed", str(100_000 + args.seed), "--overwrite"], args.fresh, timings)
+    stage("cut labelled clips", clips / "generation.json",
+          ["scripts/trajectory_clips.py", "--train", str(data), "--test", str(heldout), "--output_dir", str(clips),
+           "--overwrite"], args.fresh, timings)
+    stage("probe the encoder (+ baselines)", probe / "results.json",
+          ["scripts/probe.py", "--model", str(pretrain / "encoder"), "--dataset_name", str(clips), "--label_column",
+           "heading", "--frame_step", "1", "--probe", "attentive", "--baselines", "random", "pixels",
+           "--output_dir", str(probe), "--seed", seed], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
-    probe = json.loads((digits_probe / "results.json").read_text())
+    results = json.loads((probe / "results.json").read_text())
     print("\n== demo summary")
     for name, seconds in timings.items():
-        print(f"  {name:<32s} {seconds:7.1f} s")
-    print(f"  total                            {sum(timings.values()):7.1f} s")
+        print(f"  {name:<34s} {seconds:7.1f} s")
+    print(f"  {'total of the stages run':<34s} {sum(timings.values()):7.1f} s   (this command: "
+          f"{time.perf_counter() - started:.1f} s; set-up by make not included)")
     rooms = {k: r.get(f"success_rate_{k}_room") for k in ("other", "same")}
     rooms_text = ", ".join(f"{k} room {v:.0%}" for k, v in rooms.items() if v is not None)
     print(f"  planning success {r['success_rate']:.0%} over {r['episodes']} episodes ({rooms_text}), "
           f"{r['seconds_per_action']:.3f} s per action")
     print(f"  world model: {wm}   GIF: {r['gif']}   energy plot: {r['energy_plot']}")
-    steps = read_card_metadata(digits_pretrain / "encoder").get("training", {}).get("steps", "?")
-    log = digits_pretrain / "metrics.jsonl"
-    metrics = [json.loads(line) for line in log.read_text().splitlines() if line] if log.is_file() else []
-    online = [row["online_probe_top1"] for row in metrics if "online_probe_top1" in row]
-    print(f"  digit probe (attentive) top-1 {probe['top1']:.1%} on the {probe['counts'].get('test', '?')} test clips "
-          f"of {DIGITS}, on an encoder pretrained {steps} steps"
-          + (f" (online linear probe at its last log step: {online[-1]:.1%})" if online else ""))
-    print(f"  digits encoder: {digits_pretrain / 'encoder'}   probe: {digits_probe / 'classifier'}")
-    print("  make space: Plan with the world model, Features and Probe with the digits encoder and probe")
+    baselines = ", ".join(f"{name} {b['top1']:.1%}" for name, b in results.get("baselines", {}).items())
+    print(f"  heading probe (attentive, 8 directions) top-1 {results['top1']:.1%} on "
+          f"{results['counts'].get('test', '?')} held-out clips (chance {results['chance']['uniform']:.1%}, most "
+          f"frequent class {results['chance']['majority']:.1%}); same split, same probe: {baselines}")
+    try:  # what the Space's Probe tab answers on its example clips, through the tab's own code
+        from hf_jepa.space.probe import examples_right
+
+        answers = examples_right(str(probe / "classifier"))
+        right = sum(truth == guess for _, truth, guess in answers)
+        print(f"  the Space's example clips (the first {len(answers)} test clips): {right}/{len(answers)} right")
+    except Exception as err:  # noqa: BLE001  (the summary reports it; the outputs are written)
+        print(f"  the Space's example clips could not be checked: {type(err).__name__}: {err}")
+    print(f"  probe: {probe / 'classifier'}   encoder: {pretrain / 'encoder'}")
+    print("  make space: Plan with the world model, Features with its encoder, Probe with the heading probe")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """hf_jepa Gradio Space: `python spaces/app.py` locally, or as the Space's app_file on Hugging Face.
 
 All logic lives in `hf_jepa.space` (the Blocks app in `hf_jepa.space.ui`); models come from HF_JEPA_ENCODER /
-HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (local folders or Hub ids; defaults: the folders `make demo` writes: the
-encoder and probe it trains on the built-in textured moving digits, its Two-Rooms world model) and
+HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (local folders or Hub ids; defaults: the folders `make demo` writes: its
+Two-Rooms encoder, the probe of the agent's heading on it, its Two-Rooms world model) and
 HF_JEPA_PUSHT_WORLD_MODEL (the Plan tab's Push-T world model; default: what `scripts/demo.py --env pusht` writes, if
 it exists).
 """

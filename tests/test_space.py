@@ -200,14 +200,14 @@ def test_probe_endpoint_on_a_builtin_clip(client: gradio_client.Client, digits: 
     assert set(expected) <= DIGIT_LABELS
 
 
-def test_space_defaults_are_the_demo_digits_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the HF_JEPA_* variables the Features / Probe tabs use make demo's digits encoder and probe, Plan its
-    Two-Rooms world model; the variables override each."""
+def test_space_defaults_are_the_demo_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the HF_JEPA_* variables the Features / Probe tabs use make demo's Two-Rooms encoder and its heading
+    probe, Plan its Two-Rooms world model; the variables override each."""
     for name in (space.ENV_ENCODER, space.ENV_PROBE, space.ENV_WORLD_MODEL):
         monkeypatch.delenv(name, raising=False)
     config = space.SpaceConfig.from_env()
-    assert Path(config.encoder).parts[-5:] == ("outputs", "demo", "digits", "pretrain", "encoder")
-    assert Path(config.probe_model).parts[-5:] == ("outputs", "demo", "digits", "probe", "classifier")
+    assert Path(config.encoder).parts[-4:] == ("outputs", "demo", "pretrain", "encoder")
+    assert Path(config.probe_model).parts[-4:] == ("outputs", "demo", "probe", "classifier")
     assert Path(config.world_model).parts[-3:] == ("outputs", "demo", "world_model")
     monkeypatch.setenv(space.ENV_ENCODER, "org/encoder")
     monkeypatch.setenv(space.ENV_PROBE, "org/probe")
@@ -277,6 +277,21 @@ def test_example_clips_are_builtin_test_clips(tmp_path: Path) -> None:
     assert [Path(p).stat().st_mtime_ns for p, _ in clips] == mtimes
 
 
+def test_probe_tab_states_training_accuracy_and_baselines(client: gradio_client.Client, digits: dict,
+                                                         tmp_path: Path) -> None:
+    """Beside a prediction the tab states what the probe was trained on and its test top-1 against chance, read from
+    the probe's results.json; on an example clip (the probe's first test clips) also its true label."""
+    from hf_jepa.space.probe import probe_examples, probe_record
+
+    record = probe_record(str(digits["probe"]))
+    assert record.top1 == digits["results"]["top1"] and record.chance["uniform"] == 1 / 10
+    (path, label), *_ = probe_examples(record, 2, tmp_path)
+    truth = label.removeprefix("digit: ")
+    result, info = client.predict(gradio_client.handle_file(path), api_name="/probe")
+    assert f"true `digit` is **{truth}**: " + ("right." if result["label"] == truth else "wrong.") in info
+    assert record.summary() in info and f"top-1 **{record.top1:.1%}**" in info and "chance 10.0%" in info
+
+
 def test_plan_endpoint(client: gradio_client.Client) -> None:
     gif, goal, plot, summary = client.predict(0.25, 0.7, 0.75, 0.7, 3, 16, 2, 2, 0, api_name="/plan")
     with Image.open(gif) as anim:
@@ -305,7 +320,8 @@ def test_missing_models_explain_make_demo(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(BROWSER_TIMEOUT_S)
-def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Path], tmp_path: Path) -> None:
+def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Path], digits: dict,
+                                               tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium to run the browser test")
     playwright = pytest.importorskip("playwright.sync_api")
@@ -335,14 +351,23 @@ def test_browser_plan_click_and_invalid_upload(app_url: str, media: dict[str, Pa
         page.screenshot(path=str(target), full_page=True)
         assert target.stat().st_size > 10_000
 
-        # the Probe tab says what its probe was trained on; a built-in example clip classifies
+        # the Probe tab says what its probe was trained on; an example clip (its first test clip) classifies, and the
+        # answer comes with the clip's true label, the probe's test top-1 and chance
+        from hf_jepa.space.probe import probe_examples, probe_record
+
         page.get_by_role("tab", name="Probe").click()
         page.locator("#probe-status").get_by_text("attentive probe on").wait_for(timeout=15_000)
-        (_, label), *_ = space.example_clips(3)
+        record = probe_record(str(digits["probe"]))
+        (_, label), *_ = probe_examples(record, 1, tmp_path / "examples")
         page.locator("#probe-examples").get_by_text(label, exact=True).first.click()
         page.locator("#probe-in").get_by_text(".mp4").wait_for(timeout=15_000)  # the example is in the input
         page.get_by_role("button", name="Classify").click()
         page.locator("#probe-out").get_by_text("%").first.wait_for(timeout=60_000)
+        info = page.locator("#probe-info")
+        info.get_by_text("true digit is").wait_for(timeout=60_000)
+        text = info.inner_text()
+        assert f"true digit is {label.removeprefix('digit: ')}" in text and f"top-1 {record.top1:.1%}" in text
+        assert "chance 10.0%" in text, text
 
         # an invalid upload is refused with a visible error, not a stack trace
         page.get_by_role("tab", name="Features").click()

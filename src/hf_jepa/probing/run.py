@@ -26,7 +26,7 @@ import torch
 from hf_jepa.data.labels import inspect_label_column
 from hf_jepa.metrics import result_file_name, save_results, write_after_results
 from hf_jepa.probing.classifier import build_classifier, plot_confusion_matrix, probe_model_card
-from hf_jepa.probing.encoder import detect_modality, load_frozen_encoder
+from hf_jepa.probing.encoder import FrozenEncoder, detect_modality, load_frozen_encoder
 from hf_jepa.probing.features import extract_split
 from hf_jepa.probing.probe import PROBE_TRAINING_DEFAULTS, evaluate_probe, probe_for_encoder, train_probe
 
@@ -91,8 +91,11 @@ class ProbeArguments:
                              f"model={self.model!r}")
 
 
-def run_probe(args: ProbeArguments) -> dict[str, Any]:
-    """Probe ``args.model``'s frozen features for ``args.label_column``; write the outputs; return the results dict."""
+def run_probe(args: ProbeArguments, *, inputs_like: FrozenEncoder | None = None) -> dict[str, Any]:
+    """Probe ``args.model``'s frozen features for ``args.label_column``; write the outputs; return the results dict.
+
+    ``inputs_like``: the pixels baseline reads the clips this encoder reads (frames, size, normalisation).
+    """
     from hf_jepa.hub import read_card_metadata
     from hf_jepa.processing import save_processor
 
@@ -105,6 +108,9 @@ def run_probe(args: ProbeArguments) -> dict[str, Any]:
     labels = inspect_label_column(args.dataset_name, args.label_column, args.train_split)
     modality = detect_modality(args.dataset_name, args.train_split) if args.modality == "auto" else args.modality
     encoder = load_frozen_encoder(args.model, modality=modality, seed=args.seed, pixel_size=args.pixel_size)
+    if inputs_like is not None and encoder.model is None:
+        encoder = replace(encoder, image_size=inputs_like.image_size, num_frames=inputs_like.num_frames,
+                          mean=inputs_like.mean, std=inputs_like.std)
     logger.info("encoder %s (%s, D=%d), label column %r (%s)", args.model, encoder.modality, encoder.hidden_size,
                 args.label_column, labels.kind)
 
@@ -180,7 +186,7 @@ def run_probe(args: ProbeArguments) -> dict[str, Any]:
     def baseline(name: str) -> None:
         spec = "pixels" if name == "pixels" else f"random:{args.model}"
         r = run_probe(replace(args, model=spec, output_dir=str(out / "baselines" / name), json="results.json",
-                              baselines=[], no_save_model=True, modality=encoder.modality))
+                              baselines=[], no_save_model=True, modality=encoder.modality), inputs_like=encoder)
         results.setdefault("baselines", {})[name] = {
             "model": spec, "top1": r["top1"], "top5": r["top5"], "train_top1": r["train_top1"],
             "counts": r["counts"], "feature_shape": r["feature_shape"], "results": str(out / "baselines" / name)}

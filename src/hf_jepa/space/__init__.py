@@ -5,9 +5,9 @@ it can be tested without a browser, and without gradio: only `ui.py` imports it 
 are loaded from there on first access). Models come from local folders or Hub ids named by environment variables
 (defaults: what `make demo` leaves)::
 
-    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)      outputs/demo/digits/pretrain/encoder
+    HF_JEPA_ENCODER       V-JEPA 2 / I-JEPA encoder (or a folder holding one)            outputs/demo/pretrain/encoder
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification
-                                                                                   outputs/demo/digits/probe/classifier
+                                                                                   outputs/demo/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                 outputs/demo/world_model
     HF_JEPA_PUSHT_WORLD_MODEL  JepaWorldModel trained on Push-T (state_dim 5, action_dim 2); unset: what
                           scripts/demo.py --env pusht writes if it exists, else none (the Push-T panel says so)
@@ -17,8 +17,10 @@ are loaded from there on first access). Models come from local folders or Hub id
                              (unset: the world model's saved graph, local or on the Hub, if any, else the goal)
 
 The Features and Probe tabs say what their model was trained on, from what the pretraining and probe scripts
-recorded in its model card (`hf_jepa.hub.read_card_metadata`), and offer clips of the built-in
-`textured_moving_digits` test split as examples (generated on first use, nothing downloaded).
+recorded in its model card (`hf_jepa.hub.read_card_metadata`); beside each prediction the Probe tab states what the
+probe was trained on, its test top-1 against chance and the random-init and pixel baselines on the same split, read
+from the probe's `results.json` (`hf_jepa.space.probe`). Both offer the first clips of the probe's test split as
+examples, named with their true label (else clips of the built-in `textured_moving_digits` test split).
 
 A missing model never crashes the app: its tab says how to make it. Uploads are checked before they are decoded
 (extension, size, content of the kind the extension says, pixels from the header, video length and frame count) and
@@ -33,6 +35,7 @@ errors and a failure is reported, never remembered (`hub_files`).
     models.py     load_model (cached), model_status, describe_model (from the model card), load_subgoal_graph
     hub_files.py  hub_file: one file of a Hub repo, with retries; found / absent remembered, failures not
     media.py      read_media (checked uploads -> frames), example_clips
+    probe.py      probe_record (the probe's results.json), probe_examples (its test clips), examples_right
     features.py   extract_patch_features, pca_rgb, features_panel, classify
     episode.py    plan_episode: one MPC episode of a world model with progress reports (both Plan views)
     two_rooms.py  render_arena, plan_in_two_rooms, energy_figure

@@ -48,13 +48,14 @@ class SpaceConfig:
     """Where the models come from and the limits on inputs and planning.
 
     Attributes:
-        encoder, probe_model, world_model: local folders or Hub ids (defaults: what `make demo` writes: the encoder
-            pretrained on the built-in textured moving digits and its attentive probe on `digit`, the Two-Rooms
-            world model).
+        encoder, probe_model, world_model: local folders or Hub ids (defaults: what `make demo` writes: the V-JEPA 2
+            encoder pretrained on its Two-Rooms trajectories, the attentive probe on the agent's `heading` on that
+            frozen encoder, the Two-Rooms world model).
         pusht_world_model: the Push-T world model of the Plan tab (state_dim 5, action_dim 2), a local folder or Hub
             id; None: not configured (the Plan tab says to set HF_JEPA_PUSHT_WORLD_MODEL). `from_env` defaults it to
             what `scripts/demo.py --env pusht` writes when that folder exists.
-        examples: built-in test clips offered as examples on the Features and Probe tabs (0: none).
+        examples: test clips offered as examples on the Features and Probe tabs (0: none): the first of the probe's
+            test split (named by its results.json), else of the built-in textured moving digits.
         max_upload_mb: largest accepted upload (also gradio's upload limit, `launch_kwargs(config)`).
         max_video_seconds: longest accepted video.
         max_video_frames: most frames an accepted video may have (its header's count; only a few are decoded).
@@ -79,11 +80,11 @@ class SpaceConfig:
             with the world model (its folder or Hub repo), if any (`subgoal_source`); 'none': at the goal.
     """
 
-    encoder: str = "outputs/demo/digits/pretrain/encoder"
-    probe_model: str = "outputs/demo/digits/probe/classifier"
+    encoder: str = "outputs/demo/pretrain/encoder"
+    probe_model: str = "outputs/demo/probe/classifier"
     world_model: str = "outputs/demo/world_model"
     pusht_world_model: str | None = None
-    examples: int = 3
+    examples: int = 10
     max_upload_mb: float = 25.0
     max_video_seconds: float = 30.0
     max_video_frames: int = 1800  # 30 s at 60 fps

@@ -20,13 +20,13 @@ from hf_jepa.space.hub_files import clear_hub_cache, hub_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["clear_model_cache", "describe_model", "load_model", "load_subgoal_graph", "model_status"]
+__all__ = ["clear_model_cache", "describe_model", "load_model", "load_subgoal_graph", "model_file", "model_status"]
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _MAKE_HINT = {
-    "encoder": "Run `make demo` to train one (it writes outputs/demo/digits/pretrain/encoder), or set "
+    "encoder": "Run `make demo` to train one (it writes outputs/demo/pretrain/encoder), or set "
                "HF_JEPA_ENCODER to a folder or Hub id of a V-JEPA 2 / I-JEPA model.",
-    "probe": "Run `make demo` to train one (it writes outputs/demo/digits/probe/classifier; or `scripts/probe.py` "
+    "probe": "Run `make demo` to train one (it writes outputs/demo/probe/classifier; or `scripts/probe.py` "
              "on your own encoder), or set HF_JEPA_PROBE_MODEL to a folder or Hub id of a "
              "VideoJepaForVideoClassification / ImageJepaForImageClassification model.",
     "world model": "Run `make demo` to train one (it writes outputs/demo/world_model), or set "
@@ -140,7 +140,7 @@ def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
                                   f"it to `none` to plan toward the goal.")
 
 
-def _model_file(source: str, filename: str) -> Path | None:
+def model_file(source: str, filename: str) -> Path | None:
     """`filename` of a local model folder or Hub repo (downloaded once, or read from the HF cache offline), or None
     when it has none, or when it cannot be fetched now (logged by `hub_file`; the next call tries again)."""
     if Path(source).is_dir():
@@ -156,7 +156,7 @@ def _family(source: str) -> str | None:
     """The family name (V-JEPA 2, I-JEPA, ...) of a model folder / Hub id from its config.json."""
     from hf_jepa.hub import FAMILIES
 
-    path = _model_file(source, "config.json")
+    path = model_file(source, "config.json")
     try:
         model_type = json.loads(path.read_text()).get("model_type") if path is not None else None
     except (OSError, ValueError):
@@ -195,7 +195,7 @@ def describe_model(source: str, what: str) -> str:
         _check_source(source, what)
     except ModelUnavailable:
         return ""
-    card = _model_file(source, "README.md")
+    card = model_file(source, "README.md")
     if card is None:
         return ""
     recorded = read_card_metadata(card)

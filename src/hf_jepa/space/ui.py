@@ -43,6 +43,7 @@ from hf_jepa.space.config import (
 from hf_jepa.space.features import classify, encoder_of, extract_patch_features, features_panel
 from hf_jepa.space.media import example_clips, read_media
 from hf_jepa.space.models import describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.probe import example_truth, probe_examples, probe_record
 from hf_jepa.space.pusht import (
     DEFAULT_GOAL,
     DEFAULT_START,
@@ -172,13 +173,24 @@ def _error(err: Exception) -> Any:
     return gr.Error(f"Something went wrong ({type(err).__name__}: {err}).", print_exception=False)
 
 
-def _examples(config: SpaceConfig) -> list[tuple[str, str]]:
-    """`example_clips(config.examples)`, or none (logged) when they cannot be made: the app runs without them."""
+def _examples(config: SpaceConfig) -> tuple[list[tuple[str, str]], str]:
+    """The example clips of the Features and Probe tabs and their heading: the first `config.examples` clips of the
+    probe's test split (`probe_examples`, named by the probe's results file), else clips of the built-in textured
+    moving digits' test split (`example_clips`); none (logged) when they cannot be made: the app runs without them."""
+    record = probe_record(config.probe_model) if model_status(config.probe_model, "probe")[0] else None
     try:
-        return example_clips(config.examples)
+        if record is not None:
+            return probe_examples(record, config.examples), (
+                f"Clips of the probe's {record.eval_split} split (`{record.dataset}`), with their true "
+                f"`{record.label_column}`")
+    except Exception:  # noqa: BLE001
+        logger.exception("could not read the probe's %s split from %s; built-in clips instead", record.eval_split,
+                         record.dataset)
+    try:
+        return example_clips(config.examples), "Clips of the built-in textured moving digits (test split)"
     except Exception:  # noqa: BLE001
         logger.exception("could not make the example clips; the Features and Probe tabs have none")
-        return []
+        return [], ""
 
 
 def _status_of(source: str, what: str) -> str:
@@ -188,14 +200,15 @@ def _status_of(source: str, what: str) -> str:
     return f"{status} {about}" if about else status
 
 
-def _upload_column(name: str, button: str, examples: list[tuple[str, str]]) -> tuple[Any, Any]:
-    """An image / video upload, its action button and the built-in example clips (elem ids ``{name}-in`` etc.)."""
+def _upload_column(name: str, button: str, examples: list[tuple[str, str]], heading: str = "") -> tuple[Any, Any]:
+    """An image / video upload, its action button and the example clips under `heading` (elem ids ``{name}-in``
+    etc.)."""
     upload = gr.File(label="Image or video", file_types=list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS),
                      elem_id=f"{name}-in")
     run = gr.Button(button, variant="primary", elem_id=f"{name}-btn")
     if examples:
         gr.Examples([[path] for path, _ in examples], inputs=[upload], example_labels=[x for _, x in examples],
-                    label="Clips of the built-in textured moving digits (test split)", elem_id=f"{name}-examples")
+                    label=heading or "Example clips", elem_id=f"{name}-examples")
     return upload, run
 
 
@@ -419,11 +432,11 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: PlanQueue) 
                       queue=False)
     random_btn.click(randomize, None, sliders, api_visibility="private", queue=False)
     _on_plan_click(plan_btn, admit).success(plan_fn, [*sliders, *settings], results, api_name="plan_pusht",
-                                            validator=admit.admit,
-                   concurrency_limit=config.plan_concurrency, concurrency_id="plan")
+                                            validator=admit.admit, concurrency_limit=config.plan_concurrency,
+                                            concurrency_id="plan")
 
 
-def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
+def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]], heading: str = "") -> None:
     """The Features tab: an upload's patch features as the RGB of their first 3 principal components, beside the
     attention each patch receives in the encoder's last block (/features)."""
 
@@ -444,14 +457,14 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
     status = _status_of(config.encoder, "encoder")
     gr.Markdown("Upload an **image** or a **short video** (at most "
                 f"{config.max_video_seconds:g} s, {config.max_upload_mb:g} MB)"
-                + (", or pick a built-in clip below" if examples else "") + ". Each patch feature of "
+                + (", or pick an example clip below" if examples else "") + ". Each patch feature of "
                 "the encoder is projected on its first 3 principal components, shown as RGB: patches "
                 "with similar colours have similar features. Beside it, the encoder's attention map: how much "
                 "attention each patch receives in the last block, averaged over heads and patches.")
     gr.Markdown(status, elem_classes="status", elem_id="features-status")
     with gr.Row():
         with gr.Column(scale=1):
-            feat_in, feat_btn = _upload_column("features", "Show features", examples)
+            feat_in, feat_btn = _upload_column("features", "Show features", examples, heading)
         with gr.Column(scale=2):
             feat_out = gr.Image(label="Input, the PCA of its patch features, its attention map", format="png",
                                 interactive=False,
@@ -461,8 +474,14 @@ def _features_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
                    concurrency_limit=config.encoder_concurrency, concurrency_id="encoder")
 
 
-def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
-    """The Probe tab: the top-5 classes of an upload by the probe on the frozen encoder features (/probe)."""
+def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]], heading: str = "") -> None:
+    """The Probe tab: the top-5 classes of an upload by the probe on the frozen encoder features (/probe); beside each
+    prediction what the probe was trained on, its test top-1 against chance and the baselines, from its results file
+    (`probe_record`), and for an example clip its true label."""
+    record = probe_record(config.probe_model) if model_status(config.probe_model, "probe")[0] else None
+    about = record.summary() if record is not None else (
+        "This probe has no results file (`results.json` beside its weights, written by `scripts/probe.py`): its "
+        "accuracy is not known here.")
 
     def probe_fn(path: str | None) -> tuple[dict[str, float], str]:
         try:
@@ -471,18 +490,23 @@ def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]]) -> None:
             scores = classify(model, frames)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
-        return scores, f"{type(model).__name__} on the uploaded {kind}: top {len(scores)} classes."
+        top, p = next(iter(scores.items()))
+        text = f"{type(model).__name__} on the uploaded {kind}: **{top}** ({p:.0%})"
+        if (truth := example_truth(path)) is not None and record is not None:
+            text += (f"; this test clip's true `{record.label_column}` is **{truth}**: "
+                     + ("right." if truth == top else "wrong."))
+        return scores, f"{text}\n\n{about}"
 
     status = _status_of(config.probe_model, "probe")
-    gr.Markdown("Upload a clip or an image" + (" (or pick a built-in clip below)" if examples else "")
+    gr.Markdown("Upload a clip or an image" + (" (or pick an example clip below)" if examples else "")
                 + "; a probe trained on the frozen encoder features classifies it (top 5).")
-    gr.Markdown(status, elem_classes="status", elem_id="probe-status")
+    gr.Markdown(f"{status}\n\n{about}", elem_classes="status", elem_id="probe-status")
     with gr.Row():
         with gr.Column(scale=1):
-            probe_in, probe_btn = _upload_column("probe", "Classify", examples)
+            probe_in, probe_btn = _upload_column("probe", "Classify", examples, heading)
         with gr.Column(scale=1):
             probe_out = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="probe-out")
-            probe_info = gr.Markdown()
+            probe_info = gr.Markdown(elem_id="probe-info")
     probe_btn.click(probe_fn, [probe_in], [probe_out, probe_info], api_name="probe",
                     concurrency_limit=config.encoder_concurrency, concurrency_id="encoder")
 
@@ -491,7 +515,7 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
     """The Gradio Blocks app with the Plan, Features and Probe tabs (named endpoints /plan, /plan_pusht, /features,
     /probe)."""
     config = config or SpaceConfig.from_env()
-    examples = _examples(config)
+    examples, heading = _examples(config)
 
     def waiting(group: str) -> int:  # gradio 6 keeps one event queue per concurrency id
         queues = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", None) or {}
@@ -504,9 +528,9 @@ def build_demo(config: SpaceConfig | None = None) -> Any:
             with gr.Tab("Plan", id="plan"):
                 _plan_tab(config, waiting)
             with gr.Tab("Features", id="features"):
-                _features_tab(config, examples)
+                _features_tab(config, examples, heading)
             with gr.Tab("Probe", id="probe"):
-                _probe_tab(config, examples)
+                _probe_tab(config, examples, heading)
     # every queued event names its own concurrency limit; max_size bounds the waiting ones of all tabs together
     demo.queue(max_size=config.max_queue_size, default_concurrency_limit=1)
     return demo
