@@ -64,7 +64,7 @@ VJEPA2 = {
     ("vitg16", "cooldown-256px-64f"): dict(model="vit_giant_xformers", batch=6, gpus=512, fpc=64, crop=256,
                                            epochs=4, ipe=30, warmup=0, anneal=True),
     ("vitg16", "cooldown-384px-64f"): dict(model="vit_giant_xformers", batch=6, gpus=512, fpc=64, crop=384,
-                                           epochs=4, ipe=30, warmup=0, anneal=True),
+                                           epochs=40, ipe=300, warmup=0, anneal=True),
 }
 VJEPA2_COMMON = dict(start_lr=0.0001, lr=0.000525, weight_decay=0.04, final_weight_decay=0.04,
                      ema=(0.99925, 0.99925), ipe_scale=1.25, fps=4, seed=239, pred=(384, 12, 12))
