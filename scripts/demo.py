@@ -164,7 +164,10 @@ def main() -> None:
            "--overwrite"], args.fresh, timings)
     stage("probe the encoder (+ baselines)", probe / "results.json",
           ["scripts/probe.py", "--model", str(pretrain / "encoder"), "--dataset_name", str(clips), "--label_column",
-           "heading", "--frame_step", "1", "--probe", "attentive", "--baselines", "random", "pixels",
+           # 30 epochs at 3e-3, not the default 20 at 1e-3: measured on this demo's encoder and clips, 91.5% vs
+           # 38.6% (the default's loss was still near chance's when its schedule ended); the baselines get the same
+           "heading", "--frame_step", "1", "--probe", "attentive", "--epochs", "30", "--lr", "3e-3",
+           "--baselines", "random", "pixels",
            "--output_dir", str(probe), "--seed", seed], args.fresh, timings)
     r = json.loads((out / "planning.json").read_text())
     results = json.loads((probe / "results.json").read_text())

@@ -25,8 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output_dir", required=True)
     p.add_argument("--frames_per_clip", type=int, default=8, help="the probed encoder's num_frames")
     p.add_argument("--frame_step", type=int, default=2, help="env steps between the frames of a clip")
-    p.add_argument("--clips_per_episode", type=int, default=3)
-    p.add_argument("--min_displacement", type=float, default=0.06,
+    p.add_argument("--clips_per_episode", type=int, default=6)
+    p.add_argument("--min_displacement", type=float, default=0.08,
                    help="clips whose agent moves less (world units) are left out: they have no heading")
     p.add_argument("--overwrite", action="store_true")
     return p.parse_args(argv)

@@ -179,7 +179,8 @@ def test_demo_probe_answers_its_examples_right(tmp_path: Path) -> None:
         ["scripts/trajectory_clips.py", "--train", str(out / "two_rooms"), "--test", str(out / "two_rooms_heldout"),
          "--output_dir", str(out / "probe_clips")],
         ["scripts/probe.py", "--model", str(out / "pretrain" / "encoder"), "--dataset_name", str(out / "probe_clips"),
-         "--label_column", "heading", "--frame_step", "1", "--output_dir", str(out / "probe"), "--seed", "0"],
+         "--label_column", "heading", "--frame_step", "1", "--epochs", "30", "--lr", "3e-3", "--output_dir",
+         str(out / "probe"), "--seed", "0"],
     ):
         subprocess.run([*run, *cmd], check=True, cwd=ROOT, timeout=1800)
     results = json.loads((out / "probe" / "results.json").read_text())
