@@ -53,12 +53,12 @@ def test_recent_folders_keep_the_newest() -> None:
 
 
 def test_space_under_a_short_load(tmp_path: Path) -> None:
-    """The CI run of the load test (the 30 s run below measures memory too): 4 clients for 6 s against a queue of 2
+    """The CI run of the load test (the 30 s run below measures memory too): 4 clients for 5 s against a queue of 2
     with 1 plan at a time: requests are served or refused as busy, none fails another way, the busy path is taken,
     and every endpoint answers an ordinary request afterwards."""
     config = random_space_models(tmp_path, encoder=ENCODER, world_model=WORLD_MODEL, max_queue_size=2,
                                  max_waiting_plans=1, plan_concurrency=1, encoder_concurrency=1)
-    result = space_load_benchmark(config, clients=4, duration_s=6, warmup_s=2, plan=(4, 16, 2, 2), timeout_s=60)
+    result = space_load_benchmark(config, clients=4, duration_s=5, warmup_s=0, plan=(4, 16, 2, 2), timeout_s=60)
     endpoints = result["endpoints"]
     assert set(endpoints) == {"/plan", "/features", "/probe"}
     for name, e in endpoints.items():
