@@ -35,6 +35,9 @@ def test_quick_suite_writes_every_key(tmp_path: Path) -> None:
         assert all(isinstance(v, float) and v > 0 for v in results[key].values()), key
     assert set(results["encoder_speedup_vs_transformers"]) == {"vjepa2/tiny", "ijepa/tiny"}
     assert all(d["max_abs_diff"] <= 1e-4 for d in results["details"]["encoder"].values())
+    # V-JEPA 2.1 vs V-JEPA 2 at the same size and weights: equal outputs, a time ratio
+    assert set(results["vjepa2_1_time_ratio"]) == {"tiny_64px_8f"}
+    assert results["details"]["vjepa2_1"]["tiny_64px_8f"]["max_abs_diff"] == 0.0
     for d in results["details"]["planning"].values():  # checked equal: rollouts and energies; plans only reported
         assert d["rollout_max_rel_diff"] <= d["tolerance"] and d["energy_max_rel_diff"] <= d["tolerance"]
         assert isinstance(d["plans_agree"], bool) and d["max_action_diff"] >= 0
