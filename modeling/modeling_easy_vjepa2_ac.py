@@ -148,13 +148,6 @@ class JepaWorldModelPreTrainedModel(JepaPreTrainedModel):
 
     config_class = JepaWorldModelConfig
     base_model_prefix = ""
-
-    @classmethod
-    def from_pretrained(cls, *a, **k):
-        m = super().from_pretrained(*a, **k)
-        torch.manual_seed(123)
-        m.predictor.predictor_proj.reset_parameters()
-        return m
     main_input_name = "pixel_values_videos"
 
 
