@@ -37,7 +37,11 @@ def test_queue_and_concurrency_limits_are_set(tmp_path: Path) -> None:
     for name in ("features", "probe"):  # one group: at most 3 encoder passes at once, whichever tab asks
         assert (by_name[name].concurrency_limit, by_name[name].concurrency_id) == (3, "encoder")
     private = [fn for fn in demo.fns.values() if not fn.api_name or fn.api_visibility == "private"]
-    assert private and all(not fn.queue for fn in private)  # the arena answers while the queue is full
+    checks = [fn for fn in private if fn.concurrency_id == "plan_check"]
+    # a Plan click's check is queued (its busy / place-in-queue notice needs the queue) but never waits for a slot
+    assert len(checks) == 2 and all(fn.queue and fn.concurrency_limit is None for fn in checks)
+    arena = [fn for fn in private if fn not in checks]
+    assert arena and all(not fn.queue for fn in arena)  # the arena answers while the queue is full
     launch = ui.launch_kwargs(config)
     assert launch["max_file_size"] == f"{int(config.max_upload_mb * 1024)}kb"
     assert launch["state_session_capacity"] == config.max_sessions

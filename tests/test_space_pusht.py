@@ -106,8 +106,8 @@ def test_slider_values_are_degrees_and_random_tasks_fit_the_sliders() -> None:
 
 
 @pytest.mark.parametrize("goal, match", [
-    ((0.25, 0.8, 1.2, 0.5, 0.0), r"goal=.* is outside the arena \(block_x=1\.2\): expected .*position in "
-                                 r"\[0\.0137, 0\.9844\]"),
+    ((0.25, 0.8, 1.3, 0.5, 0.0), r"goal=.* is outside the arena \(block_x=1\.3\): expected .*position in "
+                                 r"\[0\.0137, 0\.9844\].*block's origin in \[-0\.2225, 1\.2206\]"),
     ((-0.1, 0.8, 0.5, 0.5, 0.0), r"goal=.* is outside the arena \(agent_x=-0\.1\)"),
     ((0.25, 0.8, 0.5, 0.5, float("nan")), r"goal=.*nan.* is invalid: expected .*a finite angle in radians"),
 ])
