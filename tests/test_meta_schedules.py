@@ -34,20 +34,7 @@ def recipe_args(family: str, meta_config: str):
     return parse_flags(Arguments, [str(path)])
 
 
-#: Recipes known to differ from Meta's config (each entry says how); the test runs and reports them as xfail.
-KNOWN_DIFFERENCES = {
-    "vjepa2/vitg16/cooldown-384px-64f": "the recipe has Meta's vitg16 cooldown-256px-64f length (epochs 4 x ipe 30 = "
-    "120 updates); Meta's cooldown-384px-64f.yaml has epochs 40 x ipe 300 = 12000 (schedule_steps 15000)",
-}
-
-
-def _param(run: dict) -> object:
-    name = f"{run['family']}/{run['meta_config']}"
-    marks = [pytest.mark.xfail(reason=KNOWN_DIFFERENCES[name], strict=False)] if name in KNOWN_DIFFERENCES else []
-    return pytest.param(run, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("run", [_param(r) for r in RUNS])
+@pytest.mark.parametrize("run", [pytest.param(r, id=f"{r['family']}/{r['meta_config']}") for r in RUNS])
 def test_recipe_schedules_equal_metas_over_the_whole_run(run: dict) -> None:
     args = recipe_args(run["family"], run["meta_config"])
     assert args.max_steps == run["updates"], "the recipe's run length differs from Meta's epochs x ipe"
