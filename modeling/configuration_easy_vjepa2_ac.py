@@ -43,8 +43,11 @@ class JepaWorldModelConfig(JepaConfig):
             attention masks are built for the actual length).
         normalize_latents: layer-norm encoder latents and predictions (Meta's `normalize_reps`).
         frame_skip: environment steps per predictor step the model was trained with (temporal abstraction, as
-            PLDM); one model action is the sum of the `frame_skip` environment actions it spans, so a planner
-            executes it as `frame_skip` steps of `action / frame_skip`.
+            PLDM); what one model action is follows `action_reduce`.
+        action_reduce: how one model action holds the `frame_skip` environment actions it spans: "sum" (their sum,
+            `action_dim` = the env's width; a planner executes it as `frame_skip` steps of `action / frame_skip`)
+            or "concat" (side by side, as DINO-WM / LeWM on Push-T: `action_dim` = `frame_skip` x the env's
+            width; a planner executes each part in turn).
         state_update: how a rollout advances the state when future states are not given: "add" (state += action,
             Meta's pose integration for position-like states) or "hold" (keep the last state).
         rope_interleave_fix: as in `VideoJepaConfig` (False = Meta's layout).
@@ -69,6 +72,7 @@ class JepaWorldModelConfig(JepaConfig):
         max_steps: int = 8,
         normalize_latents: bool = True,
         frame_skip: int = 1,
+        action_reduce: str = "sum",
         state_update: str = "add",
         rope_interleave_fix: bool = False,
         predict_residual: bool = False,
@@ -83,6 +87,10 @@ class JepaWorldModelConfig(JepaConfig):
         check_positive(action_dim=action_dim, state_dim=state_dim, extrinsics_dim=extrinsics_dim, max_steps=max_steps,
                        frame_skip=frame_skip)
         check_choice("state_update", state_update, ("add", "hold"))
+        check_choice("action_reduce", action_reduce, ("sum", "concat"))
+        if action_reduce == "concat" and action_dim % frame_skip:
+            raise ValueError(f"action_reduce='concat' needs action_dim divisible by frame_skip (the env actions side "
+                             f"by side), got action_dim={action_dim}, frame_skip={frame_skip}")
         check_bool(use_extrinsics=use_extrinsics, normalize_latents=normalize_latents,
                    rope_interleave_fix=rope_interleave_fix, predict_residual=predict_residual)
         if state_update == "add" and state_dim != action_dim:
@@ -97,6 +105,7 @@ class JepaWorldModelConfig(JepaConfig):
         self.max_steps = max_steps
         self.normalize_latents = normalize_latents
         self.frame_skip = frame_skip
+        self.action_reduce = action_reduce
         self.state_update = state_update
         self.rope_interleave_fix = rope_interleave_fix
         self.predict_residual = predict_residual
@@ -107,6 +116,11 @@ class JepaWorldModelConfig(JepaConfig):
         """(H', W') tokens per frame at the encoder's training resolution."""
         side = self.encoder_config.image_size // self.encoder_config.patch_size
         return side, side
+
+    @property
+    def env_action_dim(self) -> int:
+        """Width of one environment action: `action_dim`, or `action_dim / frame_skip` with "concat"."""
+        return self.action_dim // self.frame_skip if self.action_reduce == "concat" else self.action_dim
 
     @property
     def tokens_per_frame(self) -> int:

@@ -193,6 +193,17 @@ def test_project_actions():
     torch.testing.assert_close(out, torch.tensor([[1.0, 1.0], [0.1, 0.0], [-1.0, 0.0]]))
 
 
+def test_project_actions_bounds_each_group():
+    """norm_groups=k: an action of k env actions side by side keeps each part in the ball, not only the whole."""
+    a = torch.tensor([[3.0, 4.0, 0.3, 0.4]])  # parts of norm 5 and 0.5
+    out = project_actions(a, torch.full((4,), -2.0), torch.full((4,), 2.0), max_norm=1.0, norm_groups=2)
+    torch.testing.assert_close(out, torch.tensor([[0.6, 0.8, 0.3, 0.4]]))
+    whole = project_actions(a, torch.full((4,), -2.0), torch.full((4,), 2.0), max_norm=1.0)
+    assert abs(float(whole.norm()) - 1.0) < 1e-6
+    with pytest.raises(ValueError, match="norm_groups=3.*a divisor of the action width 4"):
+        CEMConfig(action_low=[-1.0] * 4, action_high=[1.0] * 4, norm_groups=3)
+
+
 # ---------------------------------------------------------------------------------------------- determinism
 
 

@@ -244,3 +244,29 @@ def test_concat_actions_give_a_10d_action_per_model_step(states_data: Path) -> N
         "--config_overrides", json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
                                           "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})])
     assert json.loads((out / "final" / "config.json").read_text())["action_dim"] == 10
+    _plans_concat_actions_in_turn(out / "final")
+
+
+def _plans_concat_actions_in_turn(folder: Path) -> None:
+    """A concat world model plans 10-D actions (each 2-D part in the env's unit ball) and MPC executes the 5 parts
+    in turn, not a repeated mean."""
+    from transformers import AutoModel
+
+    from hf_jepa.planning import WorldModelPlanner
+    from hf_jepa.planning.evaluation import check_model_fits_env, planner_config
+
+    model = AutoModel.from_pretrained(folder).eval()
+    assert (model.config.action_reduce, model.config.env_action_dim) == ("concat", 2)
+    env = make_goal_env("pusht", image_size=64)
+    check_model_fits_env(model, env, "pusht")  # 10-D model actions, 2-D env actions: fits
+    config = planner_config(model, "cem", env="pusht", horizon=2, num_samples=16, topk=4, iterations=2)
+    assert (config.norm_groups, float(config.action_high), config.max_norm) == (5, 1.0, 1.0)
+    latents, _ = load_state_latents(str(folder))
+    planner = WorldModelPlanner(model, config, state_encoder=latents.tensor)
+    obs, info = env.reset(seed=0)
+    result = planner.plan_fn(seed=0, action_repeat=5)(obs, obs, info)
+    planned = planner._previous  # (H, 10): what the search returned
+    assert planned.shape == (2, 10) and result.actions.shape == (10, 2)
+    torch.testing.assert_close(result.actions, planned.reshape(10, 2))
+    assert float(result.actions.norm(dim=-1).max()) <= 1.0 + 1e-5
+    assert not torch.allclose(result.actions[0], result.actions[1])  # the parts differ: executed in turn

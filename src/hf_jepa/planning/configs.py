@@ -99,6 +99,8 @@ class _SearchConfig:
         action_high: upper action bound, a float or one per dimension (``inf`` for none).
         max_norm: if set, each action (one step, all dimensions) is projected onto the L2 ball of
             this radius before the box clamp (EB-JEPA's Two-Rooms ``max_norms``).
+        norm_groups: ``max_norm`` bounds each of this many equal consecutive parts of an action instead (an
+            action made of k env actions side by side: k), 1 for the whole action.
         seed: seed for :meth:`make_generator`; the planners themselves use the generator they are given.
     """
 
@@ -108,6 +110,7 @@ class _SearchConfig:
     action_low: PerDim = -1.0
     action_high: PerDim = 1.0
     max_norm: float | None = None
+    norm_groups: int = 1
     seed: int = 0
 
     def _check_search(self, std_field: str) -> None:
@@ -125,6 +128,10 @@ class _SearchConfig:
             )
         _check_bounds(c, self, (std_field, "action_low", "action_high"))
         _check_max_norm(c, self.max_norm)
+        check_int(c, "norm_groups", self.norm_groups, minimum=1)
+        dims = np.size(self.action_low)
+        if dims > 1 and dims % self.norm_groups:
+            raise _fail(c, "norm_groups", self.norm_groups, f"a divisor of the action width {dims}")
         check_int(c, "seed", self.seed, minimum=0)
 
     def replace(self, **changes: Any) -> Any:

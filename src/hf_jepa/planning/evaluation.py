@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", *, env: str | None = None,
                    **overrides: Any) -> CEMConfig | MPPIConfig:
     """Planner settings in the model's action units: a planned action is the sum of `frame_skip` env actions, so
-    its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times).
+    its bounds are +-frame_skip per dimension and its L2 norm at most frame_skip (the env's unit ball, k times);
+    with the model's `action_reduce` "concat" it is the k env actions side by side, each in the env's unit ball
+    (bounds +-1, `norm_groups` k).
 
     The sizes default to ``planner_defaults(kind, env)`` (``WORLD_MODEL_PLANNER_DEFAULTS``, the Two-Rooms recipe,
     with ``ENV_PLANNER_RECIPES[env]`` applied: Push-T's); the CEM elite is clamped to `num_samples` and the carried
@@ -41,8 +43,12 @@ def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", 
     a recipe or override says otherwise). Meta's reference budget for comparison: `horizon=5, iterations=30,
     noise_beta=0.0, keep_elites=0, return_best=False`.
     """
-    k = float(model.config.frame_skip)
-    bounds = {"action_low": -k, "action_high": k, "max_norm": k}
+    if getattr(model.config, "action_reduce", "sum") == "concat":
+        k = 1.0  # each part is one env action
+        bounds = {"action_low": -k, "action_high": k, "max_norm": k, "norm_groups": model.config.frame_skip}
+    else:
+        k = float(model.config.frame_skip)
+        bounds = {"action_low": -k, "action_high": k, "max_norm": k}
     short = {gym_id: name for name, gym_id in BUILTIN_ENVS.items()}.get(env or "", env)  # a gymnasium id -> its name
     settings = {**planner_defaults(kind, short), **overrides}
     scale = settings.pop("init_std_scale", 1.0)
@@ -125,10 +131,14 @@ def check_model_fits_env(model: JepaWorldModel, env: Any, name: str) -> dict[str
     state_width = int(np.size(info["state"])) if "state" in info else None
     action_width = int(np.prod(env.action_space.shape))
     config = model.config
-    if state_width != config.state_dim or action_width != config.action_dim:
+    env_action_dim = getattr(config, "env_action_dim", config.action_dim)
+    if state_width != config.state_dim or action_width != env_action_dim:
+        per_step = (f" ({config.frame_skip} env actions of width {env_action_dim} side by side)"
+                    if env_action_dim != config.action_dim else "")
         raise ValueError(
             f"the world model takes states of width state_dim={config.state_dim} and actions of width "
-            f"action_dim={config.action_dim} (its training data's observation.state and action), but env {name!r} "
+            f"action_dim={config.action_dim}{per_step} (its training data's observation.state and action), but "
+            f"env {name!r} "
             f"has states of width {state_width} and actions of width {action_width}: plan with a world model "
             f"trained on data of {name!r} (e.g. scripts/collect_trajectories.py --env {name})")
     return info

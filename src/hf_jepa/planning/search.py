@@ -70,7 +70,8 @@ def _per_dim(value: PerDim, action_dim: int, name: str, device: torch.device) ->
     return torch.as_tensor(value, dtype=torch.float32, device=device).expand(action_dim).clone()
 
 
-def project_actions(actions: Tensor, low: Tensor, high: Tensor, max_norm: float | None = None) -> Tensor:
+def project_actions(actions: Tensor, low: Tensor, high: Tensor, max_norm: float | None = None,
+                    norm_groups: int = 1) -> Tensor:
     """Projects actions into the action set.
 
     Args:
@@ -79,13 +80,16 @@ def project_actions(actions: Tensor, low: Tensor, high: Tensor, max_norm: float 
         max_norm: if set, each action vector (last dim) whose L2 norm exceeds it is first scaled
             down to norm ``max_norm``; the box clamp is applied after, so the box always holds and
             the norm bound holds exactly whenever the box contains the origin.
+        norm_groups: the norm bound applies to each of this many equal consecutive parts of an action
+            (``A / norm_groups`` values each: k env actions side by side), 1 for the whole action.
 
     Returns:
         ``(..., A)`` projected actions.
     """
     if max_norm is not None:
-        norm = actions.norm(dim=-1, keepdim=True)  # (..., 1)
-        actions = actions * (max_norm / norm.clamp_min(max_norm))
+        grouped = actions.unflatten(-1, (norm_groups, -1))  # (..., G, A/G)
+        norm = grouped.norm(dim=-1, keepdim=True)  # (..., G, 1)
+        actions = (grouped * (max_norm / norm.clamp_min(max_norm))).flatten(-2)  # (..., A)
     return torch.maximum(torch.minimum(actions, high), low)
 
 
@@ -137,9 +141,9 @@ def _search_start(name: str, config: CEMConfig | MPPIConfig, action_dim: int, in
 
 
 def _final_plan(energy_fn: EnergyFn, mean: Tensor, low: Tensor, high: Tensor, max_norm: float | None,
-                history: list[Tensor]) -> PlanResult:
+                history: list[Tensor], norm_groups: int = 1) -> PlanResult:
     """The search's mean (H, A), projected into the action set, as the plan, with its energy."""
-    mean = project_actions(mean, low, high, max_norm)
+    mean = project_actions(mean, low, high, max_norm, norm_groups)
     final_energy = _evaluate(energy_fn, mean[None]).item()
     return PlanResult(actions=mean, energy_history=torch.stack(history).tolist(), final_energy=final_energy)
 
@@ -209,7 +213,8 @@ def cem(
     for it in range(config.iterations):
         noise = colored_noise((s, h, action_dim), config.noise_beta, generator)  # (S, H, A)
         # the full (S, H, A) draw keeps the random stream independent of keep_elites; E rows are left unused
-        fresh = project_actions(mean + std * noise[: s - kept.shape[0]], low, high, config.max_norm)  # (S-E, H, A)
+        fresh = project_actions(mean + std * noise[: s - kept.shape[0]], low, high, config.max_norm,
+                                config.norm_groups)  # (S-E, H, A)
         candidates = torch.cat([kept, fresh])  # (S, H, A)
         energies = torch.cat([kept_energy, _evaluate(energy_fn, fresh)])  # (S,)
         elite_energy, elite_idx = torch.topk(energies, k, largest=False)  # (K,), (K,) ascending
@@ -237,7 +242,8 @@ def cem(
     if config.return_best:
         return PlanResult(actions=best, energy_history=torch.stack(history).tolist(), final_energy=best_energy)
     # the momentum mean of in-set points is in the set when 0 is inside it; project to be sure
-    return _final_plan(energy_fn, mean, low, high, config.max_norm, history)
+    return _final_plan(energy_fn, mean, low, high, config.max_norm, history,
+                       config.norm_groups)
 
 
 @torch.no_grad()
@@ -259,7 +265,8 @@ def mppi(
     history: list[Tensor] = []  # () per iteration
     for it in range(config.iterations):
         noise = torch.randn(s, h, action_dim, generator=generator, device=device)  # (S, H, A)
-        candidates = project_actions(mean + noise_std * noise, low, high, config.max_norm)  # (S, H, A)
+        candidates = project_actions(mean + noise_std * noise, low, high, config.max_norm,
+                                     config.norm_groups)  # (S, H, A)
         energies = _evaluate(energy_fn, candidates)  # (S,)
         # without host syncs: non-finite energies get weight 0; if none is finite the mean is kept
         finite = torch.isfinite(energies)  # (S,)
@@ -280,4 +287,5 @@ def mppi(
                 energies.min().item(),
                 1.0 / weights.square().sum().item(),
             )
-    return _final_plan(energy_fn, mean, low, high, config.max_norm, history)
+    return _final_plan(energy_fn, mean, low, high, config.max_norm, history,
+                       config.norm_groups)

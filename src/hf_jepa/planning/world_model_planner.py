@@ -223,9 +223,10 @@ class WorldModelPlanner:
 
         Args:
             seed: seeds the planner's generator once for the whole episode.
-            action_repeat: env steps per planned action (the model's `frame_skip` k). A planned action is the sum
-                of k env actions (what the model was trained on), so each becomes k env actions of action / k:
-                the returned plan has (H * k, A) actions.
+            action_repeat: env steps per planned action (the model's `frame_skip` k). With the model's
+                `action_reduce` "sum" a planned action is the sum of k env actions (what the model was trained on),
+                so each becomes k env actions of action / k; with "concat" it holds the k env actions side by
+                side, executed in turn: the returned plan has (H * k, A / k) actions.
         """
         if action_repeat < 1:
             raise ValueError(f"action_repeat={action_repeat}: expected >= 1")
@@ -243,7 +244,13 @@ class WorldModelPlanner:
             result = self.plan(observation, goal, info["state"], generator=generator, goal_latents=cache[key])
             if action_repeat == 1:
                 return result
-            env_actions = (result.actions / action_repeat).repeat_interleave(action_repeat, dim=0)  # (H*k, A)
+            if self.model.config.action_reduce == "concat":
+                if action_repeat != self.model.config.frame_skip:
+                    raise ValueError(f"action_repeat={action_repeat}: a model with action_reduce='concat' executes "
+                                     f"its frame_skip={self.model.config.frame_skip} env actions per planned action")
+                env_actions = result.actions.reshape(-1, self.model.config.env_action_dim)  # (H*k, A/k)
+            else:
+                env_actions = (result.actions / action_repeat).repeat_interleave(action_repeat, dim=0)  # (H*k, A)
             return dataclasses.replace(result, actions=env_actions)
 
         return fn

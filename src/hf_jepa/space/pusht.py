@@ -162,13 +162,14 @@ class PushTPlanOutput(PlanOutput):
 
 
 def _check_widths(model: nn.Module) -> None:
-    """ModelUnavailable unless `model` is a JepaWorldModel taking Push-T's 5-D states and 2-D actions."""
+    """ModelUnavailable unless `model` is a JepaWorldModel taking Push-T's 5-D states and 2-D env actions (summed
+    over a model step, or `frame_skip` of them side by side)."""
     from hf_jepa.modeling.modeling_easy_vjepa2_ac import JepaWorldModel
 
     if not isinstance(model, JepaWorldModel):
         raise ModelUnavailable(f"The Push-T world model is a {type(model).__name__}, not a JepaWorldModel.")
     state_dim, action_dim = int(model.config.state_dim), int(model.config.action_dim)
-    if (state_dim, action_dim) != (PUSHT_STATE_DIM, PUSHT_ACTION_DIM):
+    if (state_dim, int(model.config.env_action_dim)) != (PUSHT_STATE_DIM, PUSHT_ACTION_DIM):
         raise ModelUnavailable(
             f"Push-T needs a world model with state_dim={PUSHT_STATE_DIM} ({', '.join(STATE_NAMES)}) and action_dim="
             f"{PUSHT_ACTION_DIM} (dx, dy); this one has state_dim={state_dim} and action_dim={action_dim}. Set "

@@ -149,7 +149,8 @@ def build_world_model(args: WorldModelArguments, encoder: VideoJepaModel, action
         overrides.setdefault(name, value)
     config = JepaWorldModelConfig.from_preset(
         args.preset, encoder_config=encoder.config, action_dim=action_dim, state_dim=state_dim,
-        frame_skip=args.frame_skip, max_steps=max(args.frames_per_window, 8), **overrides)
+        frame_skip=args.frame_skip, action_reduce=args.action_reduce, max_steps=max(args.frames_per_window, 8),
+        **overrides)
     model = JepaWorldModel(config)
     model.encoder.load_state_dict(encoder.state_dict())
     return model
