@@ -1,22 +1,29 @@
 """The Space's Plan tab in Push-T: one MPC episode of a tiny random world model (state_dim 5, action_dim 2) through
-`plan_in_pusht` and through the /plan_pusht endpoint of a launched app, the start and goal pictures, the errors of a
-goal outside the arena, of a missing Push-T world model and of a world model of other widths."""
+`plan_in_pusht` and through the /plan_pusht endpoint of a launched app, one episode of a tiny world model trained with
+perfect perception (`--latents state`, its state_latents.json read from its folder or Hub repo), the start and goal
+pictures, the errors of a goal outside the arena, of a missing Push-T world model and of a world model of other
+widths."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import BROWSER_TIMEOUT_S, launch_space, tiny_pusht_world_model
+from conftest import BROWSER_TIMEOUT_S, hub_cache_snapshot, launch_space, tiny_pusht_world_model
 from PIL import Image
 
 import hf_jepa.space as space
+from hf_jepa.data.state_latents import STATE_LATENTS_FILE
 from hf_jepa.envs import make_goal_env
 from hf_jepa.planning import planner_config
+from hf_jepa.space import hub_files
 from hf_jepa.space.pusht import (
     DEFAULT_GOAL,
     PushTPlanOutput,
@@ -29,6 +36,7 @@ from hf_jepa.space.pusht import (
     to_sliders,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 SIZE = 32  # the tiny world model's image side
 DISPLAY = 96  # the Space's display size in these tests
@@ -79,6 +87,91 @@ def test_plan_in_pusht_runs_one_episode(world_model: str, tmp_path: Path) -> Non
     assert f"Final block position error {out.position_error:.3f}" in out.summary
     assert f"angle error {math.degrees(out.angle_error):.1f} deg" in out.summary
     assert f"Planning {episode.seconds_per_action:.2f} s per action" in out.summary
+
+
+def _script(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(f"{name}_script_space_pusht", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def state_world_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny `--latents state` world model: 2 training steps on 6 expert_mix episodes of 30 steps (no video)."""
+    root = tmp_path_factory.mktemp("pusht_state")
+    _script("collect_trajectories").main([
+        "--env", "pusht", "--policy", "expert_mix", "--no_render", "--episodes", "6", "--steps_per_episode", "30",
+        "--output_dir", str(root / "data"), "--seed", "0"])
+    _script("train_world_model").main([
+        "--latents", "state", "--dataset_name", str(root / "data"), "--output_dir", str(root / "wm"),
+        "--max_steps", "2", "--frames_per_window", "3", "--auto_steps", "2", "--frame_skip", "5", "--state_mode",
+        "hold", "--per_device_train_batch_size", "8", "--log_every", "1", "--checkpointing_steps", "100",
+        "--config_overrides", json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_layers": 1,
+                                          "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})])
+    return str(root / "wm" / "final")
+
+
+def test_plan_in_pusht_with_a_state_world_model(state_world_model: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A world model trained with perfect perception plans from the true states: its state_latents.json is read
+    from its folder, the planner never encodes an image, and the summary says it aimed at the goal state with the
+    state latents; without the latents the model is refused (planning it from images would be meaningless)."""
+    model = space.load_model(state_world_model, "Push-T world model")
+    loaded = space.load_model_state_latents(state_world_model, "Push-T world model", model)
+    assert loaded is not None and loaded[0].kind == "pusht_keypoints" and loaded[1]["frame_skip"] == 5
+    assert space.load_model_state_latents(state_world_model, "Push-T world model", model) is loaded  # cached
+
+    def no_images(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a state world model's planner encoded an image")
+
+    monkeypatch.setattr(model, "encode", no_images)
+    cem = planner_config(model, "cem", horizon=2, num_samples=8, topk=2, iterations=1)
+    steps = []
+    out = plan_in_pusht(model, START, GOAL, cem=cem, max_steps=10, seed=0, adapt_steps=0, display_size=DISPLAY,
+                        out_dir=tmp_path / "plan", progress=lambda i, n: steps.append((i, n)), state_latents=loaded)
+    assert len(out.episode.actions) == 10 and steps == [(0, 10), (5, 10)] and len(out.energies) == 2
+    assert "in 10 steps (limit 10)" in out.summary and "Aimed at the goal image" not in out.summary
+    assert out.summary.endswith("Aimed at the goal state with perfect perception: the true state as the latent "
+                                "(state latents `pusht_keypoints` from state_latents.json: the agent and the T's 8 "
+                                "corners, 24-D), no image encoder.")
+    with Image.open(out.trajectory_gif) as gif:
+        assert gif.size == (DISPLAY, DISPLAY)
+    with pytest.raises(space.ModelUnavailable, match="reads states .* needs the state_latents.json"):
+        plan_in_pusht(model, START, GOAL, cem=cem, max_steps=5)
+    latents, record = loaded
+    with pytest.raises(space.ModelUnavailable, match=r"unit_px=50 .*unit_px=100 \(the env's action_scale\)"):
+        plan_in_pusht(model, START, GOAL, cem=cem, max_steps=5,
+                      state_latents=(latents, {**record, "action": {"kind": "relative", "unit_px": 50.0}}))
+
+
+def test_state_latents_of_hub_world_models(state_world_model: str, world_model: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given as Hub ids (resolved offline from a pre-populated HF cache): the state world model's state_latents.json
+    comes through the Space's hub_file; an image world model whose file cannot be had plans from images (None); a
+    state world model whose file cannot be had is refused, saying why."""
+    from huggingface_hub import constants
+
+    bare = tmp_path / "bare"  # the state world model without its state_latents.json
+    shutil.copytree(state_world_model, bare)
+    (bare / STATE_LATENTS_FILE).unlink()
+    for repo, folder in (("org/pusht-state", state_world_model), ("org/pusht-pixels", world_model),
+                         ("org/pusht-state-bare", bare)):
+        hub_cache_snapshot(tmp_path / "hub", repo, Path(folder))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub_files.clear_hub_cache()
+    try:
+        state_model = space.load_model(state_world_model, "Push-T world model")
+        pixel_model = space.load_model(world_model, "Push-T world model")
+        latents, record = space.load_model_state_latents("org/pusht-state", "Push-T world model", state_model)
+        assert latents.kind == "pusht_keypoints" and record["action"] == {"kind": "relative", "unit_px": 100.0}
+        assert space.load_model_state_latents("org/pusht-pixels", "Push-T world model", pixel_model) is None
+        with pytest.raises(space.ModelUnavailable, match=r"`org/pusht-state-bare` reads states .* could not be had "
+                                                         r"now: .*hf download org/pusht-state-bare state_latents"):
+            space.load_model_state_latents("org/pusht-state-bare", "Push-T world model", state_model)
+    finally:
+        hub_files.clear_hub_cache()
 
 
 def test_pusht_scene_outlines_the_goal() -> None:
@@ -179,6 +272,21 @@ def test_plan_pusht_endpoint(app_url: str, world_model: str) -> None:
     assert Image.open(gif).size == (DISPLAY, DISPLAY) and plot is not None
     np.testing.assert_array_equal(np.asarray(Image.open(goal).convert("RGB")), render_pusht(GOAL, size=DISPLAY))
     assert "in 2 steps (limit 2)" in summary and "Final block position error" in summary
+
+
+def test_plan_pusht_endpoint_with_a_state_world_model(state_world_model: str, tmp_path: Path) -> None:
+    """/plan_pusht with a `--latents state` world model configured: the plan aims at the goal state (the summary
+    says so) and the goal image is still the goal state's picture."""
+    client_module = pytest.importorskip("gradio_client")
+    missing = str(tmp_path / "none")
+    config = space.SpaceConfig(encoder=missing, probe_model=missing, world_model=missing,
+                               pusht_world_model=state_world_model, display_size=DISPLAY, examples=0)
+    for url in launch_space(config):
+        client = client_module.Client(url, verbose=False)
+        gif, goal, _, summary = client.predict(*START[:4], 0.0, *GOAL[:4], 45.0, 5, 8, 1, 2, 0,
+                                               api_name="/plan_pusht")
+        np.testing.assert_array_equal(np.asarray(Image.open(goal).convert("RGB")), render_pusht(GOAL, size=DISPLAY))
+        assert "in 5 steps (limit 5)" in summary and "Aimed at the goal state with perfect perception" in summary
 
 
 @pytest.mark.timeout(BROWSER_TIMEOUT_S)

@@ -9,8 +9,10 @@ are loaded from there on first access). Models come from local folders or Hub id
     HF_JEPA_PROBE_MODEL   VideoJepaForVideoClassification / ImageJepaForImageClassification
                                                                                    outputs/demo/probe/classifier
     HF_JEPA_WORLD_MODEL   JepaWorldModel (V-JEPA 2-AC)                                 outputs/demo/world_model
-    HF_JEPA_PUSHT_WORLD_MODEL  JepaWorldModel trained on Push-T (state_dim 5, action_dim 2); unset: what
-                          scripts/demo.py --env pusht writes if it exists, else none (the Push-T panel says so)
+    HF_JEPA_PUSHT_WORLD_MODEL  JepaWorldModel trained on Push-T (state_dim 5, action_dim 2), from images or, with
+                          state_latents.json beside it (train_world_model.py --latents state), from true states;
+                          unset: the state world model scripts/demo.py --env pusht writes if it exists, else none
+                          (the Push-T panel says so)
     HF_JEPA_SUBGOAL_DATASET  the world model's LeRobot training data, or the subgoal_graph.safetensors that
                              train_world_model.py --save_subgoal_graph wrote; planning then aims at subgoals
                              along the data's shortest path (hf_jepa.planning.subgoals); 'none': at the goal
@@ -32,7 +34,8 @@ errors and a failure is reported, never remembered (`hub_files`).
 
     errors.py     InputError, ModelUnavailable, HubFileUnavailable (the messages every tab shows)
     config.py     SpaceConfig (sources from the environment, limits)
-    models.py     load_model (cached), model_status, describe_model (from the model card), load_subgoal_graph
+    models.py     load_model (cached), model_status, describe_model (from the model card), load_subgoal_graph,
+                  load_model_state_latents (a --latents state world model's state_latents.json, cached)
     hub_files.py  hub_file: one file of a Hub repo, with retries; found / absent remembered, failures not
     media.py      read_media (checked uploads -> frames), example_clips
     probe.py      probe_record (the probe's results.json), probe_examples (its test clips), examples_right
@@ -61,7 +64,14 @@ from hf_jepa.space.config import (
 )
 from hf_jepa.space.features import FeatureResult, classify, extract_patch_features, features_panel, pca_rgb
 from hf_jepa.space.media import DIRECTION_NAMES, example_clips, read_media
-from hf_jepa.space.models import clear_model_cache, describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.models import (
+    clear_model_cache,
+    describe_model,
+    load_model,
+    load_model_state_latents,
+    load_subgoal_graph,
+    model_status,
+)
 from hf_jepa.space.pusht import PushTPlanOutput, plan_in_pusht, pusht_scene, pusht_status, render_pusht
 from hf_jepa.space.two_rooms import PlanOutput, energy_figure, plan_in_two_rooms, render_arena
 
@@ -91,6 +101,7 @@ __all__ = [
     "extract_patch_features",
     "features_panel",
     "load_model",
+    "load_model_state_latents",
     "load_subgoal_graph",
     "model_status",
     "pca_rgb",

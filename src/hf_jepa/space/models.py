@@ -1,5 +1,6 @@
 """Models of the Space: loaded once per source (local folder or Hub id) and cached, their availability, what
-their model cards say they were trained on, and the world model's subgoal graph."""
+their model cards say they were trained on, the world model's subgoal graph, and the state latents of a world model
+trained with perfect perception (`train_world_model.py --latents state`)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from typing import Any
 
 from torch import nn
 
+from hf_jepa.data.state_latents import STATE_LATENTS_FILE, StateLatents, load_state_latents
 from hf_jepa.planning.subgoals import LatentSubgoalGraph, subgoal_graph_from
 from hf_jepa.space.config import ENV_SUBGOALS, HubFileUnavailable, ModelUnavailable
 from hf_jepa.space.hub_files import clear_hub_cache, hub_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["clear_model_cache", "describe_model", "load_model", "load_subgoal_graph", "model_file", "model_status"]
+__all__ = ["clear_model_cache", "describe_model", "load_model", "load_model_state_latents", "load_subgoal_graph",
+           "model_file", "model_status", "reads_states"]
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _MAKE_HINT = {
@@ -138,6 +141,54 @@ def load_subgoal_graph(dataset: str, model: nn.Module) -> LatentSubgoalGraph:
                       lambda err: f"Could not build subgoals from `{dataset}` ({ENV_SUBGOALS}): {err}. Point it at "
                                   f"the world model's LeRobot training data or its subgoal_graph.safetensors, or set "
                                   f"it to `none` to plan toward the goal.")
+
+
+def reads_states(model: nn.Module) -> bool:
+    """Whether `model` is a world model of perfect perception (`train_world_model.py --latents state`): its encoder
+    is the placeholder of one token per frame (a 1 x 1 frame grid, `image_size == patch_size`), never run."""
+    encoder = getattr(getattr(model, "config", None), "encoder_config", None)
+    image, patch = getattr(encoder, "image_size", None), getattr(encoder, "patch_size", None)
+    return isinstance(image, int) and isinstance(patch, int) and patch > 0 and image // patch == 1
+
+
+def load_model_state_latents(source: str, what: str, model: nn.Module) -> tuple[StateLatents, dict[str, Any]] | None:
+    """The latent map and record (`load_state_latents`) of the world model at `source` when it was trained with
+    perfect perception (its folder or Hub repo holds `state_latents.json`), else None: the model encodes images.
+
+    A local folder is read directly; a Hub repo's file comes through `hub_file` (found / absent remembered). The
+    parsed file is cached per source. When the Hub file cannot be had now (`HubFileUnavailable`: a transient error,
+    or offline and not in the cache), a model that encodes images (`reads_states(model)` false) plans from images
+    (logged; the next call asks the Hub again) and a model of one token per frame is refused.
+
+    Args:
+        source: the world model's local folder or Hub id (as given to `load_model`).
+        what: the model's name in messages ("Push-T world model").
+        model: the loaded world model (`load_model(source, what)`).
+
+    Raises:
+        ModelUnavailable: the source is missing; `state_latents.json` does not read; or a world model of one token
+            per frame whose `state_latents.json` could not be fetched now (the message says why).
+    """
+    resolved = _check_source(source, what)
+    if Path(resolved).is_dir():
+        folder = resolved
+    else:
+        try:
+            path = hub_file(resolved, STATE_LATENTS_FILE)
+        except HubFileUnavailable as err:
+            if reads_states(model):
+                raise ModelUnavailable(
+                    f"The {what} `{source}` reads states (one token per frame, no image encoder), so planning needs "
+                    f"its {STATE_LATENTS_FILE}, which could not be had now: {err}") from err
+            logger.warning("planning with the %s %s from images: %s", what, source, err)
+            return None
+        if path is None:
+            return None
+        folder = str(path.parent)
+    return _load_once(f"state_latents:{folder}", f"state latents of the {what} from {source}",
+                      lambda: load_state_latents(folder),
+                      lambda err: f"Could not read {STATE_LATENTS_FILE} of the {what} `{source}`: {err}. Expected "
+                                  f"what train_world_model.py --latents state writes beside the weights.")
 
 
 def model_file(source: str, filename: str) -> Path | None:

@@ -1,6 +1,8 @@
 """Goal-image planning in Push-T for the Space: a state's picture (the env's goal-image rendering, with the goal's
 outline drawn on top), and one MPC episode of a world model from a start state to a goal state (GIF, goal image,
-summary, energies).
+summary, energies). A world model trained with perfect perception (`train_world_model.py --latents state`, its
+folder holding `state_latents.json`) plans from the true states instead: each state's latents are computed from it
+(`hf_jepa.data.state_latents`) and the planner aims at the goal state's.
 
 States are Push-T's ``(agent_x, agent_y, block_x, block_y, block_angle)``: positions in arena units (gym-pusht's
 pixels / 512, x to the right, y downwards), the angle in radians (`hf_jepa.envs.pusht`).
@@ -14,19 +16,22 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 from torch import nn
 
+from hf_jepa.data.state_latents import STATE_LATENTS_FILE, StateLatents
 from hf_jepa.envs import make_goal_env
 from hf_jepa.envs.pusht import AGENT_RADIUS_PX, ARENA_PX, STATE_NAMES, PushTGoalEnv
+from hf_jepa.envs.pusht_data import INFO_KEY, check_action_space
 from hf_jepa.planning.adaptation import ADAPT_STEPS
 from hf_jepa.planning.configs import CEMConfig
 from hf_jepa.plotting import save_gif
 from hf_jepa.space.config import ENV_PUSHT_WORLD_MODEL, InputError, ModelUnavailable, SpaceConfig
 from hf_jepa.space.episode import plan_episode
-from hf_jepa.space.models import model_status
+from hf_jepa.space.models import model_status, reads_states
 from hf_jepa.space.two_rooms import TRAIL_COLOR, PlanOutput
 
 logger = logging.getLogger(__name__)
@@ -176,6 +181,51 @@ def _check_widths(model: nn.Module) -> None:
             f"{ENV_PUSHT_WORLD_MODEL} to a world model trained on Push-T data (scripts/demo.py --env pusht).")
 
 
+def _state_encoder(model: nn.Module, state_latents: tuple[StateLatents, dict[str, Any]] | None,
+                   env: PushTGoalEnv) -> Callable[[Any], Any] | None:
+    """`StateLatents.tensor` (a state (5,) -> its latents (1, 1, D)) of a world model trained with perfect perception,
+    or None for a world model that encodes images.
+
+    Raises:
+        ModelUnavailable: a model of one token per frame without state latents, state latents of other than Push-T's
+            5-D states or of another width than the model's, or actions in other units than the env's
+            `action_scale` (each message names the value and what is expected).
+    """
+    if state_latents is None:
+        if reads_states(model):
+            raise ModelUnavailable(
+                f"The Push-T world model reads states (one token per frame, no image encoder) but no state latents "
+                f"were given: its folder or Hub repo needs the {STATE_LATENTS_FILE} that train_world_model.py "
+                f"--latents state writes beside the weights.")
+        return None
+    latents, record = state_latents
+    if latents.state_dim != PUSHT_STATE_DIM:
+        raise ModelUnavailable(f"The Push-T world model's {STATE_LATENTS_FILE} has state_dim={latents.state_dim}: "
+                               f"expected {PUSHT_STATE_DIM} ({', '.join(STATE_NAMES)}).")
+    width = int(model.config.encoder_config.hidden_size)
+    if latents.width != width:
+        raise ModelUnavailable(f"The Push-T world model's {STATE_LATENTS_FILE} gives latents of width "
+                               f"{latents.width} ({latents.kind}): expected the model's latent width {width}.")
+    if record.get("action"):
+        try:
+            check_action_space({INFO_KEY: {"action": record["action"]}}, unit_px=float(env.config.action_scale),
+                               where="the Push-T world model planned in the Space's Push-T")
+        except ValueError as err:
+            raise ModelUnavailable(str(err)) from err
+    return latents.tensor
+
+
+def _aim(state_latents: tuple[StateLatents, dict[str, Any]] | None) -> str:
+    """The summary's last sentence: what the planner aimed at."""
+    if state_latents is None:
+        return "Aimed at the goal image."
+    latents = state_latents[0]
+    what = ("the agent and the T's 8 corners" if latents.kind == "pusht_keypoints"
+            else "the standardised state")
+    return (f"Aimed at the goal state with perfect perception: the true state as the latent (state latents "
+            f"`{latents.kind}` from {STATE_LATENTS_FILE}: {what}, {latents.width}-D), no image encoder.")
+
+
 def plan_in_pusht(
     model: nn.Module,
     start_state: Sequence[float] | np.ndarray,
@@ -188,9 +238,10 @@ def plan_in_pusht(
     display_size: int = 320,
     out_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
+    state_latents: tuple[StateLatents, dict[str, Any]] | None = None,
 ) -> PushTPlanOutput:
-    """Run MPC with a world model from `start_state` toward the goal image of `goal_state` in Push-T; write the GIF
-    and goal PNG.
+    """Run MPC with a world model from `start_state` toward the goal image of `goal_state` in Push-T (or, for a
+    world model trained with perfect perception, toward the goal state's latents); write the GIF and goal PNG.
 
     The env renders at the model's image size (`encoder_config.image_size`) and succeeds on pose (the episode ends
     there); the GIF re-renders each visited state at `display_size` with the goal's outline and the agent's path.
@@ -207,9 +258,15 @@ def plan_in_pusht(
         display_size: side of the GIF / goal image.
         out_dir: where the files go (default: a new temporary folder).
         progress: called as `progress(step, max_steps)` before each replan.
+        state_latents: the latent map and record of a world model trained with `--latents state`
+            (`hf_jepa.space.models.load_model_state_latents`): the planner then encodes each true state `(5,)` as
+            latents `(1, 1, D)` instead of the image and aims at the goal state's (None: a model that encodes
+            images, planning toward the goal image).
 
     Raises:
-        ModelUnavailable: `model` is not a JepaWorldModel of Push-T's widths (the message names both widths).
+        ModelUnavailable: `model` is not a JepaWorldModel of Push-T's widths (the message names both widths); it
+            reads states but `state_latents` is None; `state_latents` do not fit the model or the env (state width,
+            latent width, action units).
         InputError (a ValueError): a state outside the arena or not finite (the message names the field, its value
             and the expected range).
     """
@@ -217,9 +274,10 @@ def plan_in_pusht(
     start, goal = check_pusht_state(start_state, "start"), check_pusht_state(goal_state, "goal")
     env = make_goal_env("pusht", image_size=int(model.config.encoder_config.image_size), success_criterion="pose",
                         max_episode_steps=max(int(max_steps), 1))
+    state_encoder = _state_encoder(model, state_latents, env.unwrapped)
     episode, seconds, out = plan_episode(model, env, cem=cem, max_steps=max_steps, seed=seed, adapt_steps=adapt_steps,
                                          options={"start": start, "goal": goal}, progress=progress, out_dir=out_dir,
-                                         prefix="hf_jepa_plan_pusht_")
+                                         prefix="hf_jepa_plan_pusht_", state_encoder=state_encoder)
     states = [np.asarray(s, dtype=np.float64) for s in episode.states]  # T + 1 of (5,)
     frames = [pusht_scene(s, goal, size=display_size, trail=states[:i + 1]) for i, s in enumerate(states)]
     gif = save_gif(frames, out / "trajectory.gif", fps=1000 / 120, hold_frames=5)
@@ -242,8 +300,9 @@ def plan_in_pusht(
         f"above {100 * pusht_env.config.coverage_threshold:g}%). Final block position error "
         f"{result.position_error:.3f} (arena units, {result.position_error * ARENA_PX:.1f} px), angle error "
         f"{np.degrees(result.angle_error):.1f} deg. Planning {episode.seconds_per_action:.2f} s per action, "
-        f"{seconds:.1f} s in all. Aimed at the goal image.")
-    logger.info("push-t plan %s -> %s: success_pose=%s coverage=%.3f steps=%d position_error=%.3f angle_error=%.3f",
-                np.round(start, 3), np.round(goal, 3), result.success_pose, result.coverage, len(episode.actions),
-                result.position_error, result.angle_error)
+        f"{seconds:.1f} s in all. {_aim(state_latents)}")
+    logger.info("push-t plan %s -> %s (%s): success_pose=%s coverage=%.3f steps=%d position_error=%.3f "
+                "angle_error=%.3f", np.round(start, 3), np.round(goal, 3),
+                "goal image" if state_latents is None else "goal state", result.success_pose, result.coverage,
+                len(episode.actions), result.position_error, result.angle_error)
     return result

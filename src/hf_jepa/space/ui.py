@@ -42,7 +42,13 @@ from hf_jepa.space.config import (
 )
 from hf_jepa.space.features import classify, encoder_of, extract_patch_features, features_panel
 from hf_jepa.space.media import example_clips, read_media
-from hf_jepa.space.models import describe_model, load_model, load_subgoal_graph, model_status
+from hf_jepa.space.models import (
+    describe_model,
+    load_model,
+    load_model_state_latents,
+    load_subgoal_graph,
+    model_status,
+)
 from hf_jepa.space.probe import example_truth, probe_examples, probe_record
 from hf_jepa.space.pusht import (
     DEFAULT_GOAL,
@@ -373,9 +379,11 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: PlanQueue) 
                 progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, str]:  # noqa: B008
         try:
             steps, samples, iters, h = _checked_budget(config, max_steps, num_samples, iterations, horizon)
-            model = load_model(config.pusht_source(), "Push-T world model")
+            source = config.pusht_source()
+            model = load_model(source, "Push-T world model")
+            state_latents = load_model_state_latents(source, "Push-T world model", model)
             start, goal = from_sliders((ax, ay, bx, by, angle, goal_ax, goal_ay, goal_bx, goal_by, goal_angle))
-            progress(0, desc="Encoding the start and goal images")
+            progress(0, desc=f"Encoding the start and goal {'images' if state_latents is None else 'states'}")
 
             def report(i: int, n: int) -> None:
                 progress((i, n), desc=f"MPC step {i + 1} (at most {n})", unit="steps")
@@ -383,7 +391,8 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: PlanQueue) 
             cem = _cem(model, samples, iters, h, int(seed), "pusht")
             with admit.track():
                 out = plan_in_pusht(model, start, goal, cem=cem, max_steps=steps, seed=int(seed),
-                                    display_size=size, out_dir=outputs.new(), progress=report)
+                                    display_size=size, out_dir=outputs.new(), progress=report,
+                                    state_latents=state_latents)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err
         figure = energy_figure(out.energies, out.distances, int(model.config.frame_skip),
@@ -404,8 +413,9 @@ def _pusht_panel(config: SpaceConfig, outputs: RecentFolders, admit: PlanQueue) 
 
     ok, status = pusht_status(config)
     gr.Markdown("Place the **agent** (blue disk) and the **T block** for the **start** and the **goal** (sliders or "
-                "**Random**), then **Plan**. The planner sees the goal image; the start preview outlines the goal "
-                "in orange. The light-green T is gym-pusht's fixed target, drawn in every image as in the data.")
+                "**Random**), then **Plan**. The planner sees the goal image (a world model trained on true states, "
+                "with perfect perception, sees the goal state instead); the start preview outlines the goal in "
+                "orange. The light-green T is gym-pusht's fixed target, drawn in every image as in the data.")
     gr.Markdown(status, elem_classes="status", elem_id="pusht-status")
     initial = to_sliders(DEFAULT_START, DEFAULT_GOAL)
     images, sliders, preview_images = previews(*initial), [], []
