@@ -3,8 +3,8 @@
 All logic lives in `hf_jepa.space` (the Blocks app in `hf_jepa.space.ui`); models come from HF_JEPA_ENCODER /
 HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (local folders or Hub ids; defaults: the folders `make demo` writes: its
 Two-Rooms encoder, the probe of the agent's heading on it, its Two-Rooms world model) and
-HF_JEPA_PUSHT_WORLD_MODEL (the Plan tab's Push-T world model; default: what `scripts/demo.py --env pusht` writes, if
-it exists).
+HF_JEPA_PUSHT_WORLD_MODEL (the Plan tab's Push-T world model; default: the state world model `scripts/demo.py --env
+pusht` writes, if it exists).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".
 ENV_ENCODER, ENV_PROBE, ENV_WORLD_MODEL = "HF_JEPA_ENCODER", "HF_JEPA_PROBE_MODEL", "HF_JEPA_WORLD_MODEL"
 ENV_SUBGOALS = "HF_JEPA_SUBGOAL_DATASET"
 ENV_PUSHT_WORLD_MODEL = "HF_JEPA_PUSHT_WORLD_MODEL"
-PUSHT_DEMO_WORLD_MODEL = "outputs/demo_pusht/world_model_run/final"  # what `scripts/demo.py --env pusht` writes
+# the state world model (perfect perception) `scripts/demo.py --env pusht` writes: its best Push-T planner
+PUSHT_DEMO_WORLD_MODEL = "outputs/demo_pusht/state_world_model_run/final"
 
 
 def _default_path(relative: str) -> str:
@@ -52,8 +53,10 @@ class SpaceConfig:
             encoder pretrained on its Two-Rooms trajectories, the attentive probe on the agent's `heading` on that
             frozen encoder, the Two-Rooms world model).
         pusht_world_model: the Push-T world model of the Plan tab (state_dim 5, action_dim 2), a local folder or Hub
-            id; None: not configured (the Plan tab says to set HF_JEPA_PUSHT_WORLD_MODEL). `from_env` defaults it to
-            what `scripts/demo.py --env pusht` writes when that folder exists.
+            id; one holding `state_latents.json` (`train_world_model.py --latents state`) plans from the true states.
+            None: not configured (the Plan tab says to set HF_JEPA_PUSHT_WORLD_MODEL). `from_env` defaults it to the
+            state world model `scripts/demo.py --env pusht` writes (`PUSHT_DEMO_WORLD_MODEL`) when that folder
+            exists.
         examples: test clips offered as examples on the Features and Probe tabs (0: none): the first of the probe's
             test split (named by its results.json), else of the built-in textured moving digits.
         max_upload_mb: largest accepted upload (also gradio's upload limit, `launch_kwargs(config)`).
@@ -148,7 +151,7 @@ class SpaceConfig:
     @classmethod
     def from_env(cls, **overrides: Any) -> SpaceConfig:
         """Model sources from HF_JEPA_ENCODER / HF_JEPA_PROBE_MODEL / HF_JEPA_WORLD_MODEL (else `make demo`) and
-        HF_JEPA_PUSHT_WORLD_MODEL (else `scripts/demo.py --env pusht`'s world model if it exists, else none), the
+        HF_JEPA_PUSHT_WORLD_MODEL (else `scripts/demo.py --env pusht`'s state world model if it exists, else none), the
         subgoal data from HF_JEPA_SUBGOAL_DATASET (else none)."""
         pusht_demo = _default_path(PUSHT_DEMO_WORLD_MODEL)
         values: dict[str, Any] = {

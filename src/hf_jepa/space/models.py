@@ -34,8 +34,8 @@ _MAKE_HINT = {
              "VideoJepaForVideoClassification / ImageJepaForImageClassification model.",
     "world model": "Run `make demo` to train one (it writes outputs/demo/world_model), or set "
                    "HF_JEPA_WORLD_MODEL to a folder or Hub id of a JepaWorldModel.",
-    "Push-T world model": "Run `python scripts/demo.py --env pusht` to train one (it writes "
-                          "outputs/demo_pusht/world_model_run/final), or set HF_JEPA_PUSHT_WORLD_MODEL "
+    "Push-T world model": "Run `python scripts/demo.py --env pusht` to train one (it writes its state world "
+                          "model to outputs/demo_pusht/state_world_model_run/final), or set HF_JEPA_PUSHT_WORLD_MODEL "
                           "(SpaceConfig.pusht_world_model) to a folder or Hub id of a JepaWorldModel with state_dim 5 "
                           "and action_dim 2.",
 }
