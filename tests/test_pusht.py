@@ -301,7 +301,7 @@ def test_world_model_and_env_widths_must_match() -> None:
 
 
 def test_pusht_planner_recipe() -> None:
-    """`--env pusht` plans with Push-T's CEM recipe (a quarter of the bound as the first std, 64 x 8, H 5) under
+    """`--env pusht` plans with Push-T's CEM recipe (a quarter of the bound as the first std, 128 x 16, H 5) under
     either spelling of the env; explicit settings still win; Two-Rooms keeps its own; a bad scale is named."""
     from hf_jepa.planning.run import PlanningArguments
 
@@ -310,9 +310,9 @@ def test_pusht_planner_recipe() -> None:
     for name in ("pusht", "hf_jepa/PushT-v0"):
         config = planner_config(model, "cem", env=name)
         assert (config.init_std, config.num_samples, config.iterations, config.horizon, config.topk) == (
-            0.25 * k, 64, 8, 5, 6)
+            0.25 * k, 128, 16, 5, 6)
         assert config.min_std == 0.05 * k and config.max_norm == k and config.return_best
-    assert planner_config(model, "cem", env="pusht", num_samples=128, init_std_scale=0.5).init_std == 0.5 * k
+    assert planner_config(model, "cem", env="pusht", num_samples=64, init_std_scale=0.5).init_std == 0.5 * k
     two_rooms = planner_config(model, "cem", env="two_rooms")
     assert (two_rooms.init_std, two_rooms.num_samples, two_rooms.horizon) == (k, 300, 6)
     assert planner_config(model, "mppi", env="pusht").num_samples == 300  # the recipe is CEM's

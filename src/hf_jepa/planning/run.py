@@ -43,7 +43,7 @@ def _help(text: str) -> dict[str, Any]:
 class PlanningArguments:
     """The planning evaluation's settings (``scripts/evaluate_planning.py``'s flags). Planner sizes left None take
     ``WORLD_MODEL_PLANNER_DEFAULTS`` (the values in their help) with the env's ``ENV_PLANNER_RECIPES`` entry applied
-    (``--env pusht``: H 5, 64 samples x 8 iterations, elite 6, init_std_scale 0.25)."""
+    (``--env pusht``: H 5, 128 samples x 16 iterations, elite 6, init_std_scale 0.25)."""
 
     model: str = field(metadata=_help("world-model folder or Hub id (JepaWorldModel)"))
     env: str = field(default="two_rooms",
