@@ -324,9 +324,10 @@ def build_blocks(config: Any, prefix: str = "") -> nn.ModuleList:
     )
 
 
-def init_jepa_weights(module: nn.Module, std: float) -> None:
-    """Meta's init: truncated-normal(std) linear/conv weights, zero biases, unit LayerNorms."""
-    if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+def init_jepa_weights(module: nn.Module, std: float, *, conv: bool = True) -> None:
+    """Meta's init: truncated-normal(std) linear (and, with `conv`, conv) weights, zero biases, unit LayerNorms.
+    `conv=False` is I-JEPA's `init_model`, which leaves the patch embedding as constructed."""
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d) if conv else nn.Linear):
         nn.init.trunc_normal_(module.weight, std=std)
         if module.bias is not None:
             nn.init.zeros_(module.bias)

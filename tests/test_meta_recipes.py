@@ -256,7 +256,11 @@ def test_meta_init_removes_the_depth_rescale() -> None:
     stds = [b.mlp.fc2.weight.std().item() for b in model.encoder.blocks]
     # ours: block l's output projections divided by sqrt(2 l)
     assert stds == pytest.approx([0.02 / math.sqrt(2 * layer) for layer in range(1, 9)], rel=0.15)
+    patch_embed = [p.clone() for n, p in model.encoder.named_parameters() if "patch" in n]
     meta_reinit(model)
+    # Meta's init_model re-initialises Linear and LayerNorm only: the conv patch embedding stays as constructed
+    assert patch_embed and all(torch.equal(a, p) for a, p in zip(
+        patch_embed, [p for n, p in model.encoder.named_parameters() if "patch" in n], strict=True))
     stds = [b.mlp.fc2.weight.std().item() for b in model.encoder.blocks]
     assert all(abs(s - 0.02) < 0.003 for s in stds)  # Meta's runs: every block at trunc-normal(0.02)
     assert all(torch.equal(a, b) for a, b in zip(model.encoder.parameters(), model.target_encoder.parameters(),

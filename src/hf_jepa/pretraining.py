@@ -39,6 +39,7 @@ from hf_jepa.masks import (
 from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2_1 import VideoJepa21Config
+from hf_jepa.modeling.layers import init_jepa_weights
 from hf_jepa.modeling.modeling_easy_ijepa import ImageJepaForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForPreTraining
 from hf_jepa.modeling.modeling_easy_vjepa2_1 import VideoJepa21ForPreTraining
@@ -511,13 +512,7 @@ def meta_reinit(model: nn.Module, std: float = 0.02) -> None:
     without it. The EMA target is then copied from the encoder again (as Meta's deepcopy after init_model)."""
     for part in (model.encoder, model.predictor):
         for module in part.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=std)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+            init_jepa_weights(module, std, conv=False)
     if model.target_encoder is not None:
         model.target_encoder.load_state_dict(model.encoder.state_dict())
 
