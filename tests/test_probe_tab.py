@@ -5,7 +5,6 @@ pipeline's. The slow test runs the demo's own stages and checks the tab answers 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 import hf_jepa
 from hf_jepa.data.trajectory_clips import HEADING_NAMES, heading_of, write_trajectory_clips
@@ -20,11 +20,6 @@ from hf_jepa.data.trajectory_clips import HEADING_NAMES, heading_of, write_traje
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(f"{name}_script_probe_tab", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_heading_of_screen_directions() -> None:
@@ -42,11 +37,11 @@ def test_heading_of_screen_directions() -> None:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two small Two-Rooms collections (train, held-out) and the labelled clips cut from them."""
     root = tmp_path_factory.mktemp("clips")
-    collect = _script("collect_trajectories")
+    collect = load_script("collect_trajectories")
     for name, seed, episodes in (("train", 0, 12), ("test", 100_000, 6)):
         collect.main(["--env", "two_rooms", "--episodes", str(episodes), "--steps_per_episode", "40",
                       "--output_dir", str(root / name), "--seed", str(seed)])
-    counts = _script("trajectory_clips").main(["--train", str(root / "train"), "--test", str(root / "test"),
+    counts = load_script("trajectory_clips").main(["--train", str(root / "train"), "--test", str(root / "test"),
                                                "--output_dir", str(root / "clips"), "--frames_per_clip", "4",
                                                "--clips_per_episode", "4", "--min_displacement", "0.03"])
     return {"train": root / "train", "test": root / "test", "clips": root / "clips", "counts": counts}
@@ -90,7 +85,7 @@ def probe(clips: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     config = hf_jepa.VideoJepaConfig.from_preset("tiny", patch_size=16, num_frames=4, num_hidden_layers=2)
     torch.manual_seed(0)
     hf_jepa.VideoJepaModel(config).save_pretrained(root / "encoder")
-    results = _script("probe").main([
+    results = load_script("probe").main([
         "--model", str(root / "encoder"), "--dataset_name", str(clips["clips"]), "--label_column", "heading",
         "--frame_step", "1", "--epochs", "3", "--batch_size", "8", "--baselines", "random", "pixels",
         "--output_dir", str(root / "probe")])

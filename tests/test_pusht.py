@@ -4,7 +4,6 @@ protocol (start and goal from held-out trajectories) with a tiny random world mo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_pusht_world_model
+from conftest import load_script, tiny_pusht_world_model
 
 from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, episode_states
 from hf_jepa.envs import PUSHT_ID, PushTExplorer, PushTGoalEnv, make_exploration_policy, make_goal_env
@@ -24,18 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32  # image side of the toy runs
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def pusht_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 episodes x 16 steps of the Push-T explorer, through scripts/collect_trajectories.py."""
     root = tmp_path_factory.mktemp("pusht") / "data"
-    _script("collect_trajectories").main(["--env", "pusht", "--episodes", "3", "--steps_per_episode", "16",
+    load_script("collect_trajectories").main(["--env", "pusht", "--episodes", "3", "--steps_per_episode", "16",
                                           "--image_size", str(SIZE), "--output_dir", str(root), "--seed", "5"])
     return root
 
@@ -263,7 +257,7 @@ def test_dataset_goal_protocol_on_two_episodes(pusht_data: Path, tmp_path: Path)
     model_dir = tmp_path / "wm"
     tiny_pusht_world_model().save_pretrained(model_dir)
     out = tmp_path / "eval"
-    results = _script("evaluate_planning").main([
+    results = load_script("evaluate_planning").main([
         "--model", str(model_dir), "--env", "pusht", "--dataset", str(pusht_data), "--goal_offset", "4",
         "--episodes", "2", "--num_samples", "8", "--topk", "2", "--iterations", "1", "--horizon", "2",
         "--adapt_steps", "0", "--device", "cpu", "--json", str(out / "planning.json")])
@@ -297,7 +291,7 @@ def test_world_model_and_env_widths_must_match() -> None:
     with pytest.raises(ValueError, match=r"state has 5 values but the world model takes state_dim=2"):
         WorldModelPlanner(model, config).plan(obs, info["goal"], info["state"])
     with pytest.raises(SystemExit, match=r"env='push_t' is unknown.*'pusht'"):
-        _script("evaluate_planning").main(["--model", "unused", "--env", "push_t"])
+        load_script("evaluate_planning").main(["--model", "unused", "--env", "push_t"])
 
 
 def test_pusht_planner_recipe() -> None:

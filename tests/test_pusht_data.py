@@ -5,13 +5,13 @@ scripts/evaluate_planning.py, the Hub layout's absolute actions, and the action-
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from test_lerobot import HUB_LENGTHS, write_hub_pusht
 
 from hf_jepa.data.lerobot import LeRobotTrajectoryDataset, LeRobotWriter, episode_states
@@ -24,18 +24,13 @@ from hf_jepa.envs.pusht_policy import PushTExpert
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script_data", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def states_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10 episodes x 30 steps of the expert mix: 2 expert blocks (the expert and 3 noisy replays), 1 exploration."""
     root = tmp_path_factory.mktemp("pusht_states") / "data"
-    _script("collect_trajectories").main([
+    load_script("collect_trajectories").main([
         "--env", "pusht", "--policy", "expert_mix", "--no_render", "--episodes", "10", "--steps_per_episode", "30",
         "--output_dir", str(root), "--seed", "0", "--explore_fraction", "0.3"])
     return root
@@ -126,7 +121,7 @@ def test_state_world_model_trains_and_plans_with_perfect_perception(states_data:
     cache, latents, _ = state_latent_cache(str(states_data))
     assert latents.kind == "pusht_keypoints" and cache.latents[0].shape == (31, 1, 24)
     out = tmp_path / "wm"
-    _script("train_world_model").main([
+    load_script("train_world_model").main([
         "--latents", "state", "--dataset_name", str(states_data), "--output_dir", str(out), "--max_steps", "3",
         "--frames_per_window", "3", "--auto_steps", "2", "--frame_skip", "5", "--state_mode", "hold",
         "--per_device_train_batch_size", "8", "--log_every", "1", "--checkpointing_steps", "100",
@@ -137,7 +132,7 @@ def test_state_world_model_trains_and_plans_with_perfect_perception(states_data:
     assert record["frame_skip"] == 5
     model = __import__("transformers").AutoModel.from_pretrained(out / "final")
     assert model.config.predict_residual and not model.config.normalize_latents and model.config.state_dim == 5
-    results = _script("evaluate_planning").main([
+    results = load_script("evaluate_planning").main([
         "--model", str(out / "final"), "--env", "pusht", "--dataset", str(states_data), "--goal_offset", "10",
         "--episodes", "2", "--num_samples", "8", "--topk", "2", "--iterations", "1", "--horizon", "2",
         "--adapt_steps", "0", "--device", "cpu", "--success", "pose", "--json", str(tmp_path / "ev.json")])
@@ -146,7 +141,7 @@ def test_state_world_model_trains_and_plans_with_perfect_perception(states_data:
     record["action"] = {"kind": "relative", "unit_px": 50.0}
     (out / "final" / "state_latents.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match=r"unit_px=50.*unit_px=100 \(the env's action_scale\)"):
-        _script("evaluate_planning").main(["--model", str(out / "final"), "--env", "pusht", "--dataset",
+        load_script("evaluate_planning").main(["--model", str(out / "final"), "--env", "pusht", "--dataset",
                                            str(states_data), "--goal_offset", "10", "--episodes", "1"])
 
 
@@ -237,7 +232,7 @@ def test_concat_actions_give_a_10d_action_per_model_step(states_data: Path) -> N
     batch = next(cache.batches(0, batch_size=4, frames_per_window=3, frame_skip=5, seed=0, action_reduce="concat"))
     assert batch["actions"].shape == (4, 3, 10)
     out = states_data.parent / "wm_concat"
-    _script("train_world_model").main([
+    load_script("train_world_model").main([
         "--latents", "state", "--action_reduce", "concat", "--dataset_name", str(states_data), "--output_dir",
         str(out), "--max_steps", "2", "--frames_per_window", "3", "--auto_steps", "1", "--frame_skip", "5",
         "--state_mode", "hold", "--per_device_train_batch_size", "4", "--checkpointing_steps", "100",

@@ -10,7 +10,6 @@ network)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import BROWSER_TIMEOUT_S, HUB_COMMIT, hub_cache_snapshot, launch_space
+from conftest import BROWSER_TIMEOUT_S, HUB_COMMIT, hub_cache_snapshot, launch_space, load_script
 from PIL import Image
 
 import hf_jepa
@@ -46,11 +45,6 @@ DIGIT_LABELS = {str(d) for d in range(10)}  # the `digit` column's class names
 STEPS = 2  # pretraining steps of the tiny digits encoder
 
 
-def _script(name: str):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,7 +75,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory, builtin_cache: Path) -> dic
         AcceleratorState._reset_state(True)
         GradientState._reset_state()
         try:
-            _script("pretrain").main([
+            load_script("pretrain").main([
                 "--model_type", "vjepa2", "--preset", "tiny", "--dataset_name", str(data), "--config_overrides",
                 json.dumps(overrides), "--max_steps", str(STEPS), "--per_device_train_batch_size", "4",
                 "--warmup_steps", "1", "--log_every", "1", "--checkpointing_steps", "1000",
@@ -89,7 +83,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory, builtin_cache: Path) -> dic
         finally:
             AcceleratorState._reset_state(True)
             GradientState._reset_state()
-        results = _script("probe").main([
+        results = load_script("probe").main([
             "--model", str(root / "pretrain" / "encoder"), "--dataset_name", str(data), "--label_column", "digit",
             "--probe", "attentive", "--epochs", "2", "--batch_size", "4", "--feature_batch_size", "4",
             "--output_dir", str(root / "probe")])

@@ -6,7 +6,6 @@ widths."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import BROWSER_TIMEOUT_S, hub_cache_snapshot, launch_space, tiny_pusht_world_model
+from conftest import BROWSER_TIMEOUT_S, hub_cache_snapshot, launch_space, load_script, tiny_pusht_world_model
 from PIL import Image
 
 import hf_jepa.space as space
@@ -89,21 +88,16 @@ def test_plan_in_pusht_runs_one_episode(world_model: str, tmp_path: Path) -> Non
     assert f"Planning {episode.seconds_per_action:.2f} s per action" in out.summary
 
 
-def _script(name: str):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(f"{name}_script_space_pusht", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def state_world_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny `--latents state` world model: 2 training steps on 6 expert_mix episodes of 30 steps (no video)."""
     root = tmp_path_factory.mktemp("pusht_state")
-    _script("collect_trajectories").main([
+    load_script("collect_trajectories").main([
         "--env", "pusht", "--policy", "expert_mix", "--no_render", "--episodes", "6", "--steps_per_episode", "30",
         "--output_dir", str(root / "data"), "--seed", "0"])
-    _script("train_world_model").main([
+    load_script("train_world_model").main([
         "--latents", "state", "--dataset_name", str(root / "data"), "--output_dir", str(root / "wm"),
         "--max_steps", "2", "--frames_per_window", "3", "--auto_steps", "2", "--frame_skip", "5", "--state_mode",
         "hold", "--per_device_train_batch_size", "8", "--log_every", "1", "--checkpointing_steps", "100",

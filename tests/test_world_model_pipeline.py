@@ -4,13 +4,13 @@ them, train the action-conditioned predictor on cached latents, plan one episode
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from transformers import AutoModel
 
 import hf_jepa
@@ -28,11 +28,6 @@ TINY_PREDICTOR = json.dumps({"predictor_hidden_size": 32, "predictor_num_hidden_
                              "predictor_num_attention_heads": 2, "predictor_intermediate_size": 64})
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +35,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """collect -> pretrain -> train_world_model, each through its script, at toy sizes."""
     tmp = tmp_path_factory.mktemp("wm")
     data, enc, wm = tmp / "two_rooms", tmp / "enc", tmp / "wm"
-    _script("collect_trajectories").main(["--env", "two_rooms", "--episodes", "4", "--steps_per_episode", "30",
+    load_script("collect_trajectories").main(["--env", "two_rooms", "--episodes", "4", "--steps_per_episode", "30",
                                           "--output_dir", str(data), "--episodes_per_file", "2"])
-    _script("pretrain").main(["--model_type", "vjepa2", "--preset", "tiny", "--config_overrides", TINY_ENCODER,
+    load_script("pretrain").main(["--model_type", "vjepa2", "--preset", "tiny", "--config_overrides", TINY_ENCODER,
                               "--dataset_name", str(data), "--output_dir", str(enc), "--max_steps", "2",
                               "--per_device_train_batch_size", "2", "--warmup_steps", "1", "--log_every", "1",
                               "--checkpointing_steps", "2"])
-    _script("train_world_model").main(["--encoder", str(enc / "encoder"), "--dataset_name", str(data),
+    load_script("train_world_model").main(["--encoder", str(enc / "encoder"), "--dataset_name", str(data),
                                        "--config_overrides", TINY_PREDICTOR, "--output_dir", str(wm),
                                        "--max_steps", "4", "--per_device_train_batch_size", "8",
                                        "--warmup_steps", "1", "--log_every", "1", "--checkpointing_steps", "4",
@@ -161,9 +156,9 @@ def test_planner_history_context(pipeline: dict[str, Path], monkeypatch: pytest.
         evaluate_planning(model, episodes=1, config=config, context_frames=2, replan_every=2, show_progress=False)
 
 
-def test_evaluate_planning_script(pipeline: dict[str, Path], tmp_path: Path) -> None:
+def test_evaluate_planningload_script(pipeline: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "my runs" / "tmp.pkEJjbmvRF"  # what `mktemp -d` names: a dot (evaluate.save's trap), a space
-    results = _script("evaluate_planning").main([
+    results = load_script("evaluate_planning").main([
         "--model", str(pipeline["wm"] / "final"), "--episodes", "2", "--max_steps", "10", "--num_samples", "8",
         "--topk", "2", "--iterations", "2", "--horizon", "2", "--other_room_prob", "0.5",
         "--json", str(out / "planning.json")])
@@ -280,11 +275,11 @@ def test_evaluate_planning_script_with_subgoals(pipeline: dict[str, Path], tmp_p
     assert torch.equal(saved.episode_of, graph.episode_of)
     flags = ["--model", str(final), "--episodes", "1", "--max_steps", "10", "--num_samples", "8", "--topk", "2",
              "--iterations", "2", "--horizon", "2", "--subgoal_lookahead", "2"]
-    from_data = _script("evaluate_planning").main(
+    from_data = load_script("evaluate_planning").main(
         flags + ["--subgoals", str(pipeline["data"]), "--json", str(tmp_path / "data.json")])
     assert from_data["subgoals"] == {"stride": 5, "lookahead": 2, "link_scale": SubgoalConfig.link_scale}
     assert from_data["episodes"] == 1 and from_data["mean_steps"] <= 10
-    from_file = _script("evaluate_planning").main(
+    from_file = load_script("evaluate_planning").main(
         flags + ["--subgoal_dataset", str(final / GRAPH_FILENAME), "--json", str(tmp_path / "file.json")])
     assert from_file["subgoals"] == from_data["subgoals"]
     assert from_file["success_rate"] == from_data["success_rate"]
@@ -323,7 +318,7 @@ def test_meta_ac_recipe_runs_tiny_with_state_delta_actions(pipeline: dict[str, P
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
     out = tmp_path / "ac"
-    _script("train_world_model").main([
+    load_script("train_world_model").main([
         str(ROOT / "configs" / "meta" / "vjepa2_ac" / "vitg16-droid-256px-8f.yaml"),
         "--encoder", str(pipeline["encoder"]), "--dataset_name", str(pipeline["data"]), "--camera_key", "none",
         "--preset", "tiny", "--config_overrides", TINY_PREDICTOR, "--actions", "state_delta",
