@@ -43,7 +43,7 @@ def planner_config(model: JepaWorldModel, kind: Literal["cem", "mppi"] = "cem", 
     a recipe or override says otherwise). Meta's reference budget for comparison: `horizon=5, iterations=30,
     noise_beta=0.0, keep_elites=0, return_best=False`.
     """
-    if getattr(model.config, "action_reduce", "sum") == "concat":
+    if model.config.action_reduce == "concat":
         k = 1.0  # each part is one env action
         bounds = {"action_low": -k, "action_high": k, "max_norm": k, "norm_groups": model.config.frame_skip}
     else:
@@ -131,7 +131,7 @@ def check_model_fits_env(model: JepaWorldModel, env: Any, name: str) -> dict[str
     state_width = int(np.size(info["state"])) if "state" in info else None
     action_width = int(np.prod(env.action_space.shape))
     config = model.config
-    env_action_dim = getattr(config, "env_action_dim", config.action_dim)
+    env_action_dim = config.env_action_dim
     if state_width != config.state_dim or action_width != env_action_dim:
         per_step = (f" ({config.frame_skip} env actions of width {env_action_dim} side by side)"
                     if env_action_dim != config.action_dim else "")
