@@ -148,6 +148,11 @@ def _simulator(image_size: int) -> Any:
                            observation_height=image_size)
 
 
+T_CORNERS_PX = np.array([[-60.0, 0.0], [60.0, 0.0], [60.0, 30.0], [-60.0, 30.0],
+                         [-15.0, 30.0], [15.0, 30.0], [15.0, 120.0], [-15.0, 120.0]])
+"""gym-pusht's T in the block's frame, px: the bar's 4 corners then the stem's (``PushTGoalEnv.corners``' order)."""
+
+
 class PushTGoalEnv(gym.Env):
     """Push-T with image observations, goal images from states and relative actions (see module docstring).
 
@@ -185,7 +190,12 @@ class PushTGoalEnv(gym.Env):
         from shapely.geometry import Polygon
         from shapely.ops import unary_union
 
-        self._corners = np.array([tuple(v) for shape in self.sim.block.shapes for v in shape.get_vertices()])
+        # pymunk keeps a body's shapes in a set (no fixed order), so the corner order comes from T_CORNERS_PX; the
+        # simulator's two rectangles must be the same T
+        sim_rects = sorted(sorted(tuple(v) for v in shape.get_vertices()) for shape in self.sim.block.shapes)
+        if sim_rects != sorted(sorted(map(tuple, T_CORNERS_PX[i:i + 4].tolist())) for i in (0, 4)):
+            raise RuntimeError(f"the simulator's T {sim_rects} is not T_CORNERS_PX {T_CORNERS_PX.tolist()}")
+        self._corners = T_CORNERS_PX.copy()
         outline = unary_union([Polygon(self._corners[:4]), Polygon(self._corners[4:])])
         self._outline = np.asarray(outline.exterior.coords)[:-1]  # (8, 2)
         self._t_area = float(outline.area)
@@ -427,9 +437,6 @@ class PushTGoalEnv(gym.Env):
         }
 
 
-T_CORNERS_PX = np.array([[-60.0, 0.0], [60.0, 0.0], [60.0, 30.0], [-60.0, 30.0],
-                         [-15.0, 30.0], [15.0, 30.0], [15.0, 120.0], [-15.0, 120.0]])
-"""gym-pusht's T in the block's frame, px: the bar's 4 corners then the stem's (``PushTGoalEnv.corners``' order)."""
 KEYPOINT_WIDTH = 24
 """Width of :func:`keypoint_latents`: agent (2) + the T's 8 corners (16), zero-padded to 24."""
 
