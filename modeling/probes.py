@@ -6,7 +6,7 @@ output projection, residual, LayerNorm + MLP, residual) + a linear classifier. T
 (facebookresearch/vjepa2 src/models/attentive_pooler.py: `depth` = 1 + `num_self_attention_layers`) with the
 parameter names of transformers' `VJEPA2AttentivePooler` (`num_pooler_layers` = `num_self_attention_layers`), so the
 classifier weights of `facebook/vjepa2-*-ssv2`-style checkpoints load by renaming `pooler.` -> `probe.pooler.` and
-`classifier.` -> `probe.classifier.`. Meta's fused `kv` / `qkv` tensors are split by `hf_jepa.convert_classifier`.
+`classifier.` -> `probe.classifier.`. Meta's fused `kv` / `qkv` tensors are split by `hf_jepa.convert.classifier`.
 
 `LinearProbe`: masked mean over tokens -> BatchNorm without affine -> Linear (MAE's linear-probe recipe: the
 parameter-free BatchNorm standardises each feature over the data, which frozen features need to be linearly usable).

@@ -28,6 +28,7 @@ from transformers import AutoModel, AutoModelForPreTraining
 
 import hf_jepa
 import hf_jepa.pretraining as pretraining_mod
+import hf_jepa.pretraining.setup as pretraining_setup
 from hf_jepa.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from hf_jepa.pretraining import PretrainArguments, build_model_config, data_factory
 
@@ -252,11 +253,11 @@ def test_interrupted_run_resumes_exactly(script, tmp_path, monkeypatch, model_ty
 
         return prepare_or_die
 
-    monkeypatch.setattr(pretraining_mod, "mask_sampler", dying_sampler)
+    monkeypatch.setattr(pretraining_setup, "mask_sampler", dying_sampler)  # where build_pretraining looks it up
     with pytest.raises(Interrupted):
         run_script(script, flags(model_type, resumed, objective=objective, max_steps=max_steps,
                                  checkpointing_steps=every, **probe))
-    monkeypatch.setattr(pretraining_mod, "mask_sampler", real_sampler)
+    monkeypatch.setattr(pretraining_setup, "mask_sampler", real_sampler)
     assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == [f"step_{every}"]
     assert not (resumed / "final").exists()
     assert [r["step"] for r in read_metrics(resumed)] == [1, 2, 3]

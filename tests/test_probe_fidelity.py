@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from transformers import AutoImageProcessor, AutoVideoProcessor, ViTImageProcessor, pipeline
 
 import hf_jepa
-from hf_jepa.convert_classifier import meta_attentive_probe_state
+from hf_jepa.convert import meta_attentive_probe_state
 from hf_jepa.probing.encoder import load_frozen_encoder
 from hf_jepa.probing.features import feature_stream, feature_transform
 from hf_jepa.probing.probe import PROBE_TRAINING_DEFAULTS, evaluate_probe, probe_for_encoder, train_probe

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 import hf_jepa
-from hf_jepa.convert_classifier import convert_transformers_video_classifier
+from hf_jepa.convert import convert_transformers_video_classifier
 from hf_jepa.probing import LabelColumnError, LabelInfo, inspect_label_column, topk_accuracy
 from hf_jepa.processing import save_processor
 

@@ -441,6 +441,35 @@ def test_browser_busy_planner_is_a_notice_with_the_place_in_the_queue(tmp_path: 
         launched.close()
 
 
+def test_read_media_samples_the_clip_a_probe_saw(tmp_path: Path) -> None:
+    """With the probe's frame_step, an upload is read as the probe's eval clips are (the centred clip, frames
+    frame_step apart); without it, frames spread over the whole video; a video too short for the span gets the
+    largest step that fits. Each frame of the test video is a flat grey level 6 x its index."""
+    from torchcodec.encoders import VideoEncoder
+
+    from hf_jepa.data.video import sample_clip_indices
+    from hf_jepa.space.media import clip_indices
+    from hf_jepa.space.probe import ProbeRecord
+
+    levels = torch.arange(40, dtype=torch.uint8) * 6  # (40,)
+    video = levels[:, None, None, None].expand(40, 3, 32, 32).contiguous()  # (40, 3, 32, 32) uint8
+    path = tmp_path / "ramp.mp4"
+    VideoEncoder(video, frame_rate=8).to_file(str(path))
+
+    def read(**kwargs) -> list[int]:
+        frames, kind = space.read_media(str(path), space.SpaceConfig(), num_frames=8, **kwargs)
+        assert kind == "video" and frames.shape == (8, 3, 32, 32)
+        return (frames.float().mean((1, 2, 3)) / 6).round().int().tolist()
+
+    assert read(frame_step=2) == sample_clip_indices(40, 8, 2, generator=None) == list(range(12, 27, 2))
+    assert read() == np.linspace(0, 39, 8).round().astype(int).tolist()
+    assert read(frame_step=10) == clip_indices(40, 8, 10) == list(range(2, 38, 5))  # span 71 > 40: step 5
+    assert clip_indices(5, 8, 2) == [0, 1, 2, 3, 4]  # shorter than the clip: every frame (read_media repeats)
+    record = ProbeRecord.from_results({"label_column": "digit", "dataset": "d", "top1": 0.5,
+                                       "settings": {"frame_step": 3}})
+    assert record.frame_step == 3
+
+
 def test_read_media_rejects_bad_inputs(media: dict[str, Path], tmp_path: Path) -> None:
     config = space.SpaceConfig(max_upload_mb=0.001, max_video_seconds=0.5)
     with pytest.raises(space.InputError, match="Unsupported file type `.txt`"):
@@ -469,6 +498,21 @@ def test_space_requirements_install_this_version_of_the_package() -> None:
     assert wheel in lines, f"{wheel} not in {lines}"
     assert any(ln.startswith("gradio") for ln in lines)
     assert "space-bundle:" in (root / "Makefile").read_text()
+
+
+def test_the_wheel_lists_every_subpackage() -> None:
+    """pyproject's explicit package list (what the wheel `make space-bundle` builds holds) names every folder of the
+    library and of modeling/ that holds Python files: a package left out imports here (editable install) and is
+    missing from the Space."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"hf_jepa.modeling"} | {
+        ".".join(("hf_jepa", *module.parent.relative_to(root / "src" / "hf_jepa").parts))
+        for module in (root / "src" / "hf_jepa").rglob("*.py")}
+    assert found - listed == set(), f"packages missing from pyproject's [tool.setuptools] packages: {found - listed}"
+    assert listed - found == set(), f"pyproject lists packages that do not exist: {listed - found}"
 
 
 def test_plan_with_subgoals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,14 +16,8 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForVideoClassification
 
 import hf_jepa
-from hf_jepa.convert import (
-    CheckpointError,
-    _vjepa2_1_encoder_sizes,
-    _vjepa2_1_predictor,
-    convert_meta_checkpoint,
-    strip_prefixes,
-    vjepa2_1_preset_for,
-)
+from hf_jepa.convert import CheckpointError, convert_meta_checkpoint, strip_prefixes, vjepa2_1_preset_for
+from hf_jepa.convert.vjepa2_1 import _vjepa2_1_encoder_sizes, _vjepa2_1_predictor
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 ATOL = 1e-5

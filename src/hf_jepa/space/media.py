@@ -18,7 +18,7 @@ from hf_jepa.space.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError,
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DIRECTION_NAMES", "EXAMPLE_DATASET", "example_clips", "read_media", "upscale"]
+__all__ = ["DIRECTION_NAMES", "EXAMPLE_DATASET", "clip_indices", "example_clips", "read_media", "upscale"]
 
 EXAMPLE_DATASET = "textured_moving_digits"
 DIRECTION_NAMES = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")  # data.builtin
@@ -143,9 +143,25 @@ def _read_image(path: Path, config: SpaceConfig) -> Tensor:
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None]  # (1, 3, H, W)
 
 
-def _read_video(path: Path, config: SpaceConfig, num_frames: int) -> Tensor:
-    """uint8 (num_frames, 3, H, W) spread over a video upload; resolution, length and frame count are checked on
-    the container's metadata, and only the frames used are decoded."""
+def clip_indices(total: int, num_frames: int, frame_step: int | None) -> list[int]:
+    """Frame indices of a video of `total` frames to show a model of `num_frames` frames.
+
+    `frame_step=None`: `num_frames` indices spread uniformly over the whole video. Otherwise the centred clip of
+    `num_frames` frames `frame_step` apart, the clip a probe is evaluated on (`hf_jepa.data.video`); a video too
+    short for that span gets the largest step that fits (at least 1). Fewer than `num_frames` indices only when the
+    video has fewer frames.
+    """
+    from hf_jepa.data.video import sample_clip_indices  # the datasets stack only when a probe's step is asked for
+
+    if frame_step is None or total < num_frames:
+        return np.linspace(0, total - 1, num=min(num_frames, total)).round().astype(int).tolist()
+    step = min(frame_step, (total - 1) // max(num_frames - 1, 1)) if num_frames > 1 else 1
+    return sample_clip_indices(total, num_frames, max(step, 1), generator=None)
+
+
+def _read_video(path: Path, config: SpaceConfig, num_frames: int, frame_step: int | None = None) -> Tensor:
+    """uint8 (num_frames, 3, H, W) of a video upload at `clip_indices`; resolution, length and frame count are
+    checked on the container's metadata, and only the frames used are decoded."""
     from torchcodec.decoders import VideoDecoder
 
     try:
@@ -173,7 +189,7 @@ def _read_video(path: Path, config: SpaceConfig, num_frames: int) -> Tensor:
                          "Upload a shorter clip (or one at a lower frame rate).")
     if not total:
         raise InputError(f"`{path.name}` has no frames: upload {_EXPECTED_VIDEO} with at least one frame.")
-    indices = np.linspace(0, total - 1, num=min(num_frames, total)).round().astype(int).tolist()
+    indices = clip_indices(total, num_frames, frame_step)
     try:
         frames = decoder.get_frames_at(indices=indices).data  # (T, 3, H, W) uint8
     except Exception as err:  # noqa: BLE001
@@ -186,11 +202,13 @@ def _read_video(path: Path, config: SpaceConfig, num_frames: int) -> Tensor:
     return frames
 
 
-def read_media(path: str | os.PathLike | None, config: SpaceConfig, *, num_frames: int = 16) -> tuple[Tensor, str]:
+def read_media(path: str | os.PathLike | None, config: SpaceConfig, *, num_frames: int = 16,
+               frame_step: int | None = None) -> tuple[Tensor, str]:
     """An uploaded image or video -> (uint8 frames (T, 3, H, W), "image" | "video").
 
-    Images give T = 1 (the first frame of an animated GIF). Videos give `num_frames` frames spread uniformly over
-    the whole clip (fewer if the clip is shorter), decoding only those frames.
+    Images give T = 1 (the first frame of an animated GIF). Videos give `num_frames` frames (the last repeated when
+    the clip is shorter), decoding only those frames: spread uniformly over the whole clip, or with `frame_step`
+    the centred clip of frames `frame_step` apart, as a probe trained with that step saw them (`clip_indices`).
 
     Every refusal is an InputError naming the file, what is wrong and what is expected: an unsupported extension, an
     empty file, a file too large (`max_upload_mb`), content of the other kind behind the extension (a video named
@@ -201,7 +219,7 @@ def read_media(path: str | os.PathLike | None, config: SpaceConfig, *, num_frame
     path, kind = _check_upload(path, config)
     if kind == "image":
         return _read_image(path, config), "image"
-    return _read_video(path, config, num_frames), "video"
+    return _read_video(path, config, num_frames, frame_step), "video"
 
 
 def upscale(image: np.ndarray, size: int) -> np.ndarray:

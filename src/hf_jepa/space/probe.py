@@ -34,6 +34,8 @@ class ProbeRecord:
             frequent class, "majority_class": its name} (empty in results written before chance was recorded).
         baselines: name ("random", "pixels") -> test top-1 of the same probe on that baseline, same splits.
         probe: probe type; `model`: the encoder it was trained on; `label_names`: class names.
+        frame_step: the step between the frames of its clips (video probes; None when not recorded): the Space reads
+            uploads with it (`read_media`), so a clip is sampled as the probe saw its own.
     """
 
     label_column: str
@@ -47,6 +49,7 @@ class ProbeRecord:
     probe: str = "attentive"
     model: str = ""
     label_names: list[str] = field(default_factory=list)
+    frame_step: int | None = None
 
     @classmethod
     def from_results(cls, results: dict[str, Any]) -> ProbeRecord:
@@ -58,7 +61,8 @@ class ProbeRecord:
                    chance=dict(results.get("chance") or {}),
                    baselines={k: float(v["top1"]) for k, v in (results.get("baselines") or {}).items()},
                    probe=results.get("probe", "attentive"), model=results.get("model", ""),
-                   label_names=list(results.get("label_names") or []))
+                   label_names=list(results.get("label_names") or []),
+                   frame_step=results.get("settings", {}).get("frame_step"))
 
     def summary(self) -> str:
         """Markdown: 'Trained on `heading` of `data` (800 train clips) ... test top-1 **93.1%** on its 160 test clips
@@ -162,6 +166,7 @@ def examples_right(probe_model: str, count: int = 10, out_dir: str | os.PathLike
     config = SpaceConfig(probe_model=probe_model)
     answers = []
     for path, _ in probe_examples(record, count, out_dir):
-        frames, _ = read_media(path, config, num_frames=getattr(model.config, "num_frames", 16))
+        frames, _ = read_media(path, config, num_frames=getattr(model.config, "num_frames", 16),
+                               frame_step=record.frame_step)
         answers.append((path, str(example_truth(path)), next(iter(classify(model, frames, top_k=1)))))
     return answers

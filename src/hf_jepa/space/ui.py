@@ -496,7 +496,8 @@ def _probe_tab(config: SpaceConfig, examples: list[tuple[str, str]], heading: st
     def probe_fn(path: str | None) -> tuple[dict[str, float], str]:
         try:
             model = load_model(config.probe_model, "probe")
-            frames, kind = read_media(path, config, num_frames=getattr(model.config, "num_frames", 16))
+            frames, kind = read_media(path, config, num_frames=getattr(model.config, "num_frames", 16),
+                                      frame_step=record.frame_step if record is not None else None)
             scores = classify(model, frames)
         except Exception as err:  # noqa: BLE001
             raise _error(err) from err

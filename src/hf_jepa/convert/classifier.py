@@ -16,13 +16,8 @@ from pathlib import Path
 from torch import Tensor
 from transformers import PreTrainedModel
 
-from hf_jepa.convert import (
-    CheckpointError,
-    convert_transformers_model,
-    load_exact,
-    read_transformers_config,
-    strip_prefixes,
-)
+from hf_jepa.convert.checkpoint import CheckpointError, load_exact, strip_prefixes
+from hf_jepa.convert.from_transformers import convert_transformers_model, read_transformers_config
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 from hf_jepa.modeling.modeling_easy_vjepa2 import VideoJepaForVideoClassification
 
