@@ -172,8 +172,13 @@ def test_probe_endpoint(client: gradio_client.Client, media: dict[str, Path], di
     # largest (labels of near-equal probabilities may trade places)
     from transformers import AutoModelForVideoClassification
 
+    from hf_jepa.space.probe import probe_record
+
     model = AutoModelForVideoClassification.from_pretrained(digits["probe"]).eval()
-    frames, _ = space.read_media(str(media["video"]), space.SpaceConfig(), num_frames=model.config.num_frames)
+    step = probe_record(str(digits["probe"])).frame_step  # the tab samples uploads as the probe's clips
+    assert step is not None
+    frames, _ = space.read_media(str(media["video"]), space.SpaceConfig(), num_frames=model.config.num_frames,
+                                 frame_step=step)
     expected = space.classify(model, frames, top_k=model.config.num_labels)  # {label: probability}, all labels
     shown = {c["label"]: c["confidence"] for c in confidences}
     np.testing.assert_allclose(list(shown.values()), [expected[k] for k in shown], atol=1e-5)
@@ -185,8 +190,11 @@ def test_probe_endpoint_on_a_builtin_clip(client: gradio_client.Client, digits: 
     """A built-in test clip (the tabs' examples) through /probe: the scores of the demo-style probe on that clip."""
     (clip, label), *_ = space.example_clips(3, tmp_path)
     result, _ = client.predict(gradio_client.handle_file(clip), api_name="/probe")
+    from hf_jepa.space.probe import probe_record
+
     model = space.load_model(str(digits["probe"]), "probe")
-    frames, kind = space.read_media(clip, space.SpaceConfig(), num_frames=model.config.num_frames)
+    frames, kind = space.read_media(clip, space.SpaceConfig(), num_frames=model.config.num_frames,
+                                    frame_step=probe_record(str(digits["probe"])).frame_step)
     expected = space.classify(model, frames)
     assert kind == "video" and len(result["confidences"]) == 5
     assert {c["label"]: round(c["confidence"], 5) for c in result["confidences"]} == {
