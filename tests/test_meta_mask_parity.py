@@ -142,3 +142,28 @@ def test_vjepa2_multiblock3d_matches_metas_collator() -> None:
         assert mean_gap_in_sigmas(ours, theirs, "target_len") <= SIGMAS
         gap = (torch.tensor(ours["target_position_freq"]) - torch.tensor(theirs["target_position_freq"])).abs().max()
         assert gap <= 2 * POSITION_TOL
+
+
+def test_pretraining_flag_switches_the_sampler_to_metas_law() -> None:
+    """`--meta_compatible_masks` reaches the pretraining mask sampler: with it, as Meta's collator, no context token
+    lies in the grid's last row or column (`context_touches_last_row_or_col` 0 in the fixture); without it ours uses
+    them."""
+    from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
+
+    from hf_jepa.pretraining import mask_sampler
+
+    config = ImageJepaConfig.from_preset("tiny", image_size=224, patch_size=16)  # Meta's 14 x 14 grid
+    h = w = config.grid_size  # square grid of patches
+    batch = {"pixel_values": torch.zeros(8, 3, 1, 1)}  # the sampler reads only the batch size
+
+    def touches_last_row_or_col(meta_compatible: bool) -> float:
+        prepare = mask_sampler(config, seed=0, process_index=0, meta_compatible_masks=meta_compatible)
+        hits = []
+        for step in range(20):
+            context = prepare(batch, step)["context_mask"]  # (B, K) flat token indices
+            hits.append(((context // w == h - 1) | (context % w == w - 1)).any(1).float().mean())
+        return float(torch.stack(hits).mean())
+
+    assert META["ijepa"]["grid14"]["context_touches_last_row_or_col"] == 0.0  # Meta's collator, for reference
+    assert touches_last_row_or_col(True) == 0.0
+    assert touches_last_row_or_col(False) > 0.2

@@ -9,7 +9,7 @@ spread) and, with `--probe_label_column`, an online linear probe on the target e
 evaluated on a held-out split (`online_probe`); both log into metrics.jsonl.
 
 - `arguments`: `PretrainArguments`, the per-family defaults, `build_model_config`
-- `masking`: `mask_sampler` (and Meta's I-JEPA collator settings)
+- `masking`: `mask_sampler`
 - `data`: `data_factory`, V-JEPA 2.1's interleaved image / video batches, the fps check
 - `probe`: the online probe's held-out set and features
 - `setup`: `build_pretraining` (and Meta's I-JEPA re-init, the objective, the collapse monitor)
@@ -26,7 +26,7 @@ from hf_jepa.pretraining.arguments import (
     build_model_config,
 )
 from hf_jepa.pretraining.data import InterleavedBatches, check_video_fps, data_factory
-from hf_jepa.pretraining.masking import mask_sampler, meta_mask_config_2d
+from hf_jepa.pretraining.masking import mask_sampler
 from hf_jepa.pretraining.outputs import save_pretraining_outputs
 from hf_jepa.pretraining.probe import online_probe, pooled_target_features, read_probe_split
 from hf_jepa.pretraining.setup import PretrainingSetup, build_pretraining, collapse_monitor, meta_reinit, objective
@@ -46,7 +46,6 @@ __all__ = [
     "collapse_monitor",
     "data_factory",
     "mask_sampler",
-    "meta_mask_config_2d",
     "meta_reinit",
     "objective",
     "online_probe",

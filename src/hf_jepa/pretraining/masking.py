@@ -3,7 +3,6 @@ process): a resumed run draws exactly the masks the uninterrupted run would have
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -19,24 +18,14 @@ from hf_jepa.modeling.configuration_easy_ijepa import ImageJepaConfig
 from hf_jepa.modeling.configuration_easy_vjepa2 import VideoJepaConfig
 
 
-def meta_mask_config_2d() -> MultiBlockMaskConfig2D:
-    """I-JEPA's mask settings with Meta's collator quirks switched on (the `meta_compatible_masks` field of
-    `MultiBlockMaskConfig2D`); a ValueError when this hf_jepa's masks have no such switch."""
-    names = {f.name for f in dataclasses.fields(MultiBlockMaskConfig2D)}
-    for name in ("meta_compatible_masks", "meta_compatible"):
-        if name in names:
-            return MultiBlockMaskConfig2D(**{name: True})
-    raise ValueError("meta_compatible_masks=True: hf_jepa.masks.MultiBlockMaskConfig2D has no Meta-compatible "
-                     "sampler switch in this version; pass --meta_compatible_masks false")
-
-
 def mask_sampler(config: ImageJepaConfig | VideoJepaConfig, seed: int, process_index: int, *,
                  meta_compatible_masks: bool = False) -> Callable[[dict[str, Any], int], dict[str, Any]]:
     """`prepare_batch(batch, step)` adding `context_mask` / `target_mask` drawn from a (seed, step, rank) generator
-    (I-JEPA with `meta_compatible_masks`: Meta's collator quirks, see `meta_mask_config_2d`)."""
+    (I-JEPA with `meta_compatible_masks`: Meta's collator quirks, `MultiBlockMaskConfig2D.meta_compatible_masks`)."""
     if isinstance(config, ImageJepaConfig):
         generator2d = MultiBlockMaskGenerator2D(config.grid_size,
-                                                meta_mask_config_2d() if meta_compatible_masks else None)
+                                                MultiBlockMaskConfig2D(meta_compatible_masks=True)
+                                                if meta_compatible_masks else None)
     else:
         generator3d = MultiBlockMaskGenerator3D(config.grid, MultiBlockMaskConfig3D.for_grid(config.grid))
         image_grid = (1, *config.grid[1:])  # V-JEPA 2.1 image batches: one frame of tokens

@@ -151,12 +151,12 @@ def clip_indices(total: int, num_frames: int, frame_step: int | None) -> list[in
     short for that span gets the largest step that fits (at least 1). Fewer than `num_frames` indices only when the
     video has fewer frames.
     """
-    from hf_jepa.data.video import sample_clip_indices  # the datasets stack only when a probe's step is asked for
-
     if frame_step is None or total < num_frames:
         return np.linspace(0, total - 1, num=min(num_frames, total)).round().astype(int).tolist()
-    step = min(frame_step, (total - 1) // max(num_frames - 1, 1)) if num_frames > 1 else 1
-    return sample_clip_indices(total, num_frames, max(step, 1), generator=None)
+    from hf_jepa.data.video import sample_clip_indices  # the datasets stack only when a probe's step is asked for
+
+    step = max(1, min(frame_step, (total - 1) // max(num_frames - 1, 1)))  # the largest step <= frame_step that fits
+    return sample_clip_indices(total, num_frames, step, generator=None)
 
 
 def _read_video(path: Path, config: SpaceConfig, num_frames: int, frame_step: int | None = None) -> Tensor:
